@@ -1,0 +1,280 @@
+"""Exact money and numbers: Decimal yuan, one coercion helper, rounding as a value.
+
+bankkpi never lets a binary float into an amount: :func:`to_decimal` refuses one with
+:class:`~bankkpi.exceptions.FloatMoneyError`, and :func:`decimal_from_float` is the
+explicit, documented way across (through the float's shortest ``repr``).
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from decimal import Decimal
+from fractions import Fraction
+from typing import Final, Literal, TypeAlias, get_args
+
+import attrs
+
+from bankkpi.exceptions import FloatMoneyError, InvalidValueError
+
+__all__ = [
+    "FEN",
+    "JIAO",
+    "YUAN",
+    "DecimalLike",
+    "RoundingMode",
+    "RoundingPolicy",
+    "decimal_from_float",
+    "fen_to_yuan",
+    "round_fraction",
+    "to_decimal",
+    "yuan_to_fen",
+]
+
+DecimalLike: TypeAlias = Decimal | int | str
+"""What bankkpi accepts as an exact number: a Decimal, an int, or a decimal string."""
+
+FEN: Final = Decimal("0.01")
+"""The smallest unit of the yuan (分)."""
+JIAO: Final = Decimal("0.1")
+"""A tenth of a yuan (角)."""
+YUAN: Final = Decimal(1)
+"""One yuan (元)."""
+
+RoundingMode: TypeAlias = Literal[
+    "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"
+]
+"""How to round: ``half_up`` is 四舍五入 (ties away from zero); ``up``/``down`` are
+away from / toward zero; ``ceiling``/``floor`` toward +∞ / −∞."""
+
+_MODES: Final[tuple[str, ...]] = get_args(RoundingMode)
+_DECIMAL_MODE: Final[dict[str, str]] = {
+    "half_up": decimal.ROUND_HALF_UP,
+    "half_even": decimal.ROUND_HALF_EVEN,
+    "half_down": decimal.ROUND_HALF_DOWN,
+    "up": decimal.ROUND_UP,
+    "down": decimal.ROUND_DOWN,
+    "ceiling": decimal.ROUND_CEILING,
+    "floor": decimal.ROUND_FLOOR,
+}
+_PLACE_NAMES: Final[dict[str, Decimal]] = {"fen": FEN, "jiao": JIAO, "yuan": YUAN}
+
+# The context of every exact computation: wide enough for any bank amount
+# (34 significant digits, IEEE decimal128), trapping every inexact surprise.
+CONTEXT: Final = decimal.Context(
+    prec=34,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999_999,
+    Emax=999_999,
+    traps=[
+        decimal.InvalidOperation,
+        decimal.DivisionByZero,
+        decimal.Overflow,
+        decimal.FloatOperation,
+    ],
+)
+
+
+def to_decimal(
+    value: object,
+    *,
+    field: str = "value",
+    subject: str | None = None,
+) -> Decimal:
+    """Coerce an exact number to a finite :class:`~decimal.Decimal`.
+
+    Accepts a ``Decimal``, an ``int`` or a decimal string (surrounding blanks and
+    ``_``/``,`` thousands separators are not accepted: write ``"1700.5"``).
+
+    Raises:
+        FloatMoneyError: for a ``float``; use :func:`decimal_from_float` on purpose.
+        InvalidValueError: for anything else, a bool, a NaN or an infinity.
+
+    >>> to_decimal("91.5")
+    Decimal('91.5')
+    >>> to_decimal(0.1, field="rate")
+    Traceback (most recent call last):
+    ...
+    bankkpi.exceptions.FloatMoneyError: 'rate' must be an exact number (Decimal, int or str),
+    not a float; use decimal_from_float() to convert on purpose: 0.1
+    """
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise InvalidValueError(field, "must be a number, not a bool", value, subject=subject)
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        raise FloatMoneyError(
+            field,
+            "must be an exact number (Decimal, int or str), not a float; "
+            "use decimal_from_float() to convert on purpose",
+            value,
+            subject=subject,
+        )
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except decimal.InvalidOperation:
+            raise InvalidValueError(
+                field, "must be a decimal number such as '91.5'", value, subject=subject
+            ) from None
+    else:
+        raise InvalidValueError(
+            field,
+            f"must be a Decimal, int or str, not {type(value).__name__}",
+            value,
+            subject=subject,
+        )
+    if not result.is_finite():
+        raise InvalidValueError(field, "must be finite", value, subject=subject)
+    return result
+
+
+def decimal_from_float(value: float, *, field: str = "value") -> Decimal:
+    """Convert a float through its shortest round-tripping ``repr``.
+
+    ``0.1`` becomes ``Decimal('0.1')``, not ``Decimal(0.1000000000000000055511...)``:
+    the digits a person typed, which is what a spreadsheet export meant.
+
+    >>> decimal_from_float(0.1)
+    Decimal('0.1')
+    >>> decimal_from_float(91.99999999)
+    Decimal('91.99999999')
+    """
+    if not math.isfinite(value):
+        raise InvalidValueError(field, "must be finite", value)
+    return Decimal(repr(value))
+
+
+def _place(value: object) -> Decimal:
+    if isinstance(value, str) and value in _PLACE_NAMES:
+        return _PLACE_NAMES[value]
+    place = to_decimal(value, field="place")
+    if place <= 0 or place.normalize(CONTEXT).as_tuple().digits != (1,):
+        raise InvalidValueError(
+            "place", "must be a positive power of ten such as 0.01, 1 or 'fen'", value
+        )
+    return place.normalize(CONTEXT)
+
+
+def _mode(value: object) -> RoundingMode:
+    if value not in _MODES:
+        choices = ", ".join(repr(m) for m in _MODES)
+        raise InvalidValueError("mode", f"must be one of {choices}", value)
+    return value  # type: ignore[return-value]
+
+
+@attrs.frozen
+class RoundingPolicy:
+    """How and where to round: a mode and a place (a power of ten).
+
+    ``RoundingPolicy("half_up", "yuan")`` is 四舍五入 to whole yuan;
+    ``RoundingPolicy("half_even", "fen")`` is banker's rounding to the fen.
+
+    >>> RoundingPolicy("half_up", "yuan").apply(Decimal("1699.5"))
+    Decimal('1700')
+    >>> RoundingPolicy("half_even", "fen").apply(Decimal("0.125"))
+    Decimal('0.12')
+    """
+
+    mode: RoundingMode = attrs.field(converter=_mode)
+    place: Decimal = attrs.field(converter=_place)
+
+    @property
+    def exponent(self) -> int:
+        """The place as a power-of-ten exponent: −2 for fen, 0 for yuan."""
+        exponent = self.place.as_tuple().exponent
+        assert isinstance(exponent, int)  # noqa: S101 - a finite place always has one
+        return exponent
+
+    def apply(self, value: Decimal) -> Decimal:
+        """Round ``value`` to the place by the mode, exactly once."""
+        exponent = self.exponent
+        quantum = Decimal(1).scaleb(min(exponent, 0))
+        if exponent <= 0:
+            return value.quantize(quantum, rounding=_DECIMAL_MODE[self.mode], context=CONTEXT)
+        scaled = value.scaleb(-exponent, context=CONTEXT).quantize(
+            Decimal(1), rounding=_DECIMAL_MODE[self.mode], context=CONTEXT
+        )
+        return scaled.scaleb(exponent, context=CONTEXT).quantize(Decimal(1), context=CONTEXT)
+
+    def apply_fraction(self, value: Fraction) -> Decimal:
+        """Round an exact rational (an average, a ratio) once, with no double rounding."""
+        return round_fraction(value, self)
+
+    def describe(self, lang: Literal["zh", "en"] = "en") -> str:
+        """Name the policy in words: ``half_up to 1`` / ``四舍五入至1元``."""
+        if lang == "zh":
+            names = {
+                "half_up": "四舍五入",
+                "half_even": "四舍六入五成双",
+                "half_down": "五舍六入",
+                "up": "向远离零方向进位",
+                "down": "截尾",
+                "ceiling": "向上取整",
+                "floor": "向下取整",
+            }
+            return f"{names[self.mode]}至{self.place}"
+        return f"{self.mode} to {self.place}"
+
+
+def round_fraction(value: Fraction, policy: RoundingPolicy) -> Decimal:
+    """Round an exact rational number to ``policy.place`` by ``policy.mode``.
+
+    The rational is never approximated first, so ``Fraction(1, 8)`` rounds half-even
+    to ``0.12`` and half-up to ``0.13``: exactly one rounding.
+
+    >>> round_fraction(Fraction(2, 3), RoundingPolicy("half_up", "fen"))
+    Decimal('0.67')
+    """
+    exponent = policy.exponent
+    scaled = value / Fraction(10) ** exponent
+    sign = -1 if scaled < 0 else 1
+    magnitude = abs(scaled)
+    whole, rest = divmod(magnitude.numerator, magnitude.denominator)
+    twice = 2 * rest
+    denominator = magnitude.denominator
+    mode = policy.mode
+    if rest == 0 or mode == "down":
+        bump = False
+    elif mode == "up":
+        bump = True
+    elif mode == "ceiling":
+        bump = sign > 0
+    elif mode == "floor":
+        bump = sign < 0
+    elif twice != denominator:
+        bump = twice > denominator
+    elif mode == "half_up":
+        bump = True
+    elif mode == "half_down":
+        bump = False
+    else:  # half_even
+        bump = whole % 2 == 1
+    digits = sign * (whole + int(bump))
+    result = Decimal(digits).scaleb(exponent, context=CONTEXT)
+    if exponent > 0:
+        return result.quantize(Decimal(1), context=CONTEXT)
+    return result.quantize(Decimal(1).scaleb(exponent), context=CONTEXT)
+
+
+def yuan_to_fen(amount: Decimal, *, field: str = "amount") -> int:
+    """Convert an amount in yuan to an integer count of fen, refusing fractions of a fen.
+
+    >>> yuan_to_fen(Decimal("1700.25"))
+    170025
+    """
+    fen = amount.scaleb(2, context=CONTEXT)
+    if fen != fen.to_integral_value(context=CONTEXT):
+        raise InvalidValueError(field, "must be a whole number of fen (0.01 yuan)", amount)
+    return int(fen)
+
+
+def fen_to_yuan(fen: int) -> Decimal:
+    """Convert an integer count of fen back to Decimal yuan, always with two places.
+
+    >>> fen_to_yuan(170025)
+    Decimal('1700.25')
+    """
+    return Decimal(int(fen)).scaleb(-2, context=CONTEXT)

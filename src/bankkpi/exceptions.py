@@ -1,0 +1,144 @@
+"""The exceptions bankkpi raises: one root, :class:`BankKPIError`.
+
+Every concrete error also subclasses the standard-library type it resembles, so
+``except ValueError`` keeps working for callers that do not know bankkpi. Messages
+name the subject (when there is one), the field, the rule and the offending value.
+
+>>> from bankkpi.exceptions import BankKPIError, InvalidValueError
+>>> issubclass(InvalidValueError, ValueError) and issubclass(InvalidValueError, BankKPIError)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+__all__ = [
+    "AmbiguousInputError",
+    "BankKPIError",
+    "ConfigError",
+    "DuplicateError",
+    "FloatMoneyError",
+    "InvalidValueError",
+    "MissingDataError",
+    "OutOfRangeError",
+    "OverflowRiskError",
+    "UnknownKeyError",
+    "ValidationErrorGroup",
+    "ZeroDenominatorError",
+]
+
+
+def describe(
+    field: str,
+    rule: str,
+    value: object,
+    *,
+    subject: str | None = None,
+) -> str:
+    """Build the house-style message: ``[subject] field rule: value``.
+
+    >>> describe("score", "must be <= 100", 104, subject="outlet 3201")
+    "outlet 3201: 'score' must be <= 100: 104"
+    """
+    prefix = f"{subject}: " if subject else ""
+    return f"{prefix}'{field}' {rule}: {value!r}"
+
+
+class BankKPIError(Exception):
+    """Root of every error bankkpi raises on purpose."""
+
+
+class InvalidValueError(BankKPIError, ValueError):
+    """A value breaks a documented rule (sign, order, type, format)."""
+
+    def __init__(
+        self,
+        field: str,
+        rule: str,
+        value: object,
+        *,
+        subject: str | None = None,
+    ) -> None:
+        self.field = field
+        self.rule = rule
+        self.value = value
+        self.subject = subject
+        super().__init__(describe(field, rule, value, subject=subject))
+
+
+class OutOfRangeError(InvalidValueError):
+    """A value lies outside its allowed range (scale, discretionary range, cap)."""
+
+
+class FloatMoneyError(InvalidValueError, TypeError):
+    """A binary float was given where an exact amount is required.
+
+    Convert it explicitly with :func:`bankkpi.decimal_from_float` if you must.
+    """
+
+
+class AmbiguousInputError(InvalidValueError):
+    """An input could be read two ways; the message says what to write instead."""
+
+
+class ZeroDenominatorError(BankKPIError, ZeroDivisionError):
+    """A rate or ratio was asked for with a zero denominator."""
+
+    def __init__(self, field: str, numerator: object, *, subject: str | None = None) -> None:
+        self.field = field
+        self.numerator = numerator
+        self.subject = subject
+        super().__init__(describe(field, "has a zero denominator", numerator, subject=subject))
+
+
+class MissingDataError(BankKPIError, LookupError):
+    """A value a rule needs is absent (no measurement, no rank, no phase)."""
+
+    def __init__(self, what: str, key: object, *, subject: str | None = None) -> None:
+        self.what = what
+        self.key = key
+        self.subject = subject
+        prefix = f"{subject}: " if subject else ""
+        super().__init__(f"{prefix}no {what} for {key!r}")
+
+    def __str__(self) -> str:  # LookupError would repr() the message otherwise
+        return str(self.args[0])
+
+
+class UnknownKeyError(MissingDataError, KeyError):
+    """A name refers to nothing known (unknown indicator, phase, subject, key)."""
+
+
+class DuplicateError(InvalidValueError):
+    """The same key was given twice where it must be unique."""
+
+
+class OverflowRiskError(BankKPIError, OverflowError):
+    """An integer array computation would leave the safe range of its dtype."""
+
+
+class ConfigError(BankKPIError, ValueError):
+    """A scheme or configuration file is not valid."""
+
+
+class ValidationErrorGroup(ExceptionGroup[BankKPIError], BankKPIError):  # noqa: N818 - a group, named as in cattrs
+    """Every failure found while checking many values at once.
+
+    Validation never stops at the first bad value: it collects them all and raises
+    this group, whose ``exceptions`` hold each failure in input order.
+    """
+
+    def __new__(cls, message: str, exceptions: Sequence[BankKPIError]) -> Self:
+        """Group ``exceptions`` (each a :class:`BankKPIError`) under ``message``."""
+        return super().__new__(cls, message, exceptions)
+
+    def derive(self, excs: Sequence[BankKPIError]) -> ValidationErrorGroup:  # type: ignore[override]
+        """Keep the class when ``except*`` splits the group."""
+        return ValidationErrorGroup(self.message, excs)
+
+    def __str__(self) -> str:
+        lines = [f"{self.message} ({len(self.exceptions)} problems)"]
+        lines.extend(f"  - {exc}" for exc in self.exceptions)
+        return "\n".join(lines)
