@@ -375,7 +375,7 @@ class Trace:
                 else f"（{self.rounding.describe(lang)}）"
             )
         if self.notes:
-            joined = "; ".join(n.render(lang) for n in self.notes)
+            joined = ("; " if lang == "en" else "；").join(n.render(lang) for n in self.notes)
             line += f" [{joined}]" if lang == "en" else f"【{joined}】"
         lines = [line]
         lines.extend(part.render(lang, indent=indent + 1) for part in self.parts)
