@@ -607,8 +607,8 @@ class RateTable:
     - ``graduated``: each slice at its own rate (like tax brackets):
       ``scale × Σ (min(value, to) − from) × rate`` over the tiers reached.
 
-    The two agree for values in the first tier; graduated is continuous at each
-    bound, tiered jumps there by ``bound × (new rate − old rate) × scale``.
+    When the first tier starts at 0 the two agree inside it; graduated is
+    continuous at every bound, while tiered jumps there to ``bound × new rate``.
 
     >>> table = RateTable(((0, "0.01"), (1_000_000, "0.02")), "fees", "graduated")
     >>> table.evaluate(Context("o", {"fees": 1_500_000})).amount
