@@ -387,6 +387,13 @@ class TestCutOffs:
         assert Percentile("top", 20, "floor").mask(arrays).tolist() == []
         assert Exemption(Top(5)).assessed_mask(arrays).tolist() == []
 
+    def test_cut_offs_beyond_int64(self):
+        arrays = rank_arrays(
+            np.array([3, 2, 2]), RankingRule("higher", "average"), groups=np.zeros(3, np.int64)
+        )
+        assert Top(10**30).mask(arrays).tolist() == [True, True, True]
+        assert RankRange("bottom", 2**63, 10**30).mask(arrays).tolist() == [False, False, False]
+
     def test_empty_and_unknown_groups(self):
         ranking = rank({"A": Decimal(1)}, COMPETITION, groups={"A": "east", "B": "west"})
         assert ranking.groups() == ("east",)
@@ -760,6 +767,7 @@ def test_array_path_equals_exact_path(inputs, rule, selection, as_exemption):
     ids, arrays = arrays_for(values, groups, secondary, rule)
     assert isinstance(arrays, RankArrays)
     assert arrays.denominator == (2 if rule.ties == "average" else 1)
+    assert arrays.rule == rule
     for k, subject in enumerate(ids):
         entry = exact[subject]
         assert int(arrays.rank_from_top[k]) == entry.rank_from_top * arrays.denominator

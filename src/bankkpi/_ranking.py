@@ -39,7 +39,7 @@ position in a list:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final, Literal, TypeAlias, get_args
@@ -461,9 +461,9 @@ def _readonly(array: NDArray[np.int64]) -> NDArray[np.int64]:
 
 @attrs.frozen(eq=False)
 class RankArrays:
-    """Ranks from :func:`rank_arrays`, aligned with its input arrays.
+    """Ranks from :func:`rank_arrays` by ``rule``, aligned with its input arrays.
 
-    Ranks are integers scaled by ``denominator``: 1 for every policy but
+    Ranks are integers scaled by :attr:`denominator`: 1 for every policy but
     ``average``, where it is 2 so that rank 2.5 is stored as 5 (exact). The arrays
     are read-only int64.
 
@@ -473,10 +473,15 @@ class RankArrays:
     ([2, 5, 5, 8], 2)
     """
 
+    rule: RankingRule
     rank_from_top: NDArray[np.int64] = attrs.field(converter=_readonly)
     rank_from_bottom: NDArray[np.int64] = attrs.field(converter=_readonly)
     group_size: NDArray[np.int64] = attrs.field(converter=_readonly)
-    denominator: int
+
+    @property
+    def denominator(self) -> int:
+        """What the stored ranks are multiplied by: 2 for ``average`` ties, else 1."""
+        return 2 if self.rule.ties == "average" else 1
 
     def rank(self, side: Side) -> NDArray[np.int64]:
         """The scaled ranks counted from ``side``."""
@@ -571,11 +576,10 @@ def rank_arrays(
     ([1, 2, 2, 4], [4, 2, 2, 1], [4, 4, 4, 4])
     """
     vals, grps, codes, second = _array_inputs(values, rule, groups, subject_codes, secondary)
-    denominator = 2 if rule.ties == "average" else 1
     n = int(vals.shape[0])
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return RankArrays(empty, empty.copy(), empty.copy(), denominator)
+        return RankArrays(rule, empty, empty.copy(), empty.copy())
     order = np.lexsort(_sort_keys(vals, grps, rule, codes, second))
     top, bottom, size = _sorted_ranks(grps[order], vals[order], rule.ties)
     rank_from_top = np.empty(n, dtype=np.int64)
@@ -584,7 +588,7 @@ def rank_arrays(
     rank_from_top[order] = top
     rank_from_bottom[order] = bottom
     group_size[order] = size
-    return RankArrays(rank_from_top, rank_from_bottom, group_size, denominator)
+    return RankArrays(rule, rank_from_top, rank_from_bottom, group_size)
 
 
 def _array_inputs(
@@ -668,7 +672,7 @@ def _sorted_ranks(
 # --- selections -------------------------------------------------------------------------
 
 
-def _positive(field: str) -> Any:
+def _positive(field: str) -> Callable[[Any, Any, Any], None]:
     def check(_instance: object, _attribute: object, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise InvalidValueError(field, "must be a positive integer", value)
@@ -722,10 +726,21 @@ class _Window:
         first, last = self._window_arrays(arrays.group_size)
         ranks = arrays.rank(self._side())
         scale = arrays.denominator
-        low = np.minimum(first, _INT64_MAX // scale) * scale
-        high = np.minimum(last, _INT64_MAX // scale) * scale
-        result: NDArray[np.bool_] = (ranks >= low) & (ranks <= high)
+        result: NDArray[np.bool_] = (ranks >= _scaled(first, scale)) & (
+            ranks <= _scaled(last, scale)
+        )
         return result
+
+
+def _scaled(bound: int | NDArray[np.int64], scale: int) -> np.int64 | NDArray[np.int64]:
+    """A rank bound times ``scale`` in int64; a bound past any possible rank is clipped.
+
+    Array bounds are percentile counts, never above their group size.
+    """
+    if isinstance(bound, int):
+        return np.int64(min(bound, _INT64_MAX // scale) * scale)
+    result: NDArray[np.int64] = bound * scale
+    return result
 
 
 @attrs.frozen
