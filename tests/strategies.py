@@ -54,3 +54,73 @@ def contiguous_band_sets(draw: st.DrawFn) -> BandSet:
         )
     order = draw(st.permutations(bands))
     return BandSet(order, scale=(0, 100))
+
+
+# --- rankings -----------------------------------------------------------------------------
+
+# Imported here, not in the header, so that branches adding strategies only append.
+from typing import TypeVar  # noqa: E402
+
+from bankkpi._ranking import Bottom, Percentile, RankingRule, RankRange, Top  # noqa: E402
+
+T = TypeVar("T")
+
+TIE_POLICIES = ("competition", "dense", "ordinal", "average")
+TIE_BREAKS = ("subject_asc", "subject_desc", "secondary_higher", "secondary_lower")
+COUNT_ROUNDINGS = ("ceiling", "floor", "half_up", "half_even", "half_down")
+
+
+@st.composite
+def ranking_rules(draw: st.DrawFn, ties: str | None = None) -> RankingRule:
+    """Any rule; ``ordinal`` gets a random tie-break."""
+    ties = ties or draw(st.sampled_from(TIE_POLICIES))
+    tie_break = draw(st.sampled_from(TIE_BREAKS)) if ties == "ordinal" else None
+    return RankingRule(draw(st.sampled_from(("higher", "lower"))), ties, tie_break=tie_break)
+
+
+@st.composite
+def ranking_inputs(
+    draw: st.DrawFn, max_size: int = 20
+) -> tuple[dict[str, Decimal], dict[str, str], dict[str, Decimal]]:
+    """(values, groups, secondary) with many ties: values come from a pool of a few.
+
+    Values and secondary keys have one decimal place, so ``int(v.scaleb(1))`` is
+    their integer code on the array path.
+    """
+    numbers = draw(st.lists(st.integers(0, 200), unique=True, max_size=max_size))
+    ids = [f"{'OX'[k % 2]}{k}" for k in numbers]  # "O10" < "O8": string order, not numbers
+    pool = draw(st.lists(decimals_at(1, -5, 5), min_size=1, max_size=5))
+    second_pool = draw(st.lists(decimals_at(1, 0, 3), min_size=1, max_size=3))
+    names = draw(
+        st.lists(st.sampled_from(("north", "south", "east", "west")), min_size=1, unique=True)
+    )
+    n = len(ids)
+
+    def column(choices: list[T]) -> list[T]:
+        return draw(st.lists(st.sampled_from(choices), min_size=n, max_size=n))
+
+    values = dict(zip(ids, column(pool), strict=True))
+    groups = dict(zip(ids, column(names), strict=True))
+    secondary = dict(zip(ids, column(second_pool), strict=True))
+    return values, groups, secondary
+
+
+percents = st.one_of(
+    st.sampled_from([Decimal(20), Decimal("12.5"), Decimal("33.3"), Decimal(50), Decimal(100)]),
+    decimals_at(1, 0, 100).filter(lambda d: 0 < d <= 100),
+)
+
+
+@st.composite
+def selections(draw: st.DrawFn) -> Top | Bottom | RankRange | Percentile:
+    """Any selection on ranks, with cut-offs around typical group sizes."""
+    kind = draw(st.sampled_from(("top", "bottom", "range", "percentile")))
+    side = draw(st.sampled_from(("top", "bottom")))
+    if kind == "top":
+        return Top(draw(st.integers(1, 12)))
+    if kind == "bottom":
+        return Bottom(draw(st.integers(1, 12)))
+    if kind == "range":
+        first = draw(st.integers(1, 12))
+        return RankRange(side, first, first + draw(st.integers(0, 6)))
+    return Percentile(side, draw(percents), draw(st.sampled_from(COUNT_ROUNDINGS)))
