@@ -41,7 +41,9 @@ def test_parentheses_only_where_needed():
     assert (a * (b + c)).render("en") == "1 × (2 + 3)"
     assert (a / (b * c)).render("en") == "1 ÷ (2 × 3)"
     assert (a + b * c).render("en") == "1 + 2 × 3"
-    assert (num(5) + num(-2)).render("en") == "5 + (−2)"
+    assert (num(5) + num(-2)).render("en") == "5 − 2"
+    assert (num(5) - num(-2)).render("en") == "5 + 2"
+    assert (num(5) * num(-2)).render("en") == "5 × (−2)"
     assert Call("max", (num(0), num(95) - num(96))).render("en") == "max(0, 95 − 96)"
 
 

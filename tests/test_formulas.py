@@ -14,30 +14,37 @@ from bankkpi import (
     Band,
     BandAmount,
     BandSet,
+    Bottom,
     Choose,
     Clamp,
     Compare,
     Context,
     Discretionary,
     Escalating,
+    Exemption,
     Fixed,
     Indicator,
+    InRanks,
     Met,
     Multiply,
     Not,
     PerCount,
     PerPeriodEarly,
+    RankingRule,
+    RankRange,
     RateTable,
     RoundingPolicy,
     Rule,
     Shortfall,
     Sum,
     Text,
+    Top,
     Trace,
     Var,
     When,
     break_even,
     crossing,
+    rank,
 )
 from bankkpi.exceptions import InvalidValueError, MissingDataError, OutOfRangeError
 
@@ -425,3 +432,73 @@ class TestProperties:
         assert break_even(reward, ctx(score=0), "score", SCORE, "earn") == Decimal("98.00")
         impossible = When(Met(AtLeast(101)), Fixed(300))
         assert break_even(impossible, ctx(score=0), "score", SCORE, "earn") is None
+
+
+class TestSchemeAWithRankings:
+    """Phase 3 over a province of 450 outlets scoring 60.00, 60.08, …, 95.92 (outlet i
+    scores 60 + 0.08 i, so it ranks i + 1 from the bottom and 450 − i from the top).
+
+    - the province's top 200 (i ≥ 250) are exempt;
+    - bottom 100 (i < 100) below 98 pay 2000 + (98 − score) × 200;
+    - bottom 101–200 (100 ≤ i < 200) pay 1000 + (98 − score) × 200;
+    - others below 98 pay (98 − score) × 200, or nothing, by the scheme's reading.
+    """
+
+    def setup_method(self):
+        self.scores = {f"o{i:03d}": Decimal(6000 + 8 * i).scaleb(-2) for i in range(450)}
+        self.ranking = rank(self.scores, RankingRule("higher", "competition"), groups="province")
+
+        def phase3(otherwise):
+            return Rule(
+                "A.P3",
+                Text("第三阶段考核", "phase 3 assessment"),
+                "penalty",
+                Choose(
+                    [
+                        (
+                            InRanks("province", Exemption(Top(200, scope="province"))),
+                            Fixed(0, note=Text("不考核", "not assessed")),
+                        ),
+                        (
+                            InRanks("province", Bottom(100, scope="province")),
+                            Shortfall(AtLeast(98), rate=200, base=2000),
+                        ),
+                        (
+                            InRanks("province", RankRange("bottom", 101, 200, scope="province")),
+                            Shortfall(AtLeast(98), rate=200, base=1000),
+                        ),
+                    ],
+                    otherwise=otherwise,
+                ),
+                YUAN,
+            )
+
+        self.per_point = phase3(Shortfall(AtLeast(98), rate=200))
+        self.nothing = phase3(None)
+
+    def amount(self, rule, outlet):
+        context = Context(
+            outlet, {"score": self.scores[outlet]}, ranks={"province": self.ranking[outlet]}
+        )
+        return rule.evaluate(context)
+
+    def test_tiers(self):
+        assert self.amount(self.per_point, "o000").amount == 9600  # 2000 + 38 × 200
+        assert self.amount(self.per_point, "o099").amount == 2000 + (98 - Decimal("67.92")) * 200
+        assert self.amount(self.per_point, "o150").amount == 6200  # 1000 + 26 × 200
+        assert self.amount(self.per_point, "o199").amount == 1000 + (98 - Decimal("75.92")) * 200
+
+    def test_both_readings_outside_bottom_200(self):
+        assert self.amount(self.per_point, "o240").amount == 3760  # (98 − 79.2) × 200
+        assert self.amount(self.nothing, "o240").amount == 0
+
+    def test_top_200_exempt_whatever_the_score(self):
+        trace = self.amount(self.per_point, "o260")
+        assert trace.amount == 0
+        assert "省内前200名" in trace.render("zh")
+        assert "not assessed" in trace.render("en")
+
+    def test_penalty_never_rises_with_a_better_rank_and_score(self):
+        amounts = [self.amount(self.per_point, f"o{i:03d}").amount for i in range(450)]
+        assert amounts == sorted(amounts, reverse=True)
+        assert amounts[250:] == [0] * 200

@@ -151,6 +151,15 @@ class BinOp(_Arithmetic):
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """Infix text with only the parentheses precedence needs."""
         mine = _PRECEDENCE[self.op]
+        if (
+            self.op in "+-"
+            and isinstance(self.right, Num)
+            and self.right.value < 0
+            and not (symbolic and self.right.name is not None)
+        ):
+            # a + (−3) reads as a − 3; a − (−3) as a + 3
+            flipped: Literal["+", "-"] = "-" if self.op == "+" else "+"
+            return BinOp(flipped, self.left, Num(-self.right.value)).render(lang, symbolic=symbolic)
         left = self.left.render(lang, symbolic=symbolic)
         right = self.right.render(lang, symbolic=symbolic)
         if isinstance(self.left, BinOp) and _PRECEDENCE[self.left.op] < mine:
@@ -194,7 +203,12 @@ class Call(_Arithmetic):
 
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """``max(0, 95 − 96)``."""
-        inner = ", ".join(a.render(lang, symbolic=symbolic) for a in self.args)
+        inner = ", ".join(
+            format_number(a.value)
+            if isinstance(a, Num) and not symbolic
+            else a.render(lang, symbolic=symbolic)
+            for a in self.args
+        )
         return f"{self.fn}({inner})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -363,7 +377,7 @@ class Trace:
         unit = self.unit.render(lang)
         tail = f" {unit}" if unit else ""
         head = f"{pad}{self.label.render(lang)} = "
-        if self.expr is not None:
+        if self.expr is not None and not (isinstance(self.expr, Num) and not self.rounded):
             head += f"{self.expr.render(lang)} = "
             if self.rounded:
                 head += f"{_show_exact(self.value, lang)} → "

@@ -138,6 +138,17 @@ class ValidationErrorGroup(ExceptionGroup[BankKPIError], BankKPIError):  # noqa:
         """Keep the class when ``except*`` splits the group."""
         return ValidationErrorGroup(self.message, excs)
 
+    @property
+    def problems(self) -> tuple[BankKPIError, ...]:
+        """Every failure, nested groups flattened, in order."""
+        flat: list[BankKPIError] = []
+        for exc in self.exceptions:
+            if isinstance(exc, ValidationErrorGroup):
+                flat.extend(exc.problems)
+            elif isinstance(exc, BankKPIError):
+                flat.append(exc)
+        return tuple(flat)
+
     def __str__(self) -> str:
         lines = [f"{self.message} ({len(self.exceptions)} problems)"]
         lines.extend(f"  - {exc}" for exc in self.exceptions)
