@@ -400,6 +400,9 @@ class Shortfall:
     def _check_per(self, _attribute: object, per: Decimal) -> None:
         if per <= 0:
             raise InvalidValueError("per", "must be > 0", per)
+        for field, value in (("rate", self.rate), ("base", self.base)):
+            if value < 0:
+                raise InvalidValueError(field, "must be >= 0", value)
 
     def evaluate(self, context: Context) -> Trace:
         """Zero with a "met" note, or the shortfall formula with numbers substituted."""

@@ -1,0 +1,497 @@
+"""Schemes (考核方案): the rules of one assessment as a value, evaluated over a population.
+
+A :class:`Scheme` holds everything a month-end run needs — the rounding policy (named
+by the scheme, never a hidden default), indicators, the per-subject inputs, rankings,
+rules, group totals and roll-ups to a responsible subject. :func:`evaluate` is a pure
+function of a scheme and the input rows: ranks need everyone, so it sees the whole
+population at once.
+
+Every input row ends up in the results or in the errors, never lost: a row with a bad
+value, a missing input, a duplicate subject or a rule that cannot be computed for it
+becomes :class:`ErrorRecord` values naming subject, field and value, and every other
+row is still computed. A subject with any error contributes no amount at all (no
+partial totals); subjects are ranked among the valid rows only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+import attrs
+
+from bankkpi._checks import non_empty
+from bankkpi._explain import Text, Trace
+from bankkpi._formulas import Context, InRanks, Rule, Var
+from bankkpi._indicators import Indicator
+from bankkpi._money import CONTEXT, DecimalLike, RoundingPolicy, round_fraction, to_decimal
+from bankkpi._periods import Period
+from bankkpi._ranking import Ranking, RankingRule, rank
+from bankkpi.exceptions import (
+    BankKPIError,
+    DuplicateError,
+    InvalidValueError,
+    MissingDataError,
+    UnknownKeyError,
+    ValidationErrorGroup,
+)
+
+__all__ = [
+    "ErrorRecord",
+    "Input",
+    "RankingSpec",
+    "ResultLine",
+    "Results",
+    "RollUp",
+    "Scheme",
+    "SubjectRow",
+    "SubjectTotal",
+    "evaluate",
+    "split_amount",
+]
+
+_ZERO: Final = Decimal(0)
+
+
+def _default(value: DecimalLike | None) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="default")
+
+
+@attrs.frozen
+class Input:
+    """A value the scheme reads for every subject (a column of the data file).
+
+    ``indicator`` names one of the scheme's indicators: the value is then quantized
+    to its precision and checked against its scale. ``default`` is used when a row
+    has no value; without one the input is required.
+    """
+
+    name: str = attrs.field(validator=non_empty("name"))
+    label: Text
+    indicator: str | None = None
+    default: Decimal | None = attrs.field(default=None, converter=_default)
+
+
+@attrs.frozen
+class RankingSpec:
+    """A ranking the rules use: ``variable`` ranked by ``rule`` within ``group_by``.
+
+    ``group_by`` names a subject attribute (``region``); ``None`` ranks the whole
+    population as one group (the province).
+    """
+
+    name: str = attrs.field(validator=non_empty("name"))
+    variable: str = attrs.field(validator=non_empty("variable"))
+    rule: RankingRule
+    group_by: str | None = None
+
+
+@attrs.frozen
+class RollUp:
+    """Amounts of ``kind`` charged to the subject named in attribute ``to``.
+
+    Scheme A's outlet penalties are paid by the sub-branch head: ``RollUp("head",
+    "penalty")`` sums each head's outlets' penalties.
+    """
+
+    to: str = attrs.field(validator=non_empty("to"))
+    kind: str = attrs.field(default="penalty")
+
+    @kind.validator
+    def _check_kind(self, _attribute: object, kind: str) -> None:
+        if kind not in ("penalty", "reward"):
+            raise InvalidValueError("kind", "must be 'penalty' or 'reward'", kind)
+
+
+def _tuple(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(values)
+
+
+@attrs.frozen
+class Scheme:
+    """One assessment scheme: a validated value; see the module documentation."""
+
+    id: str = attrs.field(validator=non_empty("id"))
+    version: str = attrs.field(validator=non_empty("version"))
+    name: Text
+    effective: Period
+    rounding: RoundingPolicy
+    rules: tuple[Rule, ...] = attrs.field(converter=_tuple)
+    inputs: tuple[Input, ...] = attrs.field(converter=_tuple)
+    indicators: tuple[Indicator, ...] = attrs.field(default=(), converter=_tuple)
+    attributes: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    rankings: tuple[RankingSpec, ...] = attrs.field(default=(), converter=_tuple)
+    group_by: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    rollups: tuple[RollUp, ...] = attrs.field(default=(), converter=_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            raise ValidationErrorGroup(f"invalid scheme {self.id}", problems)
+
+    def _problems(self) -> Iterator[BankKPIError]:
+        yield from self._duplicates()
+        if not self.rules:
+            yield InvalidValueError("rules", "must hold at least one rule", ())
+        yield from self._dangling_names()
+        inputs = {i.name for i in self.inputs}
+        rankings = {r.name for r in self.rankings}
+        for rule in self.rules:
+            used_vars, used_ranks = references(rule.formula)
+            for name in sorted(used_vars - inputs):
+                yield UnknownKeyError(f"input for variable used by rule {rule.id}", name)
+            for name in sorted(used_ranks - rankings):
+                yield UnknownKeyError(f"ranking used by rule {rule.id}", name)
+
+    def _duplicates(self) -> Iterator[BankKPIError]:
+        for field, names in (
+            ("rules", [r.id for r in self.rules]),
+            ("inputs", [i.name for i in self.inputs]),
+            ("indicators", [i.code for i in self.indicators]),
+            ("rankings", [r.name for r in self.rankings]),
+            ("attributes", list(self.attributes)),
+        ):
+            for name in sorted({n for n in names if names.count(n) > 1}):
+                yield DuplicateError(field, "must be unique", name)
+
+    def _dangling_names(self) -> Iterator[BankKPIError]:
+        codes = {i.code for i in self.indicators}
+        inputs = {i.name for i in self.inputs}
+        attributes = set(self.attributes)
+        for item in self.inputs:
+            if item.indicator is not None and item.indicator not in codes:
+                yield UnknownKeyError(f"indicator for input {item.name}", item.indicator)
+        for spec in self.rankings:
+            if spec.variable not in inputs:
+                yield UnknownKeyError(f"input for ranking {spec.name}", spec.variable)
+            if spec.group_by is not None and spec.group_by not in attributes:
+                yield UnknownKeyError(f"attribute for ranking {spec.name}", spec.group_by)
+        for name in self.group_by:
+            if name not in attributes:
+                yield UnknownKeyError("attribute for group totals", name)
+        for rollup in self.rollups:
+            if rollup.to not in attributes:
+                yield UnknownKeyError("attribute for roll-up", rollup.to)
+
+    def input(self, name: str) -> Input:
+        """The input called ``name``."""
+        for item in self.inputs:
+            if item.name == name:
+                return item
+        raise UnknownKeyError("input", name)
+
+    def indicator(self, code: str) -> Indicator:
+        """The indicator with ``code``."""
+        for item in self.indicators:
+            if item.code == code:
+                return item
+        raise UnknownKeyError("indicator", code)
+
+
+def references(node: object) -> tuple[set[str], set[str]]:
+    """The variable names and ranking names a formula tree refers to."""
+    variables: set[str] = set()
+    rankings: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, Var):
+            variables.add(value.name)
+            return
+        names = getattr(value, "names", None)
+        if isinstance(names, tuple) and hasattr(value, "tree"):  # an Expression
+            variables.update(str(n) for n in names)
+            return
+        if isinstance(value, InRanks):
+            rankings.add(value.ranking)
+        if attrs.has(type(value)):
+            for field in attrs.fields(value.__class__):  # type: ignore[arg-type]
+                walk(getattr(value, field.name))
+        elif isinstance(value, tuple | list | frozenset):
+            for item in value:
+                walk(item)
+
+    walk(node)
+    return variables, rankings
+
+
+# ----------------------------------------------------------------------- evaluation
+
+
+@attrs.frozen
+class SubjectRow:
+    """One subject's input: its attributes (region, head) and raw values.
+
+    ``values`` hold exact numbers or decimal strings as read from a file; blanks are
+    absent values. ``source`` says where the row came from (``line 7``) for reports.
+    """
+
+    subject: str
+    attributes: Mapping[str, str] = attrs.field(factory=dict)
+    values: Mapping[str, object] = attrs.field(factory=dict)
+    source: str = ""
+
+
+@attrs.frozen
+class ErrorRecord:
+    """A row or rule that could not be computed: who, which field, what value, why."""
+
+    subject: str
+    field: str
+    value: str
+    message: str
+    source: str = ""
+    rule: str = ""
+
+
+@attrs.frozen
+class ResultLine:
+    """One subject's amount under one rule, with its trace."""
+
+    subject: str
+    rule: str
+    kind: str
+    trace: Trace
+
+    @property
+    def amount(self) -> Decimal:
+        """The rounded amount (the trace's)."""
+        return self.trace.amount
+
+
+@attrs.frozen
+class SubjectTotal:
+    """A subject's penalties, rewards and net (rewards − penalties)."""
+
+    subject: str
+    attributes: Mapping[str, str]
+    penalty: Decimal
+    reward: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        """Rewards minus penalties."""
+        return self.reward - self.penalty
+
+
+@attrs.frozen
+class Results:
+    """Everything a run produced; every input row is in ``totals`` or ``errors``."""
+
+    scheme_id: str
+    scheme_version: str
+    scheme_hash: str
+    library_version: str
+    lines: tuple[ResultLine, ...]
+    totals: tuple[SubjectTotal, ...]
+    group_totals: Mapping[str, Mapping[str, tuple[Decimal, Decimal]]]
+    rollups: Mapping[str, Mapping[str, Decimal]]
+    errors: tuple[ErrorRecord, ...]
+    rows: int
+
+    def lines_for(self, subject: str) -> tuple[ResultLine, ...]:
+        """The result lines of one subject, in rule order."""
+        return tuple(line for line in self.lines if line.subject == subject)
+
+    def explain(self, subject: str, lang: str = "zh") -> str:
+        """Every rule's trace for ``subject`` as text (an appeal answer)."""
+        lines = self.lines_for(subject)
+        if not lines:
+            errors = [e for e in self.errors if e.subject == subject]
+            if errors:
+                return "\n".join(f"error: {e.message}" for e in errors)
+            raise UnknownKeyError("result for subject", subject)
+        return "\n".join(line.trace.render("zh" if lang == "zh" else "en") for line in lines)
+
+
+def _error(subject: str, exc: BankKPIError, source: str, rule: str = "") -> ErrorRecord:
+    field = str(getattr(exc, "field", getattr(exc, "what", "")))
+    value = getattr(exc, "value", getattr(exc, "key", ""))
+    message = str(exc)
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        message = f"{message} ({'; '.join(notes)})"
+    return ErrorRecord(subject, field, str(value), message, source, rule)
+
+
+def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], list[BankKPIError]]:
+    values: dict[str, Decimal] = {}
+    problems: list[BankKPIError] = [
+        MissingDataError(f"attribute {attribute!r}", row.subject, subject=row.subject)
+        for attribute in scheme.attributes
+        if not str(row.attributes.get(attribute, "")).strip()
+    ]
+    for item in scheme.inputs:
+        raw = row.values.get(item.name)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if item.default is None:
+                problems.append(
+                    MissingDataError(
+                        f"value of input {item.name!r}", row.subject, subject=row.subject
+                    )
+                )
+                continue
+            raw = item.default
+        try:
+            if item.indicator is not None:
+                values[item.name] = scheme.indicator(item.indicator).check(raw, subject=row.subject)
+            else:
+                values[item.name] = to_decimal(raw, field=item.name, subject=row.subject)
+        except BankKPIError as exc:
+            problems.append(exc)
+    return values, problems
+
+
+def evaluate(
+    scheme: Scheme, rows: Iterable[SubjectRow], *, scheme_hash: str = "", library_version: str = ""
+) -> Results:
+    """Evaluate ``scheme`` over the population ``rows``; pure and deterministic.
+
+    ``scheme_hash`` and ``library_version`` are recorded in the results (the batch
+    command fills them from the scheme file's canonical form and the installed
+    package).
+    """
+    rows = list(rows)
+    errors: list[ErrorRecord] = []
+    valid: dict[str, tuple[SubjectRow, dict[str, Decimal]]] = {}
+    seen: set[str] = set()
+    for row in rows:
+        if not row.subject.strip():
+            errors.append(
+                ErrorRecord(
+                    row.subject, "subject", row.subject, "the subject id is blank", row.source
+                )
+            )
+            continue
+        if row.subject in seen:
+            exc = DuplicateError(
+                "subject", "appears twice; the first row is used", row.subject, subject=row.subject
+            )
+            errors.append(_error(row.subject, exc, row.source))
+            continue
+        seen.add(row.subject)
+        values, problems = _row_values(scheme, row)
+        if problems:
+            errors.extend(_error(row.subject, p, row.source) for p in problems)
+            continue
+        valid[row.subject] = (row, values)
+    rankings = _rankings(scheme, valid)
+    lines: list[ResultLine] = []
+    totals: list[SubjectTotal] = []
+    for subject in sorted(valid):
+        row, values = valid[subject]
+        context = Context(
+            subject,
+            values,
+            {name: ranking[subject] for name, ranking in rankings.items() if subject in ranking},
+        )
+        subject_lines: list[ResultLine] = []
+        failed = False
+        for rule in scheme.rules:
+            try:
+                subject_lines.append(
+                    ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
+                )
+            except BankKPIError as exc:
+                errors.append(_error(subject, exc, row.source, rule.id))
+                failed = True
+        if failed:
+            continue
+        lines.extend(subject_lines)
+        penalty = sum((ln.amount for ln in subject_lines if ln.kind == "penalty"), _ZERO)
+        reward = sum((ln.amount for ln in subject_lines if ln.kind == "reward"), _ZERO)
+        totals.append(SubjectTotal(subject, dict(row.attributes), penalty, reward))
+    return Results(
+        scheme.id,
+        scheme.version,
+        scheme_hash,
+        library_version,
+        tuple(lines),
+        tuple(totals),
+        _group_totals(scheme, totals),
+        _rollups(scheme, totals),
+        tuple(errors),
+        len(rows),
+    )
+
+
+def _rankings(
+    scheme: Scheme, valid: Mapping[str, tuple[SubjectRow, dict[str, Decimal]]]
+) -> dict[str, Ranking]:
+    result: dict[str, Ranking] = {}
+    for spec in scheme.rankings:
+        values = {s: v[spec.variable] for s, (_row, v) in valid.items()}
+        if spec.group_by is None:
+            groups: Mapping[str, str] | str = "all"
+        else:
+            groups = {s: row.attributes[spec.group_by] for s, (row, _v) in valid.items()}
+        result[spec.name] = rank(values, spec.rule, groups=groups)
+    return result
+
+
+def _group_totals(
+    scheme: Scheme, totals: Iterable[SubjectTotal]
+) -> dict[str, dict[str, tuple[Decimal, Decimal]]]:
+    out: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
+    for attribute in scheme.group_by:
+        groups: dict[str, tuple[Decimal, Decimal]] = {}
+        for total in totals:
+            key = total.attributes[attribute]
+            penalty, reward = groups.get(key, (_ZERO, _ZERO))
+            groups[key] = (penalty + total.penalty, reward + total.reward)
+        out[attribute] = dict(sorted(groups.items()))
+    return out
+
+
+def _rollups(scheme: Scheme, totals: Iterable[SubjectTotal]) -> dict[str, dict[str, Decimal]]:
+    out: dict[str, dict[str, Decimal]] = {}
+    for rollup in scheme.rollups:
+        charged: dict[str, Decimal] = {}
+        for total in totals:
+            key = total.attributes[rollup.to]
+            amount = total.penalty if rollup.kind == "penalty" else total.reward
+            charged[key] = charged.get(key, _ZERO) + amount
+        out[f"{rollup.kind}→{rollup.to}"] = dict(sorted(charged.items()))
+    return out
+
+
+def split_amount(
+    total: DecimalLike, shares: Mapping[str, DecimalLike], rounding: RoundingPolicy
+) -> dict[str, Decimal]:
+    """Split ``total`` among members by ``shares``; the parts always sum to the total.
+
+    Largest-remainder rule: each member first gets its exact share rounded *down* (toward
+    zero) to ``rounding.place``; the units left over go one each to the members with
+    the largest remainders, ties to the member id that sorts first. ``total`` must be a
+    whole number of places (it is an amount already rounded). ``rounding.mode`` is not
+    used: the rule above is the rounding.
+
+    >>> split_amount("100.00", {"张": 1, "李": 1, "王": 1}, RoundingPolicy("half_up", "fen"))
+    {'张': Decimal('33.34'), '李': Decimal('33.33'), '王': Decimal('33.33')}
+    """
+    amount = to_decimal(total, field="total")
+    weights = {m: to_decimal(w, field=f"shares[{m}]") for m, w in shares.items()}
+    if not weights:
+        raise InvalidValueError("shares", "must name at least one member", {})
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise InvalidValueError(
+            "shares",
+            "must be >= 0 and add up to more than 0",
+            {m: str(w) for m, w in weights.items()},
+        )
+    place = rounding.place
+    units = CONTEXT.divide(amount, place)
+    if units != units.to_integral_value():
+        raise InvalidValueError("total", f"must be a whole number of {place}", amount)
+    whole_units = int(units)
+    weight_sum = sum((Fraction(w) for w in weights.values()), Fraction(0))
+    sign = -1 if whole_units < 0 else 1
+    exact = {m: Fraction(abs(whole_units)) * Fraction(w) / weight_sum for m, w in weights.items()}
+    base = {m: int(v) for m, v in exact.items()}
+    left = abs(whole_units) - sum(base.values())
+    order = sorted(weights, key=lambda m: (-(exact[m] - base[m]), m))
+    for member in order[:left]:
+        base[member] += 1
+    down = RoundingPolicy("down", place)
+    return {m: round_fraction(Fraction(sign * base[m]) * Fraction(place), down) for m in weights}

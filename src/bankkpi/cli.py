@@ -1,0 +1,121 @@
+"""The ``bankkpi`` command: month-end batch runs at the edge of the library.
+
+Exit codes: 0 every row computed; 1 some rows failed (results for the others are
+still written, the failures are in ``errors.csv``); 2 a usage, file or scheme error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import TextIO
+
+from bankkpi._schemefile import json_schema
+from bankkpi._schemes import Results, Scheme, evaluate
+from bankkpi.exceptions import BankKPIError, ValidationErrorGroup
+from bankkpi.io import read_rows, read_scheme, write_results
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ROWS_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _library_version() -> str:
+    try:
+        return version("bankkpi")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bankkpi",
+        description="Exact, explainable bank KPI scoring: evaluate a scheme over a data file.",
+        epilog="Exit codes: 0 all rows computed; 1 some rows failed (results still written); "
+        "2 usage, file or scheme error.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("evaluate", help="evaluate a scheme over a CSV or JSON-lines file")
+    run.add_argument("scheme", help="scheme file (.toml or .json)")
+    run.add_argument("data", help="data file (.csv or .jsonl)")
+    run.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    explain = commands.add_parser("explain", help="print one subject's explanation")
+    explain.add_argument("scheme")
+    explain.add_argument("data")
+    explain.add_argument("subject")
+    explain.add_argument("--lang", choices=("zh", "en"), default="zh")
+    check = commands.add_parser("validate", help="check a scheme file and print its hash")
+    check.add_argument("scheme")
+    commands.add_parser("schema", help="print the JSON Schema of the scheme file format")
+    return parser
+
+
+def _run(scheme_path: str, data_path: str, err: TextIO) -> tuple[Scheme, Results]:
+    scheme, digest = read_scheme(scheme_path)
+    rows = list(read_rows(data_path, scheme))
+    if err.isatty():
+        err.write(f"bankkpi: evaluating {len(rows)} rows …\r")
+        err.flush()
+    results = evaluate(scheme, rows, scheme_hash=digest, library_version=_library_version())
+    if err.isatty():
+        err.write(" " * 60 + "\r")
+    return scheme, results
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run the command line; return the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        return _dispatch(args, out, err)
+    except ValidationErrorGroup as group:
+        err.write(f"bankkpi: {group.message}\n")
+        for problem in group.problems:
+            err.write(f"  {problem}\n")
+        return EXIT_USAGE
+    except (BankKPIError, OSError) as exc:
+        err.write(f"bankkpi: {exc}\n")
+        return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.command == "schema":
+        out.write(json.dumps(json_schema(), ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+        return EXIT_OK
+    if args.command == "validate":
+        scheme, digest = read_scheme(args.scheme)
+        out.write(f"{scheme.id} {scheme.version}: valid, {len(scheme.rules)} rules, {digest}\n")
+        return EXIT_OK
+    scheme, results = _run(args.scheme, args.data, err)
+    if args.command == "explain":
+        out.write(results.explain(args.subject, args.lang) + "\n")
+        return EXIT_OK
+    written = write_results(scheme, results, args.out)
+    computed, failed = len(results.totals), len({e.subject for e in results.errors})
+    out.write(
+        f"{scheme.id} {scheme.version} ({results.scheme_hash[:19]}…): {results.rows} rows, "
+        f"{computed} computed, {failed} failed\n"
+    )
+    out.writelines(f"  wrote {path}\n" for path in written)
+    err.writelines(f"error: {error.source}: {error.message}\n" for error in results.errors)
+    return EXIT_ROWS_FAILED if results.errors else EXIT_OK
+
+
+def _entry() -> None:  # pragma: no cover - the console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _entry()

@@ -1,0 +1,187 @@
+"""Tabular input and output at the edge: CSV and JSON lines in, result files out.
+
+This module (with :mod:`bankkpi.cli`) is the only place that touches files; the
+core is pure. Output is deterministic: the same scheme and data give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bankkpi._schemefile import load_scheme, scheme_hash
+from bankkpi._schemes import ErrorRecord, Results, Scheme, SubjectRow
+from bankkpi.exceptions import ConfigError
+
+__all__ = [
+    "errors_csv",
+    "read_rows",
+    "read_scheme",
+    "results_csv",
+    "summary_json",
+    "traces_jsonl",
+    "write_results",
+]
+
+
+def read_scheme(path: str | Path) -> tuple[Scheme, str]:
+    """Load a ``.toml`` or ``.json`` scheme file; return it and its content hash."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConfigError(f"{file}: a scheme file must end in .toml or .json")
+    scheme = load_scheme(file.read_text(encoding="utf-8"), format=suffix[1:])
+    return scheme, scheme_hash(scheme)
+
+
+def read_rows(path: str | Path, scheme: Scheme) -> Iterator[SubjectRow]:
+    """Rows of a ``.csv`` (header row) or ``.jsonl`` file as :class:`SubjectRow` values.
+
+    The ``subject`` column is required; the scheme's attributes and inputs are read
+    by name; other columns are ignored. Blank cells are absent values. A JSON-lines
+    row that is not an object becomes a row with a blank subject (reported as an
+    error, never dropped).
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "subject" not in reader.fieldnames:
+                raise ConfigError(f"{file}: the header must have a 'subject' column")
+            for number, record in enumerate(reader, start=2):
+                yield _row(scheme, record, f"line {number}")
+    elif suffix in (".jsonl", ".ndjson"):
+        with file.open(encoding="utf-8") as handle:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text, parse_float=Decimal)
+                except json.JSONDecodeError as exc:
+                    yield SubjectRow("", {}, {}, f"line {number}: {exc.msg}")
+                    continue
+                if not isinstance(record, dict):
+                    yield SubjectRow("", {}, {}, f"line {number}: not a JSON object")
+                    continue
+                yield _row(scheme, record, f"line {number}")
+    else:
+        raise ConfigError(f"{file}: data must be .csv or .jsonl")
+
+
+def _row(scheme: Scheme, record: dict[str, Any], source: str) -> SubjectRow:
+    subject = record.get("subject")
+    attributes = {a: str(record.get(a) or "") for a in scheme.attributes}
+    values = {
+        i.name: record.get(i.name) for i in scheme.inputs if record.get(i.name) not in (None, "")
+    }
+    return SubjectRow("" if subject is None else str(subject), attributes, values, source)
+
+
+def _csv(rows: Iterable[list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def results_csv(scheme: Scheme, results: Results) -> str:
+    """One row per subject: attributes, each rule's amount, penalty, reward, net."""
+    rule_ids = [r.id for r in scheme.rules]
+    header = ["subject", *scheme.attributes, *rule_ids, "penalty", "reward", "net"]
+    amounts: dict[str, dict[str, str]] = {}
+    for line in results.lines:
+        amounts.setdefault(line.subject, {})[line.rule] = f"{line.amount:f}"
+    rows = [header]
+    rows.extend(
+        [
+            total.subject,
+            *(total.attributes[a] for a in scheme.attributes),
+            *(amounts[total.subject][r] for r in rule_ids),
+            f"{total.penalty:f}",
+            f"{total.reward:f}",
+            f"{total.net:f}",
+        ]
+        for total in results.totals
+    )
+    return _csv(rows)
+
+
+def errors_csv(errors: Iterable[ErrorRecord]) -> str:
+    """One row per error: subject, rule, field, value, message, source."""
+    rows = [["subject", "rule", "field", "value", "message", "source"]]
+    rows.extend([e.subject, e.rule, e.field, e.value, e.message, e.source] for e in errors)
+    return _csv(rows)
+
+
+def traces_jsonl(results: Results) -> str:
+    """One JSON object per result line: subject, rule, kind, amount and the full trace."""
+    return "".join(
+        json.dumps(
+            {
+                "subject": ln.subject,
+                "rule": ln.rule,
+                "kind": ln.kind,
+                "amount": f"{ln.amount:f}",
+                "trace": ln.trace.to_dict(),
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        + "\n"
+        for ln in results.lines
+    )
+
+
+def summary_json(results: Results) -> str:
+    """Scheme id, version and hash, library version, counts, group totals and roll-ups."""
+    data = {
+        "scheme": {
+            "id": results.scheme_id,
+            "version": results.scheme_version,
+            "hash": results.scheme_hash,
+        },
+        "library_version": results.library_version,
+        "rows": results.rows,
+        "computed": len(results.totals),
+        "failed_subjects": len({e.subject for e in results.errors}),
+        "errors": len(results.errors),
+        "totals": {
+            "penalty": f"{sum((t.penalty for t in results.totals), Decimal(0)):f}",
+            "reward": f"{sum((t.reward for t in results.totals), Decimal(0)):f}",
+        },
+        "group_totals": {
+            attribute: {
+                k: {"penalty": f"{p:f}", "reward": f"{r:f}"} for k, (p, r) in groups.items()
+            }
+            for attribute, groups in results.group_totals.items()
+        },
+        "rollups": {
+            name: {k: f"{v:f}" for k, v in charged.items()}
+            for name, charged in results.rollups.items()
+        },
+    }
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+
+
+def write_results(scheme: Scheme, results: Results, out: str | Path) -> list[Path]:
+    """Write results.csv, errors.csv, traces.jsonl and summary.json into ``out``."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "results.csv": results_csv(scheme, results),
+        "errors.csv": errors_csv(results.errors),
+        "traces.jsonl": traces_jsonl(results),
+        "summary.json": summary_json(results),
+    }
+    written = []
+    for name, text in files.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8", newline="")
+        written.append(path)
+    return written
