@@ -47,8 +47,19 @@ def main() -> None:
     with OUT.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(
-            ["subject", "region", "head", "q1", "q2", "q3", "q4", "score",
-             "quarters_early", "complaints", "repeat"]
+            [
+                "subject",
+                "region",
+                "head",
+                "q1",
+                "q2",
+                "q3",
+                "q4",
+                "score",
+                "quarters_early",
+                "complaints",
+                "repeat",
+            ]
         )
         for r in range(1, REGIONS + 1):
             region = f"R{r:03d}"
@@ -59,8 +70,16 @@ def main() -> None:
                 complaints = rng.choices([0, 1, 2, 3], weights=[70, 20, 7, 3])[0]
                 repeat = 1 if rng.random() < 0.05 else 0
                 writer.writerow(
-                    [f"{region}-{o:02d}", region, f"{region}支行长", *quarters, quarters[3],
-                     early(quarters), complaints, repeat]
+                    [
+                        f"{region}-{o:02d}",
+                        region,
+                        f"{region}支行长",
+                        *quarters,
+                        quarters[3],
+                        early(quarters),
+                        complaints,
+                        repeat,
+                    ]
                 )
 
 

@@ -1,6 +1,6 @@
 """Set up and run the project's jobs in a virtual environment of its own.
 
-    python3 scripts/dev.py demo     # scheme A's worked example, with explanations
+    python3 scripts/dev.py demo     # scheme A over 1,500 outlets, with explanations
     python3 scripts/dev.py test     # ruff, ruff format --check, mypy --strict, pytest
 
 Only the standard library is used here, so it runs on a fresh machine that has
@@ -53,7 +53,11 @@ def main(argv: list[str]) -> None:
     job = argv[0] if argv else "help"
     if job == "demo":
         ensure_venv("")
-        run([str(PY), str(ROOT / "examples" / "scheme_a_demo.py"), *argv[1:]])
+        scheme = "examples/scheme_a.toml"
+        data = "examples/data/scheme_a_2024.csv"
+        run([str(BIN / "bankkpi"), "evaluate", scheme, data, "-o", "out/scheme_a"])
+        for subject, lang in (("R001-12", "zh"), ("R001-12", "en"), ("R003-11", "en")):
+            run([str(BIN / "bankkpi"), "explain", scheme, data, subject, "--lang", lang])
     elif job == "test":
         ensure_venv("dev")
         run([str(BIN / "ruff"), "check", "."])

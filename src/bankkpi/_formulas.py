@@ -140,10 +140,14 @@ def _var(value: str | Var) -> Var:
 
 @attrs.frozen
 class Var:
-    """A reference to a context variable, with the bilingual name traces show."""
+    """A reference to a context variable, with the bilingual name traces show.
+
+    Two references are equal when they name the same variable; the label is
+    presentation only (a scheme file takes it from the scheme's inputs).
+    """
 
     name: str = attrs.field(validator=non_empty("name"))
-    label: Text | None = None
+    label: Text | None = attrs.field(default=None, eq=False)
 
     @property
     def text(self) -> Text:
@@ -225,9 +229,22 @@ class InRanks:
 
     def test(self, context: Context) -> tuple[bool, Text]:
         """In the selection or not."""
-        ok = bool(self.selection.contains(context.rank(self.ranking)))
+        ranked = context.rank(self.ranking)
+        ok = bool(self.selection.contains(ranked))
         zh, en = self.selection.describe("zh"), self.selection.describe("en")
-        return ok, Text(f"{'属于' if ok else '不属于'}{zh}", f"{'in' if ok else 'not in'} {en}")
+        where_zh = where_en = ""
+        top, bottom = (
+            getattr(ranked, "rank_from_top", None),
+            getattr(ranked, "rank_from_bottom", None),
+        )
+        size = getattr(ranked, "group_size", None)
+        if top is not None and bottom is not None and size is not None:
+            where_zh = f"（第{top}名，倒数第{bottom}名，共{size}）"
+            where_en = f" (rank {top} of {size}, {bottom} from the bottom)"
+        return ok, Text(
+            f"{'属于' if ok else '不属于'}{zh}{where_zh}",
+            f"{'in' if ok else 'not in'} {en}{where_en}",
+        )
 
 
 @attrs.frozen

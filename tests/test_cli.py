@@ -1,0 +1,130 @@
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bankkpi.cli import main
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+SCHEME_A = str(EXAMPLES / "scheme_a.toml")
+DATA_A = str(EXAMPLES / "data" / "scheme_a_2024.csv")
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def scheme_a_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("a")
+    code, out, err = run("evaluate", SCHEME_A, DATA_A, "-o", str(folder / "first"))
+    again = run("evaluate", SCHEME_A, DATA_A, "-o", str(folder / "second"))
+    return folder, (code, out, err), again
+
+
+class TestEvaluate:
+    def test_scheme_a_end_to_end(self, scheme_a_run):
+        folder, (code, out, err), _ = scheme_a_run
+        assert code == 0, err
+        assert "1500 rows, 1500 computed, 0 failed" in out
+        results = (folder / "first" / "results.csv").read_text(encoding="utf-8").splitlines()
+        assert results[0] == (
+            "subject,region,head,A.P3,A.region_lowest,A.early,A.region_top2,A.no_complaint,"
+            "penalty,reward,net"
+        )
+        assert len(results) == 1501
+        summary = json.loads((folder / "first" / "summary.json").read_text(encoding="utf-8"))
+        assert summary["computed"] == 1500
+        assert summary["scheme"]["hash"].startswith("sha256:")
+        penalties = sum(int(line.split(",")[-3]) for line in results[1:])
+        assert str(penalties) == summary["totals"]["penalty"]
+        assert sum(int(v) for v in summary["rollups"]["penalty→head"].values()) == penalties
+
+    def test_rerun_gives_identical_bytes(self, scheme_a_run):
+        folder, _, again = scheme_a_run
+        assert again[0] == 0
+        for name in ("results.csv", "errors.csv", "traces.jsonl", "summary.json"):
+            assert (folder / "first" / name).read_bytes() == (folder / "second" / name).read_bytes()
+
+    def test_every_amount_has_its_trace(self, scheme_a_run):
+        folder, _, _ = scheme_a_run
+        lines = (folder / "first" / "traces.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 1500 * 5
+        first = json.loads(lines[0])
+        assert first["amount"] == first["trace"]["amount"]
+
+    def test_bad_rows_exit_1_and_good_rows_still_written(self, tmp_path):
+        data = tmp_path / "bad.csv"
+        data.write_text(
+            "subject,region,head,score,complaints\n"
+            "X1,R1,H1,97.5,0\n"
+            "X2,R1,H1,104,0\n"
+            "X3,R1,H1,,1\n"
+            "X1,R1,H1,90,0\n"
+            "X4,R2,H2,abc,0\n"
+            "X5,R2,H2,88,2\n",
+            encoding="utf-8",
+        )
+        code, out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "out"))
+        assert code == 1
+        assert "6 rows, 2 computed, 4 failed" in out
+        errors = (tmp_path / "out" / "errors.csv").read_text(encoding="utf-8").splitlines()
+        assert len(errors) == 5
+        assert any("line 3" in e and "104" in e for e in errors)
+        assert any("line 6" in e and "abc" in e for e in errors)
+        assert "error: line 5" in err
+        results = (tmp_path / "out" / "results.csv").read_text(encoding="utf-8").splitlines()
+        assert [r.split(",")[0] for r in results[1:]] == ["X1", "X5"]
+
+    def test_jsonl_input(self, tmp_path):
+        data = tmp_path / "rows.jsonl"
+        data.write_text(
+            '{"subject": "J1", "region": "R1", "head": "H", "score": 96.5, "complaints": 0}\n'
+            "[1, 2]\n",
+            encoding="utf-8",
+        )
+        code, out, _err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
+        assert code == 1
+        assert "2 rows, 1 computed, 1 failed" in out
+
+
+class TestOtherCommands:
+    def test_explain_in_both_languages(self):
+        code, out, _ = run("explain", SCHEME_A, DATA_A, "R001-01", "--lang", "en")
+        assert code == 0
+        assert out.startswith("penalty = (98 − 97.30) × 200 = 140 yuan")
+        code, out, _ = run("explain", SCHEME_A, DATA_A, "R001-01")
+        assert out.startswith("考核 = (98 − 97.30) × 200 = 140 元")
+
+    def test_explain_unknown_subject_is_a_usage_error(self):
+        code, _out, err = run("explain", SCHEME_A, DATA_A, "nobody")
+        assert code == 2
+        assert "nobody" in err
+
+    def test_validate_and_schema(self):
+        code, out, _ = run("validate", SCHEME_A)
+        assert code == 0
+        assert "A-phase3 2024.1: valid, 5 rules, sha256:" in out
+        code, out, _ = run("schema")
+        assert code == 0
+        assert json.loads(out)["title"].startswith("bankkpi scheme file")
+
+    def test_bad_scheme_lists_every_problem_and_exits_2(self, tmp_path):
+        text = Path(SCHEME_A).read_text(encoding="utf-8")
+        broken = text.replace('ties = "competition"', 'ties = "fair"').replace(
+            "rate = 200, base = 2000", "rate = -200, base = 2000"
+        )
+        path = tmp_path / "broken.toml"
+        path.write_text(broken, encoding="utf-8")
+        code, _out, err = run("validate", str(path))
+        assert code == 2
+        assert err.count("must be one of 'competition'") == 2
+        assert "'rate' must be >= 0" in err
+
+    def test_usage_errors(self, tmp_path):
+        assert run("frobnicate")[0] == 2
+        assert run("validate", str(tmp_path / "missing.toml"))[0] == 2
+        assert run("validate", str(tmp_path / "scheme.yaml"))[0] == 2

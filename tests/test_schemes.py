@@ -1,0 +1,270 @@
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bankkpi import (
+    AtLeast,
+    Compare,
+    Fixed,
+    Period,
+    RoundingPolicy,
+    Rule,
+    Shortfall,
+    Text,
+    When,
+)
+from bankkpi._schemefile import (
+    SchemeFileError,
+    canonical_json,
+    dump_scheme,
+    json_schema,
+    load_scheme,
+    parse_scheme,
+    scheme_hash,
+)
+from bankkpi._schemes import Input, Scheme, SubjectRow, evaluate, split_amount
+from bankkpi.exceptions import InvalidValueError, ValidationErrorGroup
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+YUAN = RoundingPolicy("half_up", "yuan")
+
+
+def scheme_a():
+    return load_scheme((EXAMPLES / "scheme_a.toml").read_text(encoding="utf-8"), format="toml")
+
+
+def row(subject, score, region="R1", head="H1", complaints=0, **extra):
+    values = {"score": score, "complaints": complaints, **extra}
+    return SubjectRow(subject, {"region": region, "head": head}, values, f"row {subject}")
+
+
+class TestSchemeFile:
+    def test_example_loads_and_round_trips_with_the_same_hash(self):
+        scheme = scheme_a()
+        again = parse_scheme(json.loads(canonical_json(scheme), parse_float=Decimal))
+        assert again == scheme
+        assert scheme_hash(again) == scheme_hash(scheme)
+        assert scheme_hash(scheme).startswith("sha256:")
+
+    def test_json_and_toml_give_the_same_scheme(self):
+        scheme = scheme_a()
+        as_json = json.dumps(dump_scheme(scheme), ensure_ascii=False)
+        assert load_scheme(as_json, format="json") == scheme
+
+    def test_hash_ignores_how_numbers_are_written(self):
+        text = (EXAMPLES / "scheme_a.toml").read_text(encoding="utf-8")
+        edited = text.replace("rate = 200, base = 2000", 'rate = "200.0", base = 2000.00')
+        assert edited != text
+        assert scheme_hash(load_scheme(edited, format="toml")) == scheme_hash(scheme_a())
+
+    def test_every_mistake_reported_with_its_path(self):
+        data = dump_scheme(scheme_a())
+        data["rules"][0]["formula"]["formula"]["otherwise"]["rate"] = "-200"
+        data["rules"][2]["formula"]["then"]["amount"] = "abc"
+        data["rules"][1]["colour"] = "red"
+        data["inputs"][0]["indicator"] = "nope"
+        data["rankings"][0]["ties"] = "fair"
+        del data["version"]
+        with pytest.raises(SchemeFileError) as info:
+            parse_scheme(json.loads(json.dumps(data)))
+        text = "\n".join(str(p) for p in info.value.problems)
+        assert "rules[0].formula.formula.otherwise: 'rate' must be >= 0: Decimal('-200')" in text
+        assert "rules[2].formula.then.amount: 'amount' must be a decimal number" in text
+        assert "rules[1].colour: unknown key" in text
+        assert "rankings[0].ties: must be one of 'competition'" in text
+        assert "version: is required" in text
+        assert (
+            len(info.value.problems) == 5
+        )  # the unknown indicator is checked once the rest is valid
+
+    def test_unknown_names_reported_once_structure_is_valid(self):
+        data = dump_scheme(scheme_a())
+        data["inputs"][0]["indicator"] = "nope"
+        data["rankings"][1]["group_by"] = "district"
+        with pytest.raises(SchemeFileError) as info:
+            parse_scheme(data)
+        text = str(info.value)
+        assert "no indicator for input score for 'nope'" in text
+        assert "no attribute for ranking region for 'district'" in text
+
+    def test_format_version_required(self):
+        data = dump_scheme(scheme_a())
+        data["format"] = 2
+        with pytest.raises(SchemeFileError, match="invalid scheme file") as info:
+            parse_scheme(data)
+        assert "format: must be 1" in str(info.value)
+
+    def test_unknown_formula_type_lists_the_known_ones(self):
+        data = dump_scheme(scheme_a())
+        data["rules"][4]["formula"] = {"type": "python", "code": "__import__('os')"}
+        with pytest.raises(SchemeFileError) as info:
+            parse_scheme(data)
+        assert "rules[4].formula.type: unknown formula type 'python' (allowed: band_amount" in str(
+            info.value
+        )
+
+    def test_float_in_python_data_refused(self):
+        data = dump_scheme(scheme_a())
+        data["rules"][4]["formula"]["then"]["amount"] = 500.5
+        with pytest.raises(SchemeFileError, match="invalid scheme file") as info:
+            parse_scheme(data)
+        assert "must be an exact number" in str(info.value)
+
+    def test_toml_floats_are_read_exactly(self):
+        text = (EXAMPLES / "scheme_a.toml").read_text(encoding="utf-8")
+        scheme = load_scheme(text.replace("amount = 500 }", "amount = 500.10 }"), format="toml")
+        assert scheme.rules[4].formula.then.amount == Decimal("500.10")
+
+    def test_syntax_error_reported(self):
+        with pytest.raises(SchemeFileError, match="invalid scheme file"):
+            load_scheme("format = ", format="toml")
+
+    def test_json_schema_is_json_and_names_every_formula(self):
+        schema = json_schema()
+        json.dumps(schema)
+        formulas = {m["properties"]["type"]["const"] for m in schema["$defs"]["formula"]["oneOf"]}
+        assert {"shortfall", "choose", "when", "sum", "rate_table", "multiply"} <= formulas
+        assert schema["required"][:3] == ["format", "id", "version"]
+
+
+class TestEvaluate:
+    def test_bad_rows_reported_good_rows_computed(self):
+        scheme = scheme_a()
+        rows = [
+            row("A", "97.5"),
+            row("B", "104"),  # out of scale
+            SubjectRow("C", {"region": "R1", "head": "H1"}, {"complaints": 0}, "row C"),  # no score
+            row("A", "90"),  # duplicate
+            row("D", "99", region=""),  # missing attribute
+            row("E", "98.5", quarters_early=-1),  # a rule fails for E
+            row("F", "96"),
+        ]
+        results = evaluate(scheme, rows)
+        assert {t.subject for t in results.totals} == {"A", "F"}
+        failed = {e.subject for e in results.errors}
+        assert failed == {"A", "B", "C", "D", "E"}  # the second A is the duplicate
+        every = {t.subject for t in results.totals} | failed
+        assert every == {r.subject for r in rows}
+        by_subject = {e.subject: e for e in results.errors}
+        assert "104" in by_subject["B"].message
+        assert by_subject["B"].field == "mystery_shopper"
+        assert "score" in by_subject["C"].message
+        assert "appears twice" in by_subject["A"].message
+        assert by_subject["E"].rule == "A.early"
+
+    def test_totals_group_totals_and_rollups_add_up(self):
+        scheme = scheme_a()
+        rows = [row(f"o{i}", f"{90 + i}", region=f"R{i % 2}", head=f"H{i % 2}") for i in range(8)]
+        results = evaluate(scheme, rows)
+        penalty = sum(t.penalty for t in results.totals)
+        assert penalty == sum(ln.amount for ln in results.lines if ln.kind == "penalty")
+        regions = results.group_totals["region"]
+        assert sum(p for p, _r in regions.values()) == penalty
+        assert sum(results.rollups["penalty→head"].values()) == penalty
+
+    def test_deterministic(self):
+        scheme = scheme_a()
+        rows = [row(f"o{i}", f"{88 + i}") for i in range(10)]
+        assert evaluate(scheme, rows) == evaluate(scheme, list(reversed(rows)))
+
+    def test_explain(self):
+        results = evaluate(scheme_a(), [row("A", "97.5"), row("B", "104")])
+        # alone in its province, A is in the top 200: not assessed, whatever its score
+        assert "penalty = 0 yuan [phase 3 target missed" in results.explain("A", "en")
+        assert "in top 200 in province not assessed" in results.explain("A", "en")
+        assert "error:" in results.explain("B")
+
+    def test_scheme_validation_lists_every_problem(self):
+        rule = Rule("r", Text("r", "r"), "penalty", Shortfall(AtLeast(95), "speed"), YUAN)
+        with pytest.raises(ValidationErrorGroup) as info:
+            Scheme(
+                "s",
+                "1",
+                Text("s", "s"),
+                Period.year(2024),
+                YUAN,
+                [rule, rule],
+                [Input("score", Text("得分", "score"))],
+                group_by=["region"],
+            )
+        text = str(info.value)
+        assert "'rules' must be unique: 'r'" in text
+        assert "no input for variable used by rule r for 'speed'" in text
+        assert "no attribute for group totals for 'region'" in text
+
+
+class TestSplit:
+    def test_parts_sum_to_the_whole(self):
+        parts = split_amount(
+            "1000.00", {"甲": 1, "乙": 1, "丙": 1}, RoundingPolicy("half_up", "fen")
+        )
+        assert sum(parts.values()) == Decimal("1000.00")
+        # equal remainders: the extra fen goes to the id that sorts first (丙 < 乙 < 甲)
+        assert parts == {"甲": Decimal("333.33"), "乙": Decimal("333.33"), "丙": Decimal("333.34")}
+
+    @given(
+        st.integers(-(10**9), 10**9),
+        st.dictionaries(st.text("abcdef", min_size=1, max_size=3), st.integers(0, 100), min_size=1),
+    )
+    def test_always_sums_exactly(self, fen, shares):
+        if sum(shares.values()) == 0:
+            with pytest.raises(InvalidValueError):
+                split_amount(Decimal(fen).scaleb(-2), shares, RoundingPolicy("half_up", "fen"))
+            return
+        parts = split_amount(Decimal(fen).scaleb(-2), shares, RoundingPolicy("half_up", "fen"))
+        assert sum(parts.values()) == Decimal(fen).scaleb(-2)
+        assert set(parts) == set(shares)
+
+    def test_total_must_be_whole_places(self):
+        with pytest.raises(InvalidValueError):
+            split_amount("1.005", {"a": 1}, RoundingPolicy("half_up", "fen"))
+
+
+# ---------------------------------------------------------------- round-trip property
+
+amounts = st.integers(0, 5000).map(Decimal)
+scores = st.integers(0, 10000).map(lambda n: Decimal(n).scaleb(-2))
+predicates = st.one_of(
+    st.builds(Compare, st.just("score"), st.sampled_from(["<", "<=", "==", ">="]), scores),
+    st.builds(Compare, st.just("complaints"), st.just("=="), st.integers(0, 3).map(Decimal)),
+)
+leaves = st.one_of(
+    st.builds(Fixed, amounts),
+    st.builds(
+        lambda t, r, b: Shortfall(AtLeast(t), "score", rate=r, base=b), scores, amounts, amounts
+    ),
+)
+formulas = st.recursive(
+    leaves,
+    lambda inner: st.builds(When, predicates, inner, st.none() | inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(formulas, min_size=1, max_size=4), st.sampled_from(["half_up", "half_even", "down"])
+)
+def test_file_scheme_canonical_scheme_round_trip(rule_formulas, mode):
+    policy = RoundingPolicy(mode, "yuan")
+    scheme = Scheme(
+        "p",
+        "1",
+        Text("性质", "property"),
+        Period.year(2024),
+        policy,
+        [
+            Rule(f"r{i}", Text(f"规则{i}", f"rule {i}"), "penalty", f, policy)
+            for i, f in enumerate(rule_formulas)
+        ],
+        [Input("score", Text("得分", "score")), Input("complaints", Text("投诉", "complaints"))],
+    )
+    text = canonical_json(scheme)
+    again = load_scheme(text, format="json")
+    assert again == scheme
+    assert canonical_json(again) == text
+    assert scheme_hash(again) == scheme_hash(scheme)
