@@ -333,7 +333,8 @@ class TestRefusals:
             ("a && b", 3, "use 'and'"),
             ("a ≤ 1", 3, "write '<=' for '≤'"),
             ("（1）", 1, "full-width '（': write '(' instead"),
-            ("lambda: 1", 7, "unexpected character ':' (U+003A)"),
+            ("lambda: 1", 1, "unknown variable 'lambda'"),
+            ("a ; 1", 3, "unexpected character ';' (U+003B)"),
             ("x + 1", 1, "unknown variable 'x' (declared: a, b, score)"),
             ("scor + 1", 1, "did you mean 'score'?"),
             ("score(1)", 1, "'score' is a variable, not a function"),
@@ -394,6 +395,9 @@ class TestRefusals:
     def test_first_problem_in_reading_order_is_reported(self):
         assert error("pow(1) + 'x'").column == 1
         assert error("1 + 'x' + pow(1)").column == 5
+        assert error("x'").column == 1
+        assert error("(a < b) + 'x'").column == 1
+        assert error("score'").column == 6
 
 
 class TestLimits:
@@ -414,6 +418,11 @@ class TestLimits:
         ):
             assert "nests deeper" in error(source).problem
         assert value("1" + " + 1" * (MAX_DEPTH - 1)) == MAX_DEPTH
+        chain = error("1" + " + 1" * 40)
+        assert chain.column == 3 + 4 * (MAX_DEPTH - 1)  # the operator that goes too deep
+        assert chain.problem.endswith("split a long chain into groups in parentheses")
+        grouped = "(" + " + ".join(["1"] * 20) + ") + (" + " + ".join(["1"] * 20) + ")"
+        assert value(grouped) == 40
 
     def test_many_nodes(self):
         assert len(parse("min(" + ", ".join(["1"] * (MAX_NODES - 1)) + ")", []).args) == 499

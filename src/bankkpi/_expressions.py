@@ -66,10 +66,10 @@ import difflib
 import functools
 import math
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, Literal, NamedTuple, TypeAlias
+from typing import Any, Final, Literal, NamedTuple, TypeAlias, cast
 
 import attrs
 import numpy as np
@@ -457,6 +457,7 @@ class _Parser:
         self.variables = variables
         self.stream = _tokenize(source)
         self.tokens: list[_Token] = []
+        self.error: ExpressionError | None = None
         self.index = 0
         self.nesting = 0
         self.nodes = 0
@@ -468,12 +469,28 @@ class _Parser:
         return self.peek(0)
 
     def peek(self, ahead: int) -> _Token:
-        """The token ``ahead`` places on (the end token repeats at the end)."""
+        """The token ``ahead`` places on (the end token repeats at the end).
+
+        A tokenizer error is kept and raised again by every later ``peek``.
+        """
         while len(self.tokens) <= self.index + ahead:
             if self.tokens and self.tokens[-1].kind == "end":
                 return self.tokens[-1]
-            self.tokens.append(next(self.stream))
+            if self.error is not None:
+                raise self.error
+            try:
+                self.tokens.append(next(self.stream))
+            except ExpressionError as exc:
+                self.error = exc
+                raise
         return self.tokens[self.index + ahead]
+
+    def calls(self) -> bool:
+        """Whether ``(`` follows the current token (no, if what follows is refused)."""
+        try:
+            return self.peek(1).value == "("
+        except ExpressionError:
+            return False
 
     def advance(self) -> _Token:
         token = self.peek(0)
@@ -503,16 +520,27 @@ class _Parser:
     def leave(self) -> None:
         self.nesting -= 1
 
-    def make(self, node: Node, kind: Kind, start: int, end: int, *parts: _Parsed) -> _Parsed:
+    def make(
+        self,
+        node: Node,
+        kind: Kind,
+        start: int,
+        end: int,
+        *parts: _Parsed,
+        at: _Token | None = None,
+    ) -> _Parsed:
+        """Count a new node and check the limits; ``at`` is a binary node's operator."""
+        where = start if at is None else at.start
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self.fail(
                 f"the expression has more than {MAX_NODES} numbers, names and operations",
-                start,
+                where,
             )
         height = 1 + max((p.height for p in parts), default=0)
         if height > MAX_DEPTH:
-            raise self.fail(f"the expression nests deeper than {MAX_DEPTH} levels", start)
+            hint = "; split a long chain into groups in parentheses" if at is not None else ""
+            raise self.fail(f"the expression nests deeper than {MAX_DEPTH} levels{hint}", where)
         return _Parsed(node, kind, start, end, height)
 
     def number(self, parsed: _Parsed, role: str) -> None:
@@ -586,16 +614,15 @@ class _Parser:
     def conjunction(self) -> _Parsed:
         return self.logical("and", self.negation)
 
-    def logical(self, op: Literal["and", "or"], operand: Any) -> _Parsed:
-        left: _Parsed = operand()
+    def logical(self, op: Literal["and", "or"], operand: Callable[[], _Parsed]) -> _Parsed:
+        left = operand()
         while self.at("name", op):
-            self.advance()
-            right: _Parsed = operand()
+            token = self.advance()
             self.condition(left, f"'{op}' needs")
+            right = operand()
             self.condition(right, f"'{op}' needs")
-            left = self.make(
-                Logical(op, left.node, right.node), "condition", left.start, right.end, left, right
-            )
+            node = Logical(op, left.node, right.node)
+            left = self.make(node, "condition", left.start, right.end, left, right, at=token)
         return left
 
     def negation(self) -> _Parsed:
@@ -613,9 +640,9 @@ class _Parser:
         if not self.at("op", *_COMPARE_OPS):
             return left
         token = self.advance()
-        right = self.sum()
         op = self.source[token.start : token.end]
         self.number(left, f"{op!r} compares numbers: it needs")
+        right = self.sum()
         self.number(right, f"{op!r} compares numbers: it needs")
         if self.at("op", *_COMPARE_OPS):
             raise self.fail(
@@ -623,8 +650,8 @@ class _Parser:
                 "e.g. 'a < b and b < c'",
                 self.token.start,
             )
-        node = Comparison(token.value, left.node, right.node)  # type: ignore[arg-type]
-        return self.make(node, "condition", left.start, right.end, left, right)
+        node = Comparison(cast("CompareOp", token.value), left.node, right.node)
+        return self.make(node, "condition", left.start, right.end, left, right, at=token)
 
     def sum(self) -> _Parsed:
         return self.arithmetic(("+", "-"), self.product)
@@ -632,16 +659,16 @@ class _Parser:
     def product(self) -> _Parsed:
         return self.arithmetic(("*", "/"), self.unary)
 
-    def arithmetic(self, ops: tuple[str, ...], operand: Any) -> _Parsed:
-        left: _Parsed = operand()
+    def arithmetic(self, ops: tuple[str, ...], operand: Callable[[], _Parsed]) -> _Parsed:
+        left = operand()
         while self.at("op", *ops):
             token = self.advance()
-            right: _Parsed = operand()
             op = self.source[token.start : token.end]
             self.number(left, f"{op!r} needs")
+            right = operand()
             self.number(right, f"{op!r} needs")
-            node = Arithmetic(token.value, left.node, right.node)  # type: ignore[arg-type]
-            left = self.make(node, "number", left.start, right.end, left, right)
+            node = Arithmetic(cast("ArithOp", token.value), left.node, right.node)
+            left = self.make(node, "number", left.start, right.end, left, right, at=token)
         return left
 
     def unary(self) -> _Parsed:
@@ -690,7 +717,6 @@ class _Parser:
     def name(self) -> _Parsed:
         token = self.token
         name = token.value
-        calls = self.peek(1).value == "("
         if name == "if":
             raise self.fail(
                 "'if … then … else …' inside a larger formula must be in parentheses",
@@ -702,7 +728,7 @@ class _Parser:
             )
         if name in _FUNCTIONS:
             return self.call()
-        if calls:
+        if self.calls():
             if name in self.variables:
                 raise self.fail(f"{name!r} is a variable, not a function", token.start)
             raise self.fail(
@@ -742,7 +768,7 @@ class _Parser:
             raise self.fail(f"abs() takes exactly 1 argument, got {len(args)}", token.start)
         if not args:
             raise self.fail(f"{fn}() needs at least 1 argument", token.start)
-        node = Function(fn, tuple(a.node for a in args))  # type: ignore[arg-type]
+        node = Function(cast("FunctionName", fn), tuple(a.node for a in args))
         return self.make(node, "number", token.start, close.end, *args)
 
 
