@@ -1,7 +1,9 @@
 import contextlib
 import json
+import re
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from bankkpi import (
     Text,
     Trace,
     Var,
+    _expressions,
     round_fraction,
 )
 from bankkpi._expressions import (
@@ -678,3 +681,8 @@ def test_denominators_beyond_int64_at_the_rounding_place(mode):
         formula.evaluate_array(
             {"a": counts(*amounts)}, rounding=RoundingPolicy(mode, "fen"), places=0
         )
+
+
+def test_the_module_never_reaches_a_python_evaluator():
+    source = Path(_expressions.__file__).read_text(encoding="utf-8")
+    assert not re.search(r"\b(eval|exec|compile|__import__)\(|import ast\b|literal_eval", source)

@@ -33,7 +33,8 @@ Grammar (EBNF; ``{ x }`` repeats, ``[ x ]`` is optional)::
     call        = ( "min" | "max" ) "(" expression { "," expression } ")"
                 | "abs" "(" expression ")" ;
     number      = digit { digit } [ "." digit { digit } ] ;      (* ASCII digits *)
-    name        = a Unicode identifier: a letter or "_", then letters, digits, "_" ;
+    name        = a Unicode identifier (str.isidentifier): a letter or "_",
+                  then letters, digits or "_" ;
 
 - ``+ - * /`` are left-associative; ``*`` and ``/`` bind tighter than ``+`` and
   ``-``; unary minus binds tighter than both (``-a * b`` is ``(-a) * b``).
@@ -46,6 +47,8 @@ Grammar (EBNF; ``{ x }`` repeats, ``[ x ]`` is optional)::
 - Keywords and function names (``if then else and or not min max abs``) are
   lower-case and reserved. Names must be declared by the expression; names
   starting with ``__`` are refused.
+- Blanks (spaces, tabs, newlines) only separate tokens; a column counts characters
+  from the start of the text, a newline being one character.
 - Types are checked when the text is parsed: numbers and conditions (true or
   false) do not mix, so ``1 + (a < b)`` is refused; ``if`` needs a condition and
   two numbers; the whole expression must give a number.
@@ -58,6 +61,11 @@ characters of source, :data:`MAX_DEPTH` levels of nesting (each parenthesis, cal
 unary operator, ``if`` and each operator of a chain counts one level),
 :data:`MAX_NODES` numbers, names and operations, :data:`MAX_DIGITS` digits in a
 number.
+
+A trace shows the branch taken with its numbers substituted; every comparison
+evaluated is a note. Unary minus shows as a negative number on a literal
+(``-5`` → ``(−5)``) and as ``(−1) × …`` on anything else, so the value shown is
+always the value computed.
 """
 
 from __future__ import annotations
@@ -69,7 +77,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, Literal, NamedTuple, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeAlias, cast
 
 import attrs
 import numpy as np
@@ -78,6 +86,9 @@ from numpy.typing import ArrayLike, NDArray
 from bankkpi._checks import one_of
 from bankkpi._explain import BinOp, Call, Expr, Num, Text, Trace, format_number
 from bankkpi._formulas import Context, Var
+
+if TYPE_CHECKING:
+    from bankkpi._formulas import Formula
 from bankkpi._money import RoundingPolicy
 from bankkpi.exceptions import (
     ExpressionError,
@@ -1391,3 +1402,10 @@ class Expression:
             }
         label = data.get("label")
         return cls(data["source"], variables, label=_AMOUNT if label is None else Text(**label))
+
+
+if TYPE_CHECKING:
+
+    def _is_a_formula(expression: Expression) -> Formula:
+        """Mypy's proof that an :class:`Expression` plugs into ``Rule`` as a formula."""
+        return expression
