@@ -1,5 +1,6 @@
 import contextlib
 import json
+import pickle
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -394,6 +395,14 @@ class TestRefusals:
         assert isinstance(exc, ConfigError)
         assert isinstance(exc, BankKPIError)
         assert isinstance(exc, ValueError)
+
+    def test_error_pickles_with_its_column(self):
+        exc = pickle.loads(pickle.dumps(error("9 ^ 9")))  # noqa: S301 - our own data
+        assert (exc.column, exc.problem, str(exc)) == (
+            3,
+            error("9 ^ 9").problem,
+            str(error("9 ^ 9")),
+        )
 
     def test_first_problem_in_reading_order_is_reported(self):
         assert error("pow(1) + 'x'").column == 1

@@ -150,6 +150,9 @@ class ExpressionError(ConfigError):
             message = f"column {column}: {problem}\n  {text}\n  {caret}"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type[ExpressionError], tuple[str, str, int | None]]:
+        return (type(self), (self.problem, self.source, self.column))
+
 
 _WINDOW = 60
 
