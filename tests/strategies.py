@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from bankkpi import Band, BandSet, Period, RoundingPolicy
+from bankkpi import _expressions as ex
 
 MODES = ("half_up", "half_even", "half_down", "up", "down", "ceiling", "floor")
 
@@ -124,3 +125,57 @@ def selections(draw: st.DrawFn) -> Top | Bottom | RankRange | Percentile:
         first = draw(st.integers(1, 12))
         return RankRange(side, first, first + draw(st.integers(0, 6)))
     return Percentile(side, draw(percents), draw(st.sampled_from(COUNT_ROUNDINGS)))
+
+# ------------------------------------------------------------------ expressions
+
+EXPRESSION_NAMES = ("a", "b", "得分")
+
+
+def expression_literals(max_places: int = 3) -> st.SearchStrategy[Decimal]:
+    """Non-negative number literals of an expression, up to ``max_places`` decimals."""
+    return st.builds(
+        lambda n, p: Decimal(n).scaleb(-p), st.integers(0, 10**4), st.integers(0, max_places)
+    )
+
+
+@st.composite
+def number_trees(draw, depth: int = 4, *, constant_divisors: bool = False):
+    """Well-typed number trees of the expression language (``_expressions`` nodes).
+
+    With ``constant_divisors`` every divisor is a non-zero literal (or its negation),
+    which is what the array path supports.
+    """
+    if depth <= 0 or draw(st.integers(0, 3)) == 0:
+        if draw(st.booleans()):
+            return ex.Variable(draw(st.sampled_from(EXPRESSION_NAMES)))
+        return ex.Number(draw(expression_literals()))
+    sub = number_trees(depth - 1, constant_divisors=constant_divisors)
+    shape = draw(st.sampled_from(["minus", "arith", "arith", "function", "if"]))
+    if shape == "minus":
+        return ex.Minus(draw(sub))
+    if shape == "function":
+        fn = draw(st.sampled_from(["min", "max", "abs"]))
+        count = 1 if fn == "abs" else draw(st.integers(1, 3))
+        return ex.Function(fn, [draw(sub) for _ in range(count)])
+    if shape == "if":
+        condition = draw(condition_trees(depth - 1, constant_divisors=constant_divisors))
+        return ex.Conditional(condition, draw(sub), draw(sub))
+    op = draw(st.sampled_from(["+", "-", "*", "/"]))
+    if op == "/" and constant_divisors:
+        divisor = ex.Number(draw(expression_literals().filter(lambda d: d != 0)))
+        right = ex.Minus(divisor) if draw(st.booleans()) else divisor
+        return ex.Arithmetic("/", draw(sub), right)
+    return ex.Arithmetic(op, draw(sub), draw(sub))
+
+
+@st.composite
+def condition_trees(draw, depth: int = 3, *, constant_divisors: bool = False):
+    """Well-typed condition trees: comparisons joined by and / or / not."""
+    sub = number_trees(max(depth - 1, 0), constant_divisors=constant_divisors)
+    if depth <= 0 or draw(st.integers(0, 2)) == 0:
+        op = draw(st.sampled_from(["<", "<=", "==", "!=", ">=", ">"]))
+        return ex.Comparison(op, draw(sub), draw(sub))
+    inner = condition_trees(depth - 1, constant_divisors=constant_divisors)
+    if draw(st.booleans()):
+        return ex.Negation(draw(inner))
+    return ex.Logical(draw(st.sampled_from(["and", "or"])), draw(inner), draw(inner))

@@ -11,6 +11,7 @@ True
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Self
 
@@ -19,6 +20,7 @@ __all__ = [
     "BankKPIError",
     "ConfigError",
     "DuplicateError",
+    "ExpressionError",
     "FloatMoneyError",
     "InvalidValueError",
     "MissingDataError",
@@ -121,6 +123,54 @@ class OverflowRiskError(BankKPIError, OverflowError):
 
 class ConfigError(BankKPIError, ValueError):
     """A scheme or configuration file is not valid."""
+
+
+class ExpressionError(ConfigError):
+    """A formula expression is malformed, ill-typed, too large or refused.
+
+    The message names the problem and, when the error has a place in the source,
+    its 1-based ``column`` with the source shown above a caret::
+
+        column 1: unknown function 'pow' (allowed: min, max, abs)
+          pow(2, 3)
+          ^
+
+    ``problem`` is the message without the column and the caret lines; ``source``
+    and ``column`` are ``""`` and ``None`` when there is no place to point at.
+    """
+
+    def __init__(self, problem: str, source: str = "", column: int | None = None) -> None:
+        self.problem = problem
+        self.source = source
+        self.column = column
+        if column is None:
+            message = problem
+        else:
+            text, caret = _caret(source, column)
+            message = f"column {column}: {problem}\n  {text}\n  {caret}"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[ExpressionError], tuple[str, str, int | None]]:
+        return (type(self), (self.problem, self.source, self.column))
+
+
+_WINDOW = 60
+
+
+def _cell_width(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in {"W", "F"} else 1
+
+
+def _caret(source: str, column: int) -> tuple[str, str]:
+    """A one-line window of ``source`` around ``column`` and a caret line under it."""
+    index = column - 1
+    start = max(0, index - _WINDOW // 2)
+    end = min(len(source), start + _WINDOW)
+    shown = "".join(" " if c.isspace() else c for c in source[start:end])
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(source) else ""
+    pad = sum(_cell_width(c) for c in prefix + shown[: index - start])
+    return f"{prefix}{shown}{suffix}", " " * pad + "^"
 
 
 class ValidationErrorGroup(ExceptionGroup[BankKPIError], BankKPIError):  # noqa: N818 - a group, named as in cattrs
