@@ -126,6 +126,7 @@ def selections(draw: st.DrawFn) -> Top | Bottom | RankRange | Percentile:
         return RankRange(side, first, first + draw(st.integers(0, 6)))
     return Percentile(side, draw(percents), draw(st.sampled_from(COUNT_ROUNDINGS)))
 
+
 # ------------------------------------------------------------------ expressions
 
 EXPRESSION_NAMES = ("a", "b", "得分")

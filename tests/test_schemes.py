@@ -268,3 +268,45 @@ def test_file_scheme_canonical_scheme_round_trip(rule_formulas, mode):
     assert again == scheme
     assert canonical_json(again) == text
     assert scheme_hash(again) == scheme_hash(scheme)
+
+
+class TestExpressionsInFiles:
+    def with_formula(self, formula):
+        data = dump_scheme(scheme_a())
+        data["rules"][4]["formula"] = formula
+        return json.loads(json.dumps(data))
+
+    def test_expression_rule_loads_round_trips_and_evaluates(self):
+        data = self.with_formula(
+            {
+                "type": "expression",
+                "source": "if complaints == 0 then 500 else 0",
+                "variables": ["complaints"],
+            }
+        )
+        scheme = parse_scheme(data)
+        assert parse_scheme(json.loads(canonical_json(scheme))) == scheme
+        results = evaluate(scheme, [row("A", "97", complaints=0), row("B", "97", complaints=2)])
+        amounts = {ln.subject: ln.amount for ln in results.lines if ln.rule == "A.no_complaint"}
+        assert amounts == {"A": 500, "B": 0}
+        assert "complaint tickets 0 == 0 is true" in results.explain("A", "en")
+
+    @pytest.mark.parametrize(
+        "source",
+        ["__import__('os').system('x')", "complaints.__class__", "pow(2, 3)", "2 ** 1000", "'a'"],
+    )
+    def test_code_in_a_file_is_refused_as_a_config_error(self, source):
+        data = self.with_formula(
+            {"type": "expression", "source": source, "variables": ["complaints"]}
+        )
+        with pytest.raises(SchemeFileError) as info:
+            parse_scheme(data)
+        assert str(info.value.problems[0]).startswith("rules[4].formula: column ")
+
+    def test_undeclared_variable_in_expression_is_reported(self):
+        data = self.with_formula(
+            {"type": "expression", "source": "speed * 2", "variables": ["complaints"]}
+        )
+        with pytest.raises(SchemeFileError, match="invalid scheme file") as info:
+            parse_scheme(data)
+        assert "speed" in str(info.value)

@@ -6,6 +6,7 @@ Errors live in :mod:`bankkpi.exceptions`.
 
 from bankkpi._bands import Band, BandSet
 from bankkpi._explain import BinOp, Call, Expr, Lang, Num, Text, Trace, num
+from bankkpi._expressions import Expression
 from bankkpi._formulas import (
     AllOf,
     AnyOf,
@@ -162,6 +163,7 @@ __all__ = [
     "Escalating",
     "Exemption",
     "Expr",
+    "Expression",
     "Fixed",
     "Formula",
     "Gate",

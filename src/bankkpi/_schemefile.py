@@ -24,6 +24,7 @@ import attrs
 
 from bankkpi._bands import Band, BandSet
 from bankkpi._explain import Text
+from bankkpi._expressions import Expression
 from bankkpi._formulas import (
     AllOf,
     AnyOf,
@@ -677,6 +678,14 @@ FORMULA.add(
             _f("rounding", ROUNDING, None),
         ],
         tag="sum",
+    )
+)
+
+FORMULA.add(
+    _Object(
+        Expression,
+        [_f("source", STR), _f("variables", _List(VAR)), _f("label", TEXT, _AMOUNT)],
+        tag="expression",
     )
 )
 
