@@ -310,3 +310,63 @@ class TestExpressionsInFiles:
         with pytest.raises(SchemeFileError, match="invalid scheme file") as info:
             parse_scheme(data)
         assert "speed" in str(info.value)
+
+
+class TestSchemeB:
+    def scheme(self):
+        return load_scheme((EXAMPLES / "scheme_b.toml").read_text(encoding="utf-8"), format="toml")
+
+    def b_row(self, subject, q1, q2, q3, q4, region="D1"):
+        values = {"q1": q1, "q2": q2, "q3": q3, "q4": q4}
+        return SubjectRow(subject, {"region": region}, values, subject)
+
+    def test_annual_average_derived_exactly_and_rounded_once(self):
+        """(90 + 90 + 90 + 90.01) / 4 = 90.0025 → 90.00 half-up; 90.02 × 4 … → 90.005 → 90.01."""
+        results = evaluate(
+            self.scheme(),
+            [
+                self.b_row("a", "90", "90", "90", "90.01"),
+                self.b_row("b", "90", "90", "90", "90.02"),
+            ],
+        )
+        assert "annual average 90 meets" not in results.explain("a", "en")
+        assert "annual average 90.00 meets target ≥ 90" in results.explain("a", "en")
+        assert "annual average 90.01 meets target ≥ 90" in results.explain("b", "en")
+
+    @pytest.mark.parametrize(
+        ("q4", "penalty"), [("79.99", 800), ("80", 300), ("84.99", 300), ("85", 0), ("100", 0)]
+    )
+    def test_band_bounds(self, q4, penalty):
+        results = evaluate(self.scheme(), [self.b_row("x", "90", "90", "90", q4)])
+        assert results.totals[0].penalty == penalty
+
+    def test_top5_and_excellent(self):
+        """Department of 7: top 5 by Q4 with Q4 ≥ 90 earn 1000; the top 3 by annual
+        average with an average ≥ 90 earn 2000."""
+        rows = [
+            self.b_row(f"o{i}", "90", "90", "90", str(q4))
+            for i, q4 in enumerate([99, 98, 97, 96, 95, 94, 89])
+        ]
+        results = {t.subject: t.reward for t in evaluate(self.scheme(), rows).totals}
+        assert results == {
+            "o0": 3000,
+            "o1": 3000,
+            "o2": 3000,
+            "o3": 1000,
+            "o4": 1000,
+            "o5": 0,
+            "o6": 0,
+        }
+
+    def test_missing_quarter_reports_the_row_and_skips_the_average(self):
+        rows = [SubjectRow("x", {"region": "D1"}, {"q1": "90", "q2": "90", "q3": "90"}, "line 2")]
+        results = evaluate(self.scheme(), rows)
+        assert [e.message for e in results.errors] == ["x: no value of input 'q4' for 'x'"]
+
+    def test_derived_input_needs_an_indicator_and_declared_inputs(self):
+        data = dump_scheme(self.scheme())
+        data["inputs"][4]["indicator"] = None
+        data["inputs"][4]["derive"]["variables"] = ["q1", "q2", "q3", "q4", "q5"]
+        with pytest.raises(SchemeFileError) as info:
+            parse_scheme(json.loads(json.dumps(data)))
+        assert "must name an indicator for a derived input" in str(info.value)

@@ -720,9 +720,21 @@ INDICATOR = _Object(
         ),
     ],
 )
+DERIVE = _Object(
+    Expression,
+    [_f("source", STR), _f("variables", _List(VAR))],
+    build=lambda v: Expression(v["source"], v["variables"]),
+    read=lambda e: {"source": e.source, "variables": e.variables},
+)
 INPUT = _Object(
     Input,
-    [_f("name", STR), _f("label", TEXT), _f("indicator", STR, None), _f("default", DEC, None)],
+    [
+        _f("name", STR),
+        _f("label", TEXT),
+        _f("indicator", STR, None),
+        _f("default", DEC, None),
+        _f("derive", DERIVE, None),
+    ],
 )
 RANKING = _Object(
     RankingSpec,

@@ -24,12 +24,14 @@ import attrs
 
 from bankkpi._checks import non_empty
 from bankkpi._explain import Text, Trace
+from bankkpi._expressions import Expression
 from bankkpi._formulas import Context, InRanks, Rule, Var
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, DecimalLike, RoundingPolicy, round_fraction, to_decimal
 from bankkpi._periods import Period
 from bankkpi._ranking import Ranking, RankingRule, rank
 from bankkpi.exceptions import (
+    AmbiguousInputError,
     BankKPIError,
     DuplicateError,
     InvalidValueError,
@@ -66,12 +68,30 @@ class Input:
     ``indicator`` names one of the scheme's indicators: the value is then quantized
     to its precision and checked against its scale. ``default`` is used when a row
     has no value; without one the input is required.
+
+    A *derived* input is computed, not read: ``derive`` is an :class:`Expression`
+    over inputs declared before it (the annual average of four quarterly scores is
+    ``Expression("(q1 + q2 + q3 + q4) / 4", ["q1", "q2", "q3", "q4"])``). Its exact
+    value is rounded once by the input's indicator, which a derived input must name.
     """
 
     name: str = attrs.field(validator=non_empty("name"))
     label: Text
     indicator: str | None = None
     default: Decimal | None = attrs.field(default=None, converter=_default)
+    derive: Expression | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.derive is not None and self.indicator is None:
+            raise AmbiguousInputError(
+                f"inputs[{self.name}].indicator",
+                "must name an indicator for a derived input (its precision rounds the value)",
+                None,
+            )
+        if self.derive is not None and self.default is not None:
+            raise InvalidValueError(
+                f"inputs[{self.name}].default", "does not apply to a derived input", self.default
+            )
 
 
 @attrs.frozen
@@ -156,13 +176,22 @@ class Scheme:
             for name in sorted({n for n in names if names.count(n) > 1}):
                 yield DuplicateError(field, "must be unique", name)
 
+    def _input_problems(self, codes: set[str]) -> Iterator[BankKPIError]:
+        declared: set[str] = set()
+        for item in self.inputs:
+            if item.indicator is not None and item.indicator not in codes:
+                yield UnknownKeyError(f"indicator for input {item.name}", item.indicator)
+            reads = item.derive.names if item.derive is not None else ()
+            for name in reads:
+                if name not in declared:
+                    yield UnknownKeyError(f"input declared before derived input {item.name}", name)
+            declared.add(item.name)
+
     def _dangling_names(self) -> Iterator[BankKPIError]:
         codes = {i.code for i in self.indicators}
         inputs = {i.name for i in self.inputs}
         attributes = set(self.attributes)
-        for item in self.inputs:
-            if item.indicator is not None and item.indicator not in codes:
-                yield UnknownKeyError(f"indicator for input {item.name}", item.indicator)
+        yield from self._input_problems(codes)
         for spec in self.rankings:
             if spec.variable not in inputs:
                 yield UnknownKeyError(f"input for ranking {spec.name}", spec.variable)
@@ -323,6 +352,18 @@ def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], li
         if not str(row.attributes.get(attribute, "")).strip()
     ]
     for item in scheme.inputs:
+        if item.derive is not None:
+            if problems:
+                continue  # a derived value needs every input it reads
+            try:
+                exact = item.derive.evaluate(Context(row.subject, values)).value
+                indicator = scheme.indicator(str(item.indicator))
+                values[item.name] = indicator.check(
+                    indicator.policy.apply_fraction(exact), subject=row.subject
+                )
+            except BankKPIError as exc:
+                problems.append(exc)
+            continue
         raw = row.values.get(item.name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if item.default is None:
