@@ -2,6 +2,10 @@
 
     python examples/generate_data.py
 
+Writes ``examples/data/scheme_c_individual.csv``: the entries of 60 staff in the
+100-day competition (team places, exam and event places, essays, findings, deeds,
+a few complaints), one row per entry.
+
 Writes ``examples/data/scheme_a_2024.csv``: a province of 1,500 outlets in 100
 regions (15 each), four quarterly mystery-shopper scores, and the columns scheme A
 reads. ``score`` is the Q4 (phase 3) score. ``quarters_early`` is derived here, as an
@@ -17,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 
 OUT = Path(__file__).parent / "data" / "scheme_a_2024.csv"
+OUT_C = Path(__file__).parent / "data" / "scheme_c_individual.csv"
+STAFF = 60
 SEED = 2024
 REGIONS = 100
 PER_REGION = 15
@@ -83,5 +89,34 @@ def main() -> None:
                 )
 
 
+def competition() -> None:
+    """Write the individual competition's entries."""
+    rng = random.Random(SEED + 1)
+    with OUT_C.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["subject", "item", "count", "points", "place", "key", "value"])
+        for n in range(1, STAFF + 1):
+            person = f"S{n:03d}"
+            writer.writerow([person, "team", "", "", rng.randint(1, 6), "", ""])
+            for item in ("exam", "event"):
+                if rng.random() < 0.15:
+                    writer.writerow([person, item, "", "", rng.randint(1, 3), "", ""])
+            essay = rng.random()
+            if essay < 0.1:
+                writer.writerow([person, "essay_missing", 1, "", "", "", ""])
+            elif essay < 0.3:
+                writer.writerow([person, "essay_excellent", 1, "", "", person, ""])
+                if rng.random() < 0.5:
+                    writer.writerow([person, "essay_province", 1, "", "", person, ""])
+            findings = rng.choices([0, 1, 2, 3], weights=[60, 25, 10, 5])[0]
+            if findings:
+                writer.writerow([person, "finding", findings, "", "", "", ""])
+            if rng.random() < 0.1:
+                writer.writerow([person, "deed", "", rng.randint(1, 3), "", "", ""])
+            if rng.random() < 0.03:
+                writer.writerow([person, "complaint", 1, "", "", "", ""])
+
+
 if __name__ == "__main__":
     main()
+    competition()

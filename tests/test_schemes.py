@@ -128,7 +128,11 @@ class TestSchemeFile:
         json.dumps(schema)
         formulas = {m["properties"]["type"]["const"] for m in schema["$defs"]["formula"]["oneOf"]}
         assert {"shortfall", "choose", "when", "sum", "rate_table", "multiply"} <= formulas
-        assert schema["required"][:3] == ["format", "id", "version"]
+        rules = schema["$defs"]["rules_scheme"]
+        assert rules["required"][:3] == ["format", "id", "version"]
+        assert schema["$defs"]["point_scorecard"]["properties"]["kind"] == {
+            "const": "point_scorecard"
+        }
 
 
 class TestEvaluate:

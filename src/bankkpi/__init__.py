@@ -5,6 +5,12 @@ Errors live in :mod:`bankkpi.exceptions`.
 """
 
 from bankkpi._bands import Band, BandSet
+from bankkpi._competitions import (
+    Competition,
+    CompetitionResults,
+    EntryRow,
+    run_competition,
+)
 from bankkpi._explain import BinOp, Call, Expr, Lang, Num, Text, Trace, num
 from bankkpi._expressions import Expression
 from bankkpi._formulas import (
@@ -74,11 +80,15 @@ from bankkpi._ranking import (
 )
 from bankkpi._schemefile import (
     FORMAT_VERSION,
+    AnyScheme,
     SchemeFileError,
     canonical_json,
     dump_scheme,
     json_schema,
+    load_any,
     load_scheme,
+    parse_any,
+    parse_competition,
     parse_scheme,
     scheme_hash,
 )
@@ -135,6 +145,7 @@ __all__ = [
     "YUAN",
     "AllOf",
     "AnyOf",
+    "AnyScheme",
     "AtLeast",
     "AtMost",
     "AttainmentConvention",
@@ -153,12 +164,15 @@ __all__ = [
     "Choose",
     "Clamp",
     "Compare",
+    "Competition",
+    "CompetitionResults",
     "Context",
     "CountRounding",
     "DecimalLike",
     "Direction",
     "Discretionary",
     "Entry",
+    "EntryRow",
     "ErrorRecord",
     "Escalating",
     "Exemption",
@@ -242,14 +256,18 @@ __all__ = [
     "evaluate",
     "fen_to_yuan",
     "json_schema",
+    "load_any",
     "load_scheme",
     "num",
+    "parse_any",
+    "parse_competition",
     "parse_scheme",
     "prorate",
     "rank",
     "rank_arrays",
     "rate",
     "round_fraction",
+    "run_competition",
     "scheme_hash",
     "split_amount",
     "to_decimal",

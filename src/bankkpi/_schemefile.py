@@ -23,6 +23,7 @@ from typing import Any, Final
 import attrs
 
 from bankkpi._bands import Band, BandSet
+from bankkpi._competitions import Competition
 from bankkpi._explain import Text
 from bankkpi._expressions import Expression
 from bankkpi._formulas import (
@@ -54,16 +55,30 @@ from bankkpi._money import CONTEXT, RoundingPolicy, to_decimal
 from bankkpi._periods import Period
 from bankkpi._ranking import Bottom, Exemption, Percentile, RankingRule, RankRange, Top
 from bankkpi._schemes import Input, RankingSpec, RollUp, Scheme
+from bankkpi._scorecards import (
+    ByPlace,
+    ByRank,
+    Module,
+    NonCumulative,
+    PerOccurrence,
+    PointScorecard,
+    Ranged,
+    Veto,
+)
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import BankKPIError, ConfigError, ValidationErrorGroup
 
 __all__ = [
     "FORMAT_VERSION",
+    "AnyScheme",
     "SchemeFileError",
     "canonical_json",
     "dump_scheme",
     "json_schema",
+    "load_any",
     "load_scheme",
+    "parse_any",
+    "parse_competition",
     "parse_scheme",
     "scheme_hash",
 ]
@@ -782,6 +797,7 @@ def _scheme_spec(default_rounding: RoundingPolicy | None) -> _Object:
         Scheme,
         [
             _f("format", INT),
+            _f("kind", _Str(("rules",)), "rules"),
             _f("id", STR),
             _f("version", STR),
             _f("name", TEXT),
@@ -795,39 +811,167 @@ def _scheme_spec(default_rounding: RoundingPolicy | None) -> _Object:
             _f("rules", _List(_rule_spec(default_rounding), non_empty=True)),
             _f("rollups", _List(ROLLUP), ()),
         ],
-        build=lambda v: Scheme(**{k: val for k, val in v.items() if k != "format"}),
+        build=lambda v: Scheme(**{k: val for k, val in v.items() if k not in ("format", "kind")}),
         read=lambda s: {
             "format": FORMAT_VERSION,
+            "kind": "rules",
             **{f.name: getattr(s, f.name) for f in attrs.fields(Scheme)},
         },
     )
 
 
+ITEM = _Family("item")
+_MODULE_FIELD = _f("module", STR, "main")
+ITEM.add(
+    _Object(
+        PerOccurrence,
+        [_f("code", STR), _f("name", TEXT), _f("points", DEC), _MODULE_FIELD],
+        tag="per_occurrence",
+    )
+)
+ITEM.add(
+    _Object(
+        ByPlace,
+        [
+            _f("code", STR),
+            _f("name", TEXT),
+            _f("points_by_place", _Map(DEC, int_keys=True)),
+            _MODULE_FIELD,
+        ],
+        tag="by_place",
+    )
+)
+ITEM.add(
+    _Object(
+        Ranged,
+        [_f("code", STR), _f("name", TEXT), _f("low", DEC), _f("high", DEC), _MODULE_FIELD],
+        tag="ranged",
+    )
+)
+ITEM.add(_Object(Veto, [_f("code", STR), _f("name", TEXT)], tag="veto"))
+ITEM.add(
+    _Object(
+        ByRank,
+        [
+            _f("code", STR),
+            _f("name", TEXT),
+            _f("points_by_rank", _Map(DEC, int_keys=True)),
+            _f("better", _Str(("higher", "lower"))),
+            _f("ties", _Str(("competition", "dense", "ordinal", "average"))),
+            _f("qualifier", TARGET, None),
+            _MODULE_FIELD,
+        ],
+        build=lambda v: ByRank(
+            v["code"],
+            v["name"],
+            v["points_by_rank"],
+            RankingRule(v["better"], v["ties"]),
+            v.get("qualifier"),
+            v["module"],
+        ),
+        read=lambda i: {
+            "code": i.code,
+            "name": i.name,
+            "points_by_rank": i.points_by_rank,
+            "better": i.ranking.better,
+            "ties": i.ranking.ties,
+            "qualifier": i.qualifier,
+            "module": i.module,
+        },
+        tag="by_rank",
+    )
+)
+MODULE = _Object(
+    Module,
+    [_f("code", STR), _f("name", TEXT), _f("max_bonus", DEC, None), _f("max_deduction", DEC, None)],
+)
+GROUP = _Object(
+    NonCumulative,
+    [_f("code", STR), _f("name", TEXT), _f("items", _List(STR, non_empty=True))],
+    build=lambda v: NonCumulative(v["code"], v["name"], frozenset(v["items"])),
+    read=lambda g: {"code": g.code, "name": g.name, "items": tuple(sorted(g.items))},
+)
+COMPETITION = _Object(
+    Competition,
+    [
+        _f("format", INT),
+        _f("kind", _Str(("point_scorecard",))),
+        _f("id", STR),
+        _f("version", STR),
+        _f("name", TEXT),
+        _f("effective", PERIOD),
+        _f("rounding", ROUNDING),
+        _f("base", DEC, Decimal(100)),
+        _f("items", _List(ITEM, non_empty=True)),
+        _f("modules", _List(MODULE), ()),
+        _f("groups", _List(GROUP), ()),
+        _f("max_bonus", DEC, None),
+        _f("max_deduction", DEC, None),
+        _f("winners", INT),
+        _f("ties", _Str(("competition", "dense", "ordinal", "average"))),
+    ],
+    build=lambda v: Competition(
+        v["id"],
+        v["version"],
+        v["name"],
+        v["effective"],
+        PointScorecard(
+            v["id"],
+            v["name"],
+            v["items"],
+            base=v["base"],
+            modules=v["modules"],
+            groups=v["groups"],
+            max_bonus=v.get("max_bonus"),
+            max_deduction=v.get("max_deduction"),
+            rounding=v["rounding"],
+        ),
+        v["winners"],
+        v["ties"],
+    ),
+    read=lambda c: {
+        "format": FORMAT_VERSION,
+        "kind": "point_scorecard",
+        "id": c.id,
+        "version": c.version,
+        "name": c.name,
+        "effective": c.effective,
+        "rounding": c.card.rounding,
+        "base": c.card.base,
+        "items": c.card.items,
+        "modules": c.card.modules,
+        "groups": c.card.groups,
+        "max_bonus": c.card.max_bonus,
+        "max_deduction": c.card.max_deduction,
+        "winners": c.winners,
+        "ties": c.ties,
+    },
+)
+
+
 # ---------------------------------------------------------------------- public API
 
 
-def parse_scheme(data: Mapping[str, Any]) -> Scheme:
-    """Build a :class:`Scheme` from parsed file data (a dict from TOML or JSON).
+AnyScheme = Scheme | Competition
+"""A rules scheme (``kind = "rules"``, the default) or a point-scorecard competition."""
 
-    Raises:
-        SchemeFileError: every problem, each with its path in the file.
-    """
+
+def _read_data(text: str, format: str) -> Any:  # noqa: A002 - the file format's name; parsed data
+    import tomllib  # noqa: PLC0415 - standard library, only needed here
+
+    try:
+        if format == "toml":
+            return tomllib.loads(text, parse_float=Decimal)
+        if format == "json":
+            return json.loads(text, parse_float=Decimal)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise SchemeFileError("invalid scheme file", [ConfigError(f"(syntax): {exc}")]) from None
+    raise ConfigError(f"format must be 'toml' or 'json': {format!r}")
+
+
+def _decode(data: object, spec: _Object, labels: Mapping[str, Text]) -> Any:
     if not isinstance(data, Mapping):
         raise SchemeFileError("invalid scheme file", [ConfigError("(top): must be a table")])
-    default_rounding = None
-    if "rounding" in data:
-        try:
-            default_rounding = ROUNDING.decode(data["rounding"], "rounding", _Decoder())
-        except _Problem:
-            default_rounding = None
-    labels: dict[str, Text] = {}
-    inputs = data.get("inputs")
-    for item in inputs if isinstance(inputs, list) else ():
-        if isinstance(item, Mapping) and isinstance(item.get("name"), str) and "label" in item:
-            try:
-                labels[item["name"]] = TEXT.decode(item["label"], "", _Decoder())
-            except _Problem:
-                continue
     ctx = _Decoder(labels)
     version = data.get("format")
     if version != FORMAT_VERSION:
@@ -836,56 +980,98 @@ def parse_scheme(data: Mapping[str, Any]) -> Scheme:
             f"must be {FORMAT_VERSION} (this library reads format {FORMAT_VERSION}): {version!r}",
         )
     try:
-        scheme = _scheme_spec(default_rounding).decode(data, "", ctx)
+        value = spec.decode(data, "", ctx)
     except _Problem:
-        scheme = None
-    if ctx.problems or scheme is None:
+        value = None
+    if ctx.problems or value is None:
         raise SchemeFileError("invalid scheme file", ctx.problems)
-    return scheme  # type: ignore[no-any-return]
+    return value
+
+
+def parse_scheme(data: Mapping[str, Any]) -> Scheme:
+    """Build a :class:`Scheme` from parsed file data (a dict from TOML or JSON).
+
+    Raises:
+        SchemeFileError: every problem, each with its path in the file.
+    """
+    default_rounding = None
+    if isinstance(data, Mapping) and "rounding" in data:
+        try:
+            default_rounding = ROUNDING.decode(data["rounding"], "rounding", _Decoder())
+        except _Problem:
+            default_rounding = None
+    labels: dict[str, Text] = {}
+    inputs = data.get("inputs") if isinstance(data, Mapping) else None
+    for item in inputs if isinstance(inputs, list) else ():
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str) and "label" in item:
+            try:
+                labels[item["name"]] = TEXT.decode(item["label"], "", _Decoder())
+            except _Problem:
+                continue
+    scheme: Scheme = _decode(data, _scheme_spec(default_rounding), labels)
+    return scheme
+
+
+def parse_competition(data: Mapping[str, Any]) -> Competition:
+    """Build a :class:`Competition` from parsed file data (``kind = "point_scorecard"``)."""
+    competition: Competition = _decode(data, COMPETITION, {})
+    return competition
+
+
+def parse_any(data: Mapping[str, Any]) -> AnyScheme:
+    """A scheme or a competition, as the file's ``kind`` says (default ``"rules"``)."""
+    kind = data.get("kind", "rules") if isinstance(data, Mapping) else "rules"
+    if kind == "point_scorecard":
+        return parse_competition(data)
+    return parse_scheme(data)
 
 
 def load_scheme(text: str, *, format: str) -> Scheme:  # noqa: A002 - the file format's name
     """Parse scheme file text in ``format`` ``"toml"`` or ``"json"`` (numbers read exactly)."""
-    import tomllib  # noqa: PLC0415 - standard library, only needed here
-
-    try:
-        if format == "toml":
-            data = tomllib.loads(text, parse_float=Decimal)
-        elif format == "json":
-            data = json.loads(text, parse_float=Decimal)
-        else:
-            raise ConfigError(f"format must be 'toml' or 'json': {format!r}")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise SchemeFileError("invalid scheme file", [ConfigError(f"(syntax): {exc}")]) from None
-    return parse_scheme(data)
+    return parse_scheme(_read_data(text, format))
 
 
-def dump_scheme(scheme: Scheme) -> dict[str, Any]:
+def load_any(text: str, *, format: str) -> AnyScheme:  # noqa: A002 - the file format's name
+    """Parse a scheme or competition file in ``format`` ``"toml"`` or ``"json"``."""
+    return parse_any(_read_data(text, format))
+
+
+def dump_scheme(scheme: AnyScheme) -> dict[str, Any]:
     """The canonical data of ``scheme``: every field explicit, numbers normalized."""
-    encoded: dict[str, Any] = _scheme_spec(None).encode(scheme)
+    spec = COMPETITION if isinstance(scheme, Competition) else _scheme_spec(None)
+    encoded: dict[str, Any] = spec.encode(scheme)
     return encoded
 
 
-def canonical_json(scheme: Scheme) -> str:
+def canonical_json(scheme: AnyScheme) -> str:
     """The canonical JSON text: sorted keys, no insignificant white space, UTF-8."""
     return json.dumps(
         dump_scheme(scheme), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
 
 
-def scheme_hash(scheme: Scheme) -> str:
+def scheme_hash(scheme: AnyScheme) -> str:
     """SHA-256 of :func:`canonical_json`, as ``sha256:<hex>``."""
     return "sha256:" + hashlib.sha256(canonical_json(scheme).encode()).hexdigest()
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the scheme file format."""
-    schema = _scheme_spec(None).schema()
-    schema["properties"]["format"] = {"const": FORMAT_VERSION}
+    """The JSON Schema (draft 2020-12) of the scheme file format (both kinds)."""
+    rules = _scheme_spec(None).schema()
+    rules["properties"]["format"] = {"const": FORMAT_VERSION}
+    rules["properties"]["kind"] = {"const": "rules"}
+    rules["required"] = [r for r in rules["required"] if r != "kind"]
+    competition = COMPETITION.schema()
+    competition["properties"]["format"] = {"const": FORMAT_VERSION}
+    competition["properties"]["kind"] = {"const": "point_scorecard"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://bankkpi.invalid/scheme-format-1.json",
         "title": "bankkpi scheme file, format 1",
-        **schema,
-        "$defs": {f.name: f.definition() for f in (FORMULA, PREDICATE, TARGET, SELECTION)},
+        "oneOf": [{"$ref": "#/$defs/rules_scheme"}, {"$ref": "#/$defs/point_scorecard"}],
+        "$defs": {
+            "rules_scheme": rules,
+            "point_scorecard": competition,
+            **{f.name: f.definition() for f in (FORMULA, PREDICATE, TARGET, SELECTION, ITEM)},
+        },
     }

@@ -319,6 +319,11 @@ class Results:
     errors: tuple[ErrorRecord, ...]
     rows: int
 
+    @property
+    def computed(self) -> int:
+        """How many subjects were computed."""
+        return len(self.totals)
+
     def lines_for(self, subject: str) -> tuple[ResultLine, ...]:
         """The result lines of one subject, in rule order."""
         return tuple(line for line in self.lines if line.subject == subject)

@@ -892,4 +892,10 @@ def _net(
         return deduction, notes
     if deduction is None:
         return bonus, notes
-    return bonus + deduction, notes
+    if isinstance(deduction, Call):  # capped: keep the cap visible as one term
+        return bonus + deduction, notes
+    flat = bonus  # 10 + 5 − 5 − 3 rather than 10 + 5 + ((−5) − 3)
+    for part in parts:
+        if part.value < 0:
+            flat = flat + _as_term(part)
+    return flat, notes

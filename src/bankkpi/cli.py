@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
-from bankkpi._schemefile import json_schema
-from bankkpi._schemes import Results, Scheme, evaluate
+from bankkpi._competitions import Competition, CompetitionResults, run_competition
+from bankkpi._schemefile import AnyScheme, json_schema
+from bankkpi._schemes import Results, evaluate
 from bankkpi.exceptions import BankKPIError, ValidationErrorGroup
-from bankkpi.io import read_rows, read_scheme, write_results
+from bankkpi.io import read_entries, read_rows, read_scheme, write_results
 
 __all__ = ["main"]
 
@@ -55,13 +56,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(scheme_path: str, data_path: str, err: TextIO) -> tuple[Scheme, Results]:
+def _run(
+    scheme_path: str, data_path: str, err: TextIO
+) -> tuple[AnyScheme, Results | CompetitionResults]:
     scheme, digest = read_scheme(scheme_path)
+    version = _library_version()
+    if isinstance(scheme, Competition):
+        entries = list(read_entries(data_path))
+        return scheme, run_competition(scheme, entries, scheme_hash=digest, library_version=version)
     rows = list(read_rows(data_path, scheme))
     if err.isatty():
         err.write(f"bankkpi: evaluating {len(rows)} rows …\r")
         err.flush()
-    results = evaluate(scheme, rows, scheme_hash=digest, library_version=_library_version())
+    results = evaluate(scheme, rows, scheme_hash=digest, library_version=version)
     if err.isatty():
         err.write(" " * 60 + "\r")
     return scheme, results
@@ -96,14 +103,19 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     if args.command == "validate":
         scheme, digest = read_scheme(args.scheme)
-        out.write(f"{scheme.id} {scheme.version}: valid, {len(scheme.rules)} rules, {digest}\n")
+        size = (
+            f"{len(scheme.card.items)} items"
+            if isinstance(scheme, Competition)
+            else f"{len(scheme.rules)} rules"
+        )
+        out.write(f"{scheme.id} {scheme.version}: valid, {size}, {digest}\n")
         return EXIT_OK
     scheme, results = _run(args.scheme, args.data, err)
     if args.command == "explain":
         out.write(results.explain(args.subject, args.lang) + "\n")
         return EXIT_OK
     written = write_results(scheme, results, args.out)
-    computed, failed = len(results.totals), len({e.subject for e in results.errors})
+    computed, failed = results.computed, len({e.subject for e in results.errors})
     out.write(
         f"{scheme.id} {scheme.version} ({results.scheme_hash[:19]}…): {results.rows} rows, "
         f"{computed} computed, {failed} failed\n"

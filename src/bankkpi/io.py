@@ -14,7 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bankkpi._schemefile import load_scheme, scheme_hash
+from bankkpi._competitions import Competition, CompetitionResults, EntryRow
+from bankkpi._schemefile import AnyScheme, load_any, scheme_hash
 from bankkpi._schemes import ErrorRecord, Results, Scheme, SubjectRow
 from bankkpi.exceptions import ConfigError
 
@@ -29,14 +30,69 @@ __all__ = [
 ]
 
 
-def read_scheme(path: str | Path) -> tuple[Scheme, str]:
-    """Load a ``.toml`` or ``.json`` scheme file; return it and its content hash."""
+def read_scheme(path: str | Path) -> tuple[AnyScheme, str]:
+    """Load a ``.toml`` or ``.json`` scheme (or competition) file, and its content hash."""
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"{file}: a scheme file must end in .toml or .json")
-    scheme = load_scheme(file.read_text(encoding="utf-8"), format=suffix[1:])
+    scheme = load_any(file.read_text(encoding="utf-8"), format=suffix[1:])
     return scheme, scheme_hash(scheme)
+
+
+ENTRY_COLUMNS = ("subject", "item", "count", "points", "place", "key", "value")
+
+
+def read_entries(path: str | Path) -> Iterator[EntryRow]:
+    """Rows of a competition's entries file (``.csv`` with a header, or ``.jsonl``).
+
+    Columns: ``subject`` and ``item`` (required), ``count``, ``points`` (a ranged
+    item's chosen points), ``place``, ``key`` (the person, for non-cumulative
+    groups), ``value`` (a rank item's measured value). Blank cells are absent.
+    """
+    file = Path(path)
+    for record, source in _records(file):
+        if record is None:
+            yield EntryRow("", "", source=source)
+            continue
+        cells = {c: "" if record.get(c) is None else str(record.get(c)) for c in ENTRY_COLUMNS}
+        yield EntryRow(
+            cells["subject"],
+            cells["item"],
+            cells["count"],
+            cells["points"],
+            cells["place"],
+            cells["key"],
+            cells["value"],
+            source,
+        )
+
+
+def _records(file: Path) -> Iterator[tuple[dict[str, Any] | None, str]]:
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "subject" not in reader.fieldnames:
+                raise ConfigError(f"{file}: the header must have a 'subject' column")
+            for number, record in enumerate(reader, start=2):
+                yield dict(record), f"line {number}"
+    elif suffix in (".jsonl", ".ndjson"):
+        with file.open(encoding="utf-8") as handle:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text, parse_float=Decimal)
+                except json.JSONDecodeError as exc:
+                    yield None, f"line {number}: {exc.msg}"
+                    continue
+                if not isinstance(record, dict):
+                    yield None, f"line {number}: not a JSON object"
+                    continue
+                yield record, f"line {number}"
+    else:
+        raise ConfigError(f"{file}: data must be .csv or .jsonl")
 
 
 def read_rows(path: str | Path, scheme: Scheme) -> Iterator[SubjectRow]:
@@ -47,31 +103,11 @@ def read_rows(path: str | Path, scheme: Scheme) -> Iterator[SubjectRow]:
     row that is not an object becomes a row with a blank subject (reported as an
     error, never dropped).
     """
-    file = Path(path)
-    suffix = file.suffix.lower()
-    if suffix == ".csv":
-        with file.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or "subject" not in reader.fieldnames:
-                raise ConfigError(f"{file}: the header must have a 'subject' column")
-            for number, record in enumerate(reader, start=2):
-                yield _row(scheme, record, f"line {number}")
-    elif suffix in (".jsonl", ".ndjson"):
-        with file.open(encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text, parse_float=Decimal)
-                except json.JSONDecodeError as exc:
-                    yield SubjectRow("", {}, {}, f"line {number}: {exc.msg}")
-                    continue
-                if not isinstance(record, dict):
-                    yield SubjectRow("", {}, {}, f"line {number}: not a JSON object")
-                    continue
-                yield _row(scheme, record, f"line {number}")
-    else:
-        raise ConfigError(f"{file}: data must be .csv or .jsonl")
+    for record, source in _records(Path(path)):
+        if record is None:
+            yield SubjectRow("", {}, {}, source)
+        else:
+            yield _row(scheme, record, source)
 
 
 def _row(scheme: Scheme, record: dict[str, Any], source: str) -> SubjectRow:
@@ -169,16 +205,78 @@ def summary_json(results: Results) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
 
 
-def write_results(scheme: Scheme, results: Results, out: str | Path) -> list[Path]:
+def competition_csv(results: CompetitionResults) -> str:
+    """One row per scored subject: total, vetoed, winner."""
+    winners = set(results.winners.winners) if results.winners else set()
+    rows = [["subject", "total", "vetoed", "winner"]]
+    rows.extend(
+        [
+            c.subject,
+            f"{c.total:f}",
+            "yes" if c.vetoed else "no",
+            "yes" if c.subject in winners else "no",
+        ]
+        for c in results.cards
+    )
+    return _csv(rows)
+
+
+def competition_summary(competition: Competition, results: CompetitionResults) -> str:
+    """Id, version, hash, library version, counts, winners and vetoed subjects."""
+    data = {
+        "scheme": {
+            "id": results.competition_id,
+            "version": results.competition_version,
+            "hash": results.scheme_hash,
+        },
+        "library_version": results.library_version,
+        "rows": results.rows,
+        "scored": len(results.cards),
+        "failed_subjects": len({e.subject for e in results.errors}),
+        "errors": len(results.errors),
+        "winners_wanted": competition.winners,
+        "ties": competition.ties,
+        "winners": list(results.winners.winners) if results.winners else [],
+        "vetoed": list(results.winners.vetoed) if results.winners else [],
+    }
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+
+
+def write_results(
+    scheme: AnyScheme, results: Results | CompetitionResults, out: str | Path
+) -> list[Path]:
     """Write results.csv, errors.csv, traces.jsonl and summary.json into ``out``."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "results.csv": results_csv(scheme, results),
-        "errors.csv": errors_csv(results.errors),
-        "traces.jsonl": traces_jsonl(results),
-        "summary.json": summary_json(results),
-    }
+    if isinstance(scheme, Competition) and isinstance(results, CompetitionResults):
+        files = {
+            "results.csv": competition_csv(results),
+            "errors.csv": errors_csv(results.errors),
+            "traces.jsonl": "".join(
+                json.dumps(
+                    {
+                        "subject": c.subject,
+                        "total": f"{c.total:f}",
+                        "vetoed": c.vetoed,
+                        "trace": c.trace.to_dict(),
+                    },
+                    ensure_ascii=False,
+                    sort_keys=True,
+                )
+                + "\n"
+                for c in results.cards
+            ),
+            "summary.json": competition_summary(scheme, results),
+        }
+    elif isinstance(scheme, Scheme) and isinstance(results, Results):
+        files = {
+            "results.csv": results_csv(scheme, results),
+            "errors.csv": errors_csv(results.errors),
+            "traces.jsonl": traces_jsonl(results),
+            "summary.json": summary_json(results),
+        }
+    else:
+        raise ConfigError("results do not belong to this kind of scheme")
     written = []
     for name, text in files.items():
         path = folder / name
