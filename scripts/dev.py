@@ -25,7 +25,7 @@ PY = BIN / "python"
 
 def ensure_venv(extras: str) -> None:
     """Create the venv and install the package with ``extras`` if not done already."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - runs under any python3, before the venv exists
         sys.exit(f"bankkpi needs Python >= 3.11; this is {sys.version.split()[0]}")
     if not PY.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
