@@ -54,3 +54,90 @@ def contiguous_band_sets(draw: st.DrawFn) -> BandSet:
         )
     order = draw(st.permutations(bands))
     return BandSet(order, scale=(0, 100))
+
+
+# --- time limits (SLA) ------------------------------------------------------------------
+# Each appended section keeps its imports with it, so parallel branches merge cleanly.
+
+from bankkpi._sla import Case, OfficialCalendar, TimeLimit, WorkingTime  # noqa: E402
+
+SPRING_FESTIVAL_2024 = {
+    # The 2024 official schedule (State Council notice), as test data: Spring Festival
+    # holiday 2024-02-10..17; Sunday 2024-02-04 and Sunday 2024-02-18 are working days.
+    "holidays": [Period("2024-02-10", "2024-02-17")],
+    "working_days": ["2024-02-04", "2024-02-18"],
+}
+
+ZONE_NAMES = (
+    "UTC",
+    "Asia/Shanghai",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",  # half-hour daylight-saving shift
+    "America/St_Johns",  # a −3:30 / −2:30 offset
+)
+zone_names = st.sampled_from(ZONE_NAMES)
+
+_UTC = dt.UTC
+_FIRST = dt.datetime(2023, 10, 1, tzinfo=_UTC)
+_LAST = dt.datetime(2024, 12, 31, tzinfo=_UTC)
+
+
+def utc_instants(
+    first: dt.datetime = _FIRST, last: dt.datetime = _LAST
+) -> st.SearchStrategy[dt.datetime]:
+    """Aware UTC instants, some on whole minutes, some to the microsecond."""
+    span = (last - first) // dt.timedelta(microseconds=1)
+    whole = st.integers(0, span // 60_000_000).map(lambda m: m * 60_000_000)
+    fine = st.integers(0, span)
+    return st.one_of(whole, fine).map(lambda us: first + dt.timedelta(microseconds=us))
+
+
+durations = st.one_of(
+    st.integers(0, 10 * 86_400).map(lambda s: dt.timedelta(seconds=s)),
+    st.integers(0, 10 * 86_400 * 10**6).map(lambda us: dt.timedelta(microseconds=us)),
+    st.sampled_from([dt.timedelta(hours=h) for h in (2, 24, 48, 72)]),
+)
+
+
+@st.composite
+def sla_cases(draw: st.DrawFn, subjects: tuple[str, ...] = ("A", "B", "C"), max_size: int = 12):
+    """Cases with unique ids, an ``opened`` instant and maybe a ``resolved`` one."""
+    count = draw(st.integers(0, max_size))
+    cases = []
+    for i in range(count):
+        opened = draw(utc_instants())
+        resolved = draw(st.none() | durations.map(lambda d, o=opened: o + d))
+        cases.append(
+            Case(draw(st.sampled_from(subjects)), f"T{i}", {"opened": opened, "resolved": resolved})
+        )
+    return cases
+
+
+@st.composite
+def working_times(draw: st.DrawFn):
+    """Working hours in a random zone on the 2024 official calendar (no coverage limit)."""
+    hours = draw(
+        st.sampled_from(
+            [
+                [("08:30", "12:00"), ("13:30", "17:30")],
+                [("09:00", "17:00")],
+                [("00:00", "23:59:59")],
+                [("07:15", "07:45"), ("12:00", "12:00:00.000001"), ("20:00", "23:00")],
+            ]
+        )
+    )
+    return WorkingTime(hours, draw(zone_names), OfficialCalendar(**SPRING_FESTIVAL_2024))
+
+
+@st.composite
+def time_limits(draw: st.DrawFn):
+    """Calendar- or working-time limits, inclusive or not."""
+    limit = draw(
+        st.sampled_from([dt.timedelta(hours=h) for h in (1, 2, 8, 24, 48, 72)])
+        | st.integers(1, 5 * 86_400 * 10**6).map(lambda us: dt.timedelta(microseconds=us))
+    )
+    working = draw(st.none() | working_times())
+    return TimeLimit(
+        "sla", "opened", "resolved", limit, inclusive=draw(st.booleans()), working=working
+    )
