@@ -100,18 +100,22 @@ durations = st.one_of(
 )
 
 
+_maybe_durations = st.none() | durations
+
+
 @st.composite
 def sla_cases(draw: st.DrawFn, subjects: tuple[str, ...] = ("A", "B", "C"), max_size: int = 12):
     """Cases with unique ids, an ``opened`` instant and maybe a ``resolved`` one."""
-    count = draw(st.integers(0, max_size))
-    cases = []
-    for i in range(count):
-        opened = draw(utc_instants())
-        resolved = draw(st.none() | durations.map(lambda d, o=opened: o + d))
-        cases.append(
-            Case(draw(st.sampled_from(subjects)), f"T{i}", {"opened": opened, "resolved": resolved})
+    rows = draw(
+        st.lists(
+            st.tuples(st.sampled_from(subjects), utc_instants(), _maybe_durations),
+            max_size=max_size,
         )
-    return cases
+    )
+    return [
+        Case(subject, f"T{i}", {"opened": opened, "resolved": None if d is None else opened + d})
+        for i, (subject, opened, d) in enumerate(rows)
+    ]
 
 
 @st.composite
@@ -140,4 +144,76 @@ def time_limits(draw: st.DrawFn):
     working = draw(st.none() | working_times())
     return TimeLimit(
         "sla", "opened", "resolved", limit, inclusive=draw(st.booleans()), working=working
+    )
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+from bankkpi import Measurement  # noqa: E402
+from bankkpi._monitoring import Cusum, Ewma, RobustZ  # noqa: E402
+
+
+def months(count: int, first_year: int = 2022) -> list[Period]:
+    """``count`` consecutive calendar months from January of ``first_year``."""
+    return [Period.month(first_year + i // 12, i % 12 + 1) for i in range(count)]
+
+
+_steps = st.tuples(
+    st.sampled_from(["same", "noise", "noise", "gap", "jump"]),
+    decimals_at(2, -1, 1),
+    decimals_at(1, -5, 5),
+)
+
+
+@st.composite
+def indicator_series(
+    draw: st.DrawFn, indicator: str = "npl", max_subjects: int = 3, max_periods: int = 24
+) -> list[Measurement]:
+    """Monthly series per subject: a level, small steps, repeats, gaps and jumps."""
+    subjects = draw(
+        st.lists(st.sampled_from("ABCDEFG"), min_size=1, max_size=max_subjects, unique=True)
+    )
+    periods = months(draw(st.integers(0, max_periods)))
+    out = []
+    for subject in subjects:
+        level = draw(decimals_at(2, 0, 10))
+        steps = draw(st.lists(_steps, min_size=len(periods), max_size=len(periods)))
+        for period, (kind, noise, jump) in zip(periods, steps, strict=True):
+            if kind == "gap":
+                continue
+            if kind == "noise":
+                level += noise / 10
+            elif kind == "jump":
+                level += jump
+            out.append(Measurement(subject, indicator, period, level))
+    return out
+
+
+sides = st.sampled_from(["both", "up", "down"])
+
+
+@st.composite
+def detectors(draw: st.DrawFn):
+    """Swing detectors with small windows and baselines, so short series alert."""
+    kind = draw(st.sampled_from(["robust_z", "ewma", "cusum"]))
+    if kind == "robust_z":
+        window = draw(st.integers(3, 8))
+        return RobustZ(
+            window=window,
+            min_history=draw(st.integers(3, window)),
+            threshold=draw(st.sampled_from([1, 2, 3.5, 5])),
+            side=draw(sides),
+        )
+    if kind == "ewma":
+        return Ewma(
+            smoothing=draw(st.sampled_from([0.1, 0.2, 0.5, 1])),
+            width=draw(st.sampled_from([1, 2, 3])),
+            baseline=draw(st.integers(3, 8)),
+            side=draw(sides),
+        )
+    return Cusum(
+        slack=draw(st.sampled_from([0.25, 0.5, 1])),
+        limit=draw(st.sampled_from([1, 2, 5])),
+        baseline=draw(st.integers(3, 8)),
+        side=draw(sides),
     )
