@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bankkpi import AtLeast, AtMost, Calendar, Measurement, Period, RoundingPolicy, Within
+from bankkpi import (
+    AtLeast,
+    AtMost,
+    Calendar,
+    Measurement,
+    Period,
+    RelativeTarget,
+    RoundingPolicy,
+    Within,
+)
 from bankkpi._explain import Text
 from bankkpi._monitoring import (
     Cusum,
@@ -316,3 +325,8 @@ def test_movers_are_ordered_and_ranked(ms, by, direction, top):
     assert all(1 <= r <= top for r in ranks)
     if ranked:
         assert ranked[0].rank == 1
+
+
+def test_breaches_need_an_absolute_target():
+    with pytest.raises(InvalidValueError, match="resolve a RelativeTarget first"):
+        breaches([], RelativeTarget("-0.40", "at_most"))  # type: ignore[arg-type]

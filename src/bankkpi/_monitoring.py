@@ -40,7 +40,7 @@ from bankkpi._explain import Text, Trace, format_number, num
 from bankkpi._measurements import Measurement
 from bankkpi._money import CONTEXT, RoundingPolicy, decimal_from_float
 from bankkpi._periods import Calendar, Period
-from bankkpi._targets import AtLeast, AtMost, Target
+from bankkpi._targets import AtLeast, AtMost, Target, Within
 from bankkpi.exceptions import (
     BankKPIError,
     DuplicateError,
@@ -57,6 +57,7 @@ __all__ = [
     "Cusum",
     "Detector",
     "Ewma",
+    "MethodName",
     "Mover",
     "RobustZ",
     "SeriesTable",
@@ -79,6 +80,9 @@ is ``"up"``)."""
 ChangeKind: TypeAlias = Literal["period_on_period", "year_on_year"]
 """环比 (against the period just before) or 同比 (against the same period a year
 earlier)."""
+
+MethodName: TypeAlias = Literal["robust_z", "ewma", "cusum"]
+"""The name of a swing detector, as alerts and trace rules carry it."""
 
 _SIDES: Final[tuple[str, ...]] = get_args(Side)
 _NO_UNIT: Final = Text("", "")
@@ -221,6 +225,10 @@ def breaches(
     >>> print(b.trace.render("en"))
     shortfall = 2.35 − 2.00 = 0.35 % [2.35 misses the target ≤ 2.00]
     """
+    if not isinstance(target, AtLeast | AtMost | Within):
+        raise InvalidValueError(
+            "target", "must be AtLeast, AtMost or Within (resolve a RelativeTarget first)", target
+        )
     _, series = _series(measurements)
     out: list[Breach] = []
     for items in series.values():
@@ -242,6 +250,8 @@ def breach_array(values: NDArray[np.float64], target: Target) -> NDArray[np.bool
     >>> breach_array(np.array([[1.9, 2.0, 2.35, np.nan]]), AtMost(2)).tolist()
     [[False, False, True, False]]
     """
+    if not isinstance(target, AtLeast | AtMost | Within):
+        raise InvalidValueError("target", "must be AtLeast, AtMost or Within", target)
     grid = np.asarray(values, dtype=np.float64)
     present = ~np.isnan(grid)
     with np.errstate(invalid="ignore"):
@@ -600,7 +610,7 @@ class RobustZ:
     'robust z-score (median/MAD) over the last 24 values, threshold 5, both sides'
     """
 
-    name: ClassVar[str] = "robust_z"
+    name: ClassVar[MethodName] = "robust_z"
     window: int = attrs.field(default=24, validator=_count("window", 3))
     threshold: float = attrs.field(default=5.0, converter=_threshold)
     min_history: int = attrs.field(default=12, validator=_count("min_history", 3))
@@ -643,7 +653,7 @@ class Ewma:
     'EWMA λ 0.2, L 4 (baseline: first 24 values), both sides'
     """
 
-    name: ClassVar[str] = "ewma"
+    name: ClassVar[MethodName] = "ewma"
     smoothing: float = attrs.field(default=0.2, converter=_smoothing)
     width: float = attrs.field(default=4.0, converter=_width)
     baseline: int = attrs.field(default=24, validator=_count("baseline", 3))
@@ -685,7 +695,7 @@ class Cusum:
     'CUSUM k 1, h 5 (baseline: first 24 values), rises only'
     """
 
-    name: ClassVar[str] = "cusum"
+    name: ClassVar[MethodName] = "cusum"
     slack: float = attrs.field(default=1.0, converter=_slack)
     limit: float = attrs.field(default=5.0, converter=_limit)
     baseline: int = attrs.field(default=24, validator=_count("baseline", 3))
@@ -723,7 +733,7 @@ class Alert:
     indicator: str
     period: Period
     value: Decimal
-    method: str
+    method: MethodName
     direction: Literal["up", "down"]
     low: Decimal | None
     high: Decimal | None
