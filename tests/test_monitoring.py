@@ -25,8 +25,8 @@ from bankkpi._monitoring import (
     SeriesTable,
     breach_array,
     breaches,
-    detect,
-    detect_array,
+    detect_swings,
+    detect_swings_array,
     movers,
     period_on_period,
     year_on_year,
@@ -63,7 +63,7 @@ def test_each_method_flags_a_planted_jump_in_the_overdue_ratio(method):
     """36 months around 2.0% (sd 0.05); from month 31 the ratio jumps by 0.5 points."""
     values = noisy(7, 36)
     values[30:] = [f"{Decimal(v) + Decimal('0.5'):.3f}" for v in values[30:]]
-    alerts = detect(series("outlet 7", values), method)
+    alerts = detect_swings(series("outlet 7", values), method)
     assert alerts, "the jump was missed"
     first = alerts[0]
     assert (first.period, first.direction) == (months(36)[30], "up")
@@ -76,21 +76,21 @@ def test_each_method_flags_a_planted_jump_in_the_overdue_ratio(method):
 def test_no_method_flags_a_flat_noisy_series_at_its_default_setting(method):
     """60 months of noise (seed 2024). The defaults alert on about 3-6% of such series
     (see each class's docstring): this seed was not chosen to pass."""
-    assert detect(series("outlet 8", noisy(2024, 60)), method) == ()
+    assert detect_swings(series("outlet 8", noisy(2024, 60)), method) == ()
 
 
 def test_side_up_watches_rises_only():
     values = noisy(7, 36)
     values[30] = "1.000"
-    assert {a.direction for a in detect(series("o", values), RobustZ())} == {"down"}
-    assert detect(series("o", values), RobustZ(side="up")) == ()
+    assert {a.direction for a in detect_swings(series("o", values), RobustZ())} == {"down"}
+    assert detect_swings(series("o", values), RobustZ(side="up")) == ()
 
 
 def test_alert_traces_explain_the_method_in_both_languages():
     values = noisy(7, 36)
     values[30:] = ["2.600"] * 6
     ms = series("outlet 7", values)
-    robust, ewma, cusum = (detect(ms, m, unit=PCT)[0] for m in DEFAULTS)
+    robust, ewma, cusum = (detect_swings(ms, m, unit=PCT)[0] for m in DEFAULTS)
     en = robust.trace.render("en")
     assert en.startswith("abnormal swing = 2.6 % [rise; robust z-score ")
     assert "of the last 24 values" in en
@@ -105,14 +105,14 @@ def test_alert_traces_explain_the_method_in_both_languages():
 
 
 def test_a_constant_history_alerts_on_any_change():
-    alerts = detect(series("o", ["0"] * 12 + ["1"]), RobustZ(window=12, min_history=12))
+    alerts = detect_swings(series("o", ["0"] * 12 + ["1"]), RobustZ(window=12, min_history=12))
     assert [(a.value, a.low, a.high) for a in alerts] == [(Decimal(1), Decimal(0), Decimal(0))]
     assert "any change is abnormal" in alerts[0].trace.render("en")
 
 
 def test_gaps_are_skipped_windows_count_values():
     values = ["1.0", "1.1", None, "0.9", "1.0", None, None, "1.1", "1.0", "5.0"]
-    [alert] = detect(series("o", values), RobustZ(window=6, min_history=6))
+    [alert] = detect_swings(series("o", values), RobustZ(window=6, min_history=6))
     assert alert.period == months(10)[9]
 
 
@@ -130,7 +130,7 @@ def test_method_settings_are_checked():
     with pytest.raises(InvalidValueError, match="must be a number"):
         Cusum(limit="5")  # type: ignore[arg-type]
     with pytest.raises(InvalidValueError, match="RobustZ"):
-        detect([], "robust")  # type: ignore[arg-type]
+        detect_swings([], "robust")  # type: ignore[arg-type]
 
 
 def test_series_problems_are_all_reported():
@@ -140,15 +140,15 @@ def test_series_problems_are_all_reported():
         Measurement("B", "npl", months(1)[0], "3"),
     ]
     with pytest.raises(ValidationErrorGroup) as info:
-        detect(ms, RobustZ())
+        detect_swings(ms, RobustZ())
     assert [type(e) for e in info.value.exceptions] == [DuplicateError, InvalidValueError]
 
 
 def test_array_path_refuses_bad_grids():
     with pytest.raises(InvalidValueError, match="2-D"):
-        detect_array(np.zeros(3), RobustZ())
+        detect_swings_array(np.zeros(3), RobustZ())
     with pytest.raises(InvalidValueError, match="finite"):
-        detect_array(np.array([[1.0, np.inf]]), RobustZ())
+        detect_swings_array(np.array([[1.0, np.inf]]), RobustZ())
 
 
 # --- thresholds, changes, movers ---------------------------------------------------------
@@ -275,14 +275,14 @@ def test_no_complaint_all_year_feeds_the_500_yuan_reward():
 @given(indicator_series(), detectors())
 def test_exact_and_array_paths_raise_the_same_alerts(ms, method):
     table = SeriesTable.from_measurements(ms)
-    assert detect_array(table.values, method).alerts(table) == detect(ms, method)
+    assert detect_swings_array(table.values, method).alerts(table) == detect_swings(ms, method)
 
 
 @given(indicator_series(), detectors(), st.randoms(use_true_random=False))
 def test_alerts_do_not_depend_on_input_order(ms, method, rnd):
     shuffled = list(ms)
     rnd.shuffle(shuffled)
-    assert detect(shuffled, method) == detect(ms, method)
+    assert detect_swings(shuffled, method) == detect_swings(ms, method)
 
 
 @given(

@@ -18,11 +18,11 @@ from bankkpi._sla import (
     WorkdayCalendar,
     WorkingTime,
     compliance_measurements,
-    evaluate_array,
     evaluate_case,
     evaluate_cases,
-    summarize,
-    summarize_array,
+    evaluate_cases_array,
+    summarize_compliance,
+    summarize_compliance_array,
     to_utc,
     utc_microseconds,
 )
@@ -320,7 +320,7 @@ def test_case_outside_the_official_calendar_is_reported_not_guessed():
         "outlet 3201 T9: no official calendar entry (the calendar covers "
         "2024-01-01..2024-12-31) for '2025-01-01'"
     )
-    out = evaluate_array(
+    out = evaluate_cases_array(
         utc_microseconds([late.events["opened"]]),
         utc_microseconds([late.events["responded"]]),
         limit,
@@ -399,7 +399,7 @@ def month_of_cases() -> list[Case]:
 def test_compliance_rate_counts_and_percentiles():
     results, errors = evaluate_cases(month_of_cases(), RESPOND_48H, as_of=at(2024, 4, 1, 0, 0))
     assert errors == ()
-    first, second = summarize(
+    first, second = summarize_compliance(
         results,
         [Period.month(2024, 3)],
         zone="Asia/Shanghai",
@@ -425,7 +425,7 @@ def test_compliance_rate_counts_and_percentiles():
 
 def test_ratio_unit_and_subject_with_nothing_decided():
     results, _ = evaluate_cases(month_of_cases(), RESPOND_48H, as_of=at(2024, 4, 1, 0, 0))
-    summaries = summarize(
+    summaries = summarize_compliance(
         results,
         [Period.month(2024, 3)],
         zone=SH,
@@ -452,24 +452,29 @@ def test_period_of_a_case_is_its_local_start_date_in_the_stated_zone():
     march, april = Period.month(2024, 3), Period.month(2024, 4)
     assert [
         s.period
-        for s in summarize(results, [march, april], zone="Asia/Shanghai", rounding=HALF_UP_2)
+        for s in summarize_compliance(
+            results, [march, april], zone="Asia/Shanghai", rounding=HALF_UP_2
+        )
     ] == [april]
     assert [
-        s.period for s in summarize(results, [march, april], zone="UTC", rounding=HALF_UP_2)
+        s.period
+        for s in summarize_compliance(results, [march, april], zone="UTC", rounding=HALF_UP_2)
     ] == [march]
-    assert summarize(results, [Period.month(2024, 5)], zone=SH, rounding=HALF_UP_2) == ()
+    assert summarize_compliance(results, [Period.month(2024, 5)], zone=SH, rounding=HALF_UP_2) == ()
 
 
 def test_summary_arguments_are_checked():
     with pytest.raises(ValidationErrorGroup):
-        summarize(
+        summarize_compliance(
             [],
             [Period.month(2024, 3), Period("2024-03-15", "2024-04-15")],
             zone=SH,
             rounding=HALF_UP_2,
         )
     with pytest.raises(InvalidValueError, match=r"1\.\.100"):
-        summarize([], [Period.month(2024, 3)], zone=SH, rounding=HALF_UP_2, percentiles=(0,))
+        summarize_compliance(
+            [], [Period.month(2024, 3)], zone=SH, rounding=HALF_UP_2, percentiles=(0,)
+        )
 
 
 # --- the array path --------------------------------------------------------------------------
@@ -485,25 +490,27 @@ def test_array_path_on_the_brief_examples():
     cases = month_of_cases()
     as_of = at(2024, 4, 1, 0, 0)
     start, end = arrays_of(cases, RESPOND_48H)
-    out = evaluate_array(start, end, RESPOND_48H, as_of=as_of)
+    out = evaluate_cases_array(start, end, RESPOND_48H, as_of=as_of)
     assert out.met.sum() == 6
     assert out.breached.sum() == 3
     assert out.pending.sum() == 1
-    grid = summarize_array([c.subject for c in cases], start, out, [Period.month(2024, 3)], zone=SH)
+    grid = summarize_compliance_array(
+        [c.subject for c in cases], start, out, [Period.month(2024, 3)], zone=SH
+    )
     results, _ = evaluate_cases(cases, RESPOND_48H, as_of=as_of)
-    expected = summarize(results, [Period.month(2024, 3)], zone=SH, rounding=HALF_UP_2)
+    expected = summarize_compliance(results, [Period.month(2024, 3)], zone=SH, rounding=HALF_UP_2)
     assert grid.summaries("complaint_response", rounding=HALF_UP_2) == expected
 
 
 def test_array_path_reports_bad_rows():
     start = np.array([NO_INSTANT, 100, 10**15, 0], dtype=np.int64)
     end = np.array([NO_INSTANT, 50, NO_INSTANT, 10], dtype=np.int64)
-    out = evaluate_array(start, end, ATM_2H, as_of="2000-01-01T00:00Z")
+    out = evaluate_cases_array(start, end, ATM_2H, as_of="2000-01-01T00:00Z")
     assert out.valid.tolist() == [False, False, False, True]
     assert [type(e) for e in out.errors] == [MissingDataError, InvalidValueError, InvalidValueError]
     assert [str(e).split(":")[0] for e in out.errors] == ["row 0", "row 1", "row 2"]
     with pytest.raises(InvalidValueError, match="int64"):
-        evaluate_array(np.array([0.5]), np.array([1.0]), ATM_2H, as_of="2000-01-01T00:00Z")
+        evaluate_cases_array(np.array([0.5]), np.array([1.0]), ATM_2H, as_of="2000-01-01T00:00Z")
     with pytest.raises(ValidationErrorGroup) as info:
         utc_microseconds(["2024-01-01T00:00Z", dt.datetime(2024, 1, 1), "x"])  # noqa: DTZ001
     assert [str(e).split(":")[0] for e in info.value.exceptions] == ["row 1", "row 2"]
@@ -527,7 +534,7 @@ def compliance_of(results) -> Fraction | None:
 def test_compliance_rate_lies_between_zero_and_one(cases, limit):
     results, errors = evaluate_cases(cases, limit, as_of=AS_OF)
     assert len(results) + len(errors) == len(cases)
-    for summary in summarize(
+    for summary in summarize_compliance(
         results, MONTHS_2024, zone="UTC", rounding=RoundingPolicy("half_up", "0.0001"), unit="ratio"
     ):
         assert summary.compliance is None or 0 <= summary.compliance <= 1
@@ -563,9 +570,9 @@ def test_results_do_not_depend_on_input_order(cases, limit, rnd):
     again, _ = evaluate_cases(shuffled, limit, as_of=AS_OF)
     assert sorted(again, key=lambda r: r.case_id) == sorted(results, key=lambda r: r.case_id)
     periods = MONTHS_2024
-    assert summarize(again, periods, zone=SH, rounding=HALF_UP_2) == summarize(
-        results, periods, zone=SH, rounding=HALF_UP_2
-    )
+    assert summarize_compliance(
+        again, periods, zone=SH, rounding=HALF_UP_2
+    ) == summarize_compliance(results, periods, zone=SH, rounding=HALF_UP_2)
 
 
 @given(sla_cases(), time_limits(), st.lists(zone_names, min_size=1))
@@ -602,7 +609,7 @@ def test_exact_and_array_paths_agree(cases, limit, as_of):
         except BankKPIError as exc:
             failed.append((row, type(exc)))
     start, end = arrays_of(cases, limit)
-    out = evaluate_array(start, end, limit, as_of=as_of)
+    out = evaluate_cases_array(start, end, limit, as_of=as_of)
     assert np.flatnonzero(~out.valid).tolist() == [row for row, _ in failed]
     assert [type(e) for e in out.errors] == [kind for _, kind in failed]
     for row, result in exact:
@@ -618,9 +625,9 @@ def test_exact_and_array_paths_agree(cases, limit, as_of):
         assert flags == expected
     results = [r for _, r in exact]
     subjects = [c.subject for c in cases]
-    grid = summarize_array(
+    grid = summarize_compliance_array(
         subjects, start, out, MONTHS_2024, zone="America/New_York", percentiles=(50, 95)
     )
-    assert grid.summaries("sla", rounding=HALF_UP_2) == summarize(
+    assert grid.summaries("sla", rounding=HALF_UP_2) == summarize_compliance(
         results, MONTHS_2024, zone="America/New_York", rounding=HALF_UP_2, percentiles=(50, 95)
     )

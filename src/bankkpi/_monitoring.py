@@ -9,7 +9,7 @@ frozen values that a report or a scheme can use:
 - :func:`period_on_period` and :func:`year_on_year` — exact changes (环比, 同比); a zero
   base gives ``relative=None``, never NaN;
 - :func:`movers` — the biggest changes, ranked;
-- :func:`detect` — abnormal swings by :class:`RobustZ`, :class:`Ewma` or
+- :func:`detect_swings` — abnormal swings by :class:`RobustZ`, :class:`Ewma` or
   :class:`Cusum`, each alert with its expected range and its reasoning as a
   :class:`~bankkpi.Trace`;
 - :func:`zero_throughout` — "no complaint ticket all year", with missing months
@@ -17,7 +17,7 @@ frozen values that a report or a scheme can use:
 
 The swing detectors are heuristics, not money: their statistics are computed in
 float64 (IEEE doubles), while the values they report stay Decimal. The array path
-(:func:`detect_array`, :func:`breach_array`) runs the same float operations in the
+(:func:`detect_swings_array`, :func:`breach_array`) runs the same float operations in the
 same order, so it raises exactly the alerts of the per-series path.
 """
 
@@ -55,25 +55,25 @@ __all__ = [
     "Change",
     "ChangeKind",
     "Cusum",
-    "Detector",
     "Ewma",
-    "MethodName",
     "Mover",
     "RobustZ",
     "SeriesTable",
-    "Side",
+    "SwingDetector",
+    "SwingMethod",
+    "SwingSide",
     "ZeroRecord",
     "breach_array",
     "breaches",
-    "detect",
-    "detect_array",
+    "detect_swings",
+    "detect_swings_array",
     "movers",
     "period_on_period",
     "year_on_year",
     "zero_throughout",
 ]
 
-Side: TypeAlias = Literal["both", "up", "down"]
+SwingSide: TypeAlias = Literal["both", "up", "down"]
 """Which swings alert: rises, falls or both ("when the overdue rate suddenly rises"
 is ``"up"``)."""
 
@@ -81,10 +81,10 @@ ChangeKind: TypeAlias = Literal["period_on_period", "year_on_year"]
 """环比 (against the period just before) or 同比 (against the same period a year
 earlier)."""
 
-MethodName: TypeAlias = Literal["robust_z", "ewma", "cusum"]
+SwingMethod: TypeAlias = Literal["robust_z", "ewma", "cusum"]
 """The name of a swing detector, as alerts and trace rules carry it."""
 
-_SIDES: Final[tuple[str, ...]] = get_args(Side)
+_SIDES: Final[tuple[str, ...]] = get_args(SwingSide)
 _NO_UNIT: Final = Text("", "")
 _MAD_TO_SIGMA: Final = 1.4826
 _MEAN_AD_TO_SIGMA: Final = 1.2533
@@ -418,7 +418,7 @@ def movers(
     changes: Iterable[Change],
     *,
     by: Literal["difference", "relative"] = "difference",
-    direction: Side = "both",
+    direction: SwingSide = "both",
     top: int = 10,
 ) -> tuple[Mover, ...]:
     """The biggest movers: changes ranked by size, largest first, ranks ≤ ``top``.
@@ -610,11 +610,11 @@ class RobustZ:
     'robust z-score (median/MAD) over the last 24 values, threshold 5, both sides'
     """
 
-    name: ClassVar[MethodName] = "robust_z"
+    name: ClassVar[SwingMethod] = "robust_z"
     window: int = attrs.field(default=24, validator=_count("window", 3))
     threshold: float = attrs.field(default=5.0, converter=_threshold)
     min_history: int = attrs.field(default=12, validator=_count("min_history", 3))
-    side: Side = attrs.field(default="both", validator=one_of("side", _SIDES))
+    side: SwingSide = attrs.field(default="both", validator=one_of("side", _SIDES))
 
     @min_history.validator
     def _check_history(self, _attribute: object, value: int) -> None:
@@ -653,11 +653,11 @@ class Ewma:
     'EWMA λ 0.2, L 4 (baseline: first 24 values), both sides'
     """
 
-    name: ClassVar[MethodName] = "ewma"
+    name: ClassVar[SwingMethod] = "ewma"
     smoothing: float = attrs.field(default=0.2, converter=_smoothing)
     width: float = attrs.field(default=4.0, converter=_width)
     baseline: int = attrs.field(default=24, validator=_count("baseline", 3))
-    side: Side = attrs.field(default="both", validator=one_of("side", _SIDES))
+    side: SwingSide = attrs.field(default="both", validator=one_of("side", _SIDES))
 
     @smoothing.validator
     def _check_smoothing(self, _attribute: object, value: float) -> None:
@@ -695,11 +695,11 @@ class Cusum:
     'CUSUM k 1, h 5 (baseline: first 24 values), rises only'
     """
 
-    name: ClassVar[MethodName] = "cusum"
+    name: ClassVar[SwingMethod] = "cusum"
     slack: float = attrs.field(default=1.0, converter=_slack)
     limit: float = attrs.field(default=5.0, converter=_limit)
     baseline: int = attrs.field(default=24, validator=_count("baseline", 3))
-    side: Side = attrs.field(default="both", validator=one_of("side", _SIDES))
+    side: SwingSide = attrs.field(default="both", validator=one_of("side", _SIDES))
 
     def describe(self, lang: Literal["zh", "en"] = "en") -> str:
         """The method and its settings in words."""
@@ -714,7 +714,7 @@ class Cusum:
         )
 
 
-Detector: TypeAlias = RobustZ | Ewma | Cusum
+SwingDetector: TypeAlias = RobustZ | Ewma | Cusum
 """A swing-detection method with its settings."""
 
 _SIDE_EN: Final = {"both": "both sides", "up": "rises only", "down": "falls only"}
@@ -733,7 +733,7 @@ class Alert:
     indicator: str
     period: Period
     value: Decimal
-    method: MethodName
+    method: SwingMethod
     direction: Literal["up", "down"]
     low: Decimal | None
     high: Decimal | None
@@ -744,7 +744,7 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _reason(method: Detector, direction: str, d: Mapping[str, float]) -> Text:
+def _reason(method: SwingDetector, direction: str, d: Mapping[str, float]) -> Text:
     up = direction == "up"
     if isinstance(method, RobustZ):
         n = int(d["n"])
@@ -779,7 +779,7 @@ def _reason(method: Detector, direction: str, d: Mapping[str, float]) -> Text:
 
 
 def _alert(
-    method: Detector,
+    method: SwingDetector,
     direction: Literal["up", "down"],
     details: Mapping[str, float],
     *,
@@ -929,7 +929,7 @@ def _cusum_series(xs: Sequence[float], method: Cusum) -> list[dict[str, float] |
     return out
 
 
-def _directions(method: Detector, d: Mapping[str, float]) -> list[Literal["up", "down"]]:
+def _directions(method: SwingDetector, d: Mapping[str, float]) -> list[Literal["up", "down"]]:
     if isinstance(method, RobustZ):
         up, down = d["x"] > d["high"], d["x"] < d["low"]
     else:
@@ -942,15 +942,15 @@ def _directions(method: Detector, d: Mapping[str, float]) -> list[Literal["up", 
     return out
 
 
-def _check_method(method: object) -> Detector:
+def _check_method(method: object) -> SwingDetector:
     if not isinstance(method, RobustZ | Ewma | Cusum):
         raise InvalidValueError("method", "must be RobustZ(), Ewma() or Cusum()", method)
     return method
 
 
-def detect(
+def detect_swings(
     measurements: Iterable[Measurement],
-    method: Detector,
+    method: SwingDetector,
     *,
     unit: Text = _NO_UNIT,
 ) -> tuple[Alert, ...]:
@@ -962,7 +962,7 @@ def detect(
     >>> values = ["1.20", "1.22", "1.19", "1.21", "1.20", "1.18", "1.21", "1.30"]
     >>> ms = [Measurement("outlet 7", "overdue", Period.month(2024, m + 1), v)
     ...       for m, v in enumerate(values)]
-    >>> [alert] = detect(ms, RobustZ(window=6, min_history=6, side="up"))
+    >>> [alert] = detect_swings(ms, RobustZ(window=6, min_history=6, side="up"))
     >>> str(alert.period), alert.value, alert.low, alert.high.quantize(Decimal("0.0001"))
     ('2024-08-01..2024-08-31', Decimal('1.30'), None, Decimal('1.2791'))
     >>> print(alert.trace.render("en"))
@@ -1004,13 +1004,13 @@ def detect(
 
 @attrs.frozen(eq=False)
 class AlertArrays:
-    """:func:`detect_array` results on a (subjects × periods) grid.
+    """:func:`detect_swings_array` results on a (subjects × periods) grid.
 
     ``up``/``down`` flag the alerts; ``low``/``high`` are the expected range and
     ``details`` the method's statistics (NaN where a cell was not checked).
     """
 
-    method: Detector
+    method: SwingDetector
     up: NDArray[np.bool_]
     down: NDArray[np.bool_]
     low: NDArray[np.float64]
@@ -1018,7 +1018,7 @@ class AlertArrays:
     details: Mapping[str, NDArray[np.float64]]
 
     def alerts(self, table: SeriesTable, *, unit: Text = _NO_UNIT) -> tuple[Alert, ...]:
-        """The flagged cells as :class:`Alert` values, exactly as :func:`detect` gives them."""
+        """The flagged cells as :class:`Alert` values, as :func:`detect_swings` gives them."""
         out: list[Alert] = []
         flagged = np.argwhere(self.up | self.down)
         for row, col in flagged.tolist():
@@ -1151,16 +1151,16 @@ def _chart_grid(
     return checked, details
 
 
-def detect_array(values: NDArray[np.float64], method: Detector) -> AlertArrays:
-    """:func:`detect` on a (subjects × periods) float64 grid, NaN where no value.
+def detect_swings_array(values: NDArray[np.float64], method: SwingDetector) -> AlertArrays:
+    """:func:`detect_swings` on a (subjects × periods) float64 grid, NaN where no value.
 
     Each row is compacted to its observed values (a stable sort moves NaN to the
-    end), so windows and baselines count values as :func:`detect` does. The robust
+    end), so windows and baselines count values as :func:`detect_swings` does. The robust
     z-score runs on all windows at once; the control charts step through periods,
     vectorised over subjects.
 
     >>> grid = np.array([[1.20, 1.22, 1.19, 1.21, 1.20, 1.18, 1.21, 1.30]])
-    >>> detect_array(grid, RobustZ(window=6, min_history=6, side="up")).up.tolist()
+    >>> detect_swings_array(grid, RobustZ(window=6, min_history=6, side="up")).up.tolist()
     [[False, False, False, False, False, False, False, True]]
     """
     method = _check_method(method)

@@ -14,7 +14,7 @@ ever holds one. There is no hidden clock: an open case is judged at ``as_of``, a
 explicit argument — breached once its limit has passed, else *pending* (never met).
 
 Two paths give identical elapsed times and flags: :func:`evaluate_cases` (records,
-exact) and :func:`evaluate_array` (NumPy int64 microseconds, no loop over records).
+exact) and :func:`evaluate_cases_array` (NumPy int64 microseconds, no loop over records).
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ __all__ = [
     "WorkingTime",
     "Zone",
     "compliance_measurements",
-    "evaluate_array",
     "evaluate_case",
     "evaluate_cases",
-    "summarize",
-    "summarize_array",
+    "evaluate_cases_array",
+    "summarize_compliance",
+    "summarize_compliance_array",
     "to_utc",
     "utc_microseconds",
 ]
@@ -909,7 +909,7 @@ class ComplianceSummary:
         return Measurement(self.subject, self.limit, self.period, self.compliance)
 
 
-def summarize(
+def summarize_compliance(
     results: Iterable[CaseResult],
     periods: Calendar | Iterable[Period],
     *,
@@ -930,7 +930,7 @@ def summarize(
     ...                             "responded": f"2024-03-0{i + h}T09:00+08:00"})
     ...          for i, h in ((1, 1), (2, 2), (3, 3))]
     >>> results, _ = evaluate_cases(cases, limit, as_of="2024-04-01T00:00+08:00")
-    >>> [s] = summarize(results, [Period.month(2024, 3)], zone="Asia/Shanghai",
+    >>> [s] = summarize_compliance(results, [Period.month(2024, 3)], zone="Asia/Shanghai",
     ...                 rounding=RoundingPolicy("half_up", "0.01"))
     >>> s.met, s.breached, s.compliance, s.percentile(50)
     (2, 1, Decimal('66.67'), datetime.timedelta(days=2))
@@ -1074,7 +1074,7 @@ class SlaArrays:
     errors: tuple[BankKPIError, ...] = ()
 
 
-def evaluate_array(
+def evaluate_cases_array(
     start_us: NDArray[np.int64],
     end_us: NDArray[np.int64],
     limit: TimeLimit,
@@ -1091,8 +1091,9 @@ def evaluate_array(
 
     >>> limit = TimeLimit("r2h", "reported", "arrived", dt.timedelta(hours=2), inclusive=True)
     >>> h = 3600 * 10**6
-    >>> out = evaluate_array(np.array([0, 0, 2 * h]), np.array([2 * h, 2 * h + 1, NO_INSTANT]),
-    ...                      limit, as_of="1970-01-01T03:00Z")
+    >>> start = np.array([0, 0, 2 * h])
+    >>> end = np.array([2 * h, 2 * h + 1, NO_INSTANT])
+    >>> out = evaluate_cases_array(start, end, limit, as_of="1970-01-01T03:00Z")
     >>> out.met.tolist(), out.breached.tolist(), out.pending.tolist()
     ([True, False, False], [False, True, False], [False, False, True])
     """
@@ -1197,7 +1198,7 @@ def _array_errors(
 
 @attrs.frozen(eq=False)
 class ComplianceArrays:
-    """Counts and percentiles per (subject, period), from :func:`summarize_array`.
+    """Counts and percentiles per (subject, period), from :func:`summarize_compliance_array`.
 
     ``met``, ``breached`` and ``pending`` have shape (subjects, periods);
     ``percentile_us`` has shape (subjects, periods, len(percentiles)) and holds −1
@@ -1219,7 +1220,7 @@ class ComplianceArrays:
         rounding: RoundingPolicy,
         unit: ComplianceUnit = "percent",
     ) -> tuple[ComplianceSummary, ...]:
-        """The non-empty groups as :class:`ComplianceSummary` values, as :func:`summarize`.
+        """The non-empty groups as summaries, as :func:`summarize_compliance` gives them.
 
         Sorted by subject then period; this loops over groups, not cases.
         """
@@ -1248,7 +1249,7 @@ class ComplianceArrays:
         return tuple(out)
 
 
-def summarize_array(
+def summarize_compliance_array(
     subjects: Sequence[str] | NDArray[np.str_],
     start_us: NDArray[np.int64],
     verdicts: SlaArrays,
@@ -1257,15 +1258,16 @@ def summarize_array(
     zone: Zone,
     percentiles: Iterable[int] = (50, 90),
 ) -> ComplianceArrays:
-    """:func:`summarize` on arrays: ``bincount`` and ``lexsort``, no loop over cases.
+    """:func:`summarize_compliance` on arrays: ``bincount`` and ``lexsort``, no loop over cases.
 
     Invalid rows and rows starting outside every period are not counted.
 
     >>> limit = TimeLimit("r2h", "reported", "arrived", dt.timedelta(hours=2), inclusive=True)
     >>> start = utc_microseconds(["2024-03-01T09:00+08:00"] * 2)
     >>> end = utc_microseconds(["2024-03-01T10:00+08:00", "2024-03-01T12:00+08:00"])
-    >>> v = evaluate_array(start, end, limit, as_of="2024-04-01T00:00Z")
-    >>> grid = summarize_array(["A", "A"], start, v, [Period.month(2024, 3)], zone="Asia/Shanghai")
+    >>> v = evaluate_cases_array(start, end, limit, as_of="2024-04-01T00:00Z")
+    >>> grid = summarize_compliance_array(["A", "A"], start, v, [Period.month(2024, 3)],
+    ...                                   zone="Asia/Shanghai")
     >>> grid.met.tolist(), grid.breached.tolist()
     ([[1]], [[1]])
     """
