@@ -180,3 +180,165 @@ def condition_trees(draw, depth: int = 3, *, constant_divisors: bool = False):
     if draw(st.booleans()):
         return ex.Negation(draw(inner))
     return ex.Logical(draw(st.sampled_from(["and", "or"])), draw(inner), draw(inner))
+
+# --- time limits (SLA) ------------------------------------------------------------------
+# Each appended section keeps its imports with it, so parallel branches merge cleanly.
+
+from bankkpi._sla import Case, OfficialCalendar, TimeLimit, WorkingTime  # noqa: E402
+
+SPRING_FESTIVAL_2024 = {
+    # The 2024 official schedule (State Council notice), as test data: Spring Festival
+    # holiday 2024-02-10..17; Sunday 2024-02-04 and Sunday 2024-02-18 are working days.
+    "holidays": [Period("2024-02-10", "2024-02-17")],
+    "working_days": ["2024-02-04", "2024-02-18"],
+}
+
+ZONE_NAMES = (
+    "UTC",
+    "Asia/Shanghai",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",  # half-hour daylight-saving shift
+    "America/St_Johns",  # a −3:30 / −2:30 offset
+)
+zone_names = st.sampled_from(ZONE_NAMES)
+
+_UTC = dt.UTC
+_FIRST = dt.datetime(2023, 10, 1, tzinfo=_UTC)
+_LAST = dt.datetime(2024, 12, 31, tzinfo=_UTC)
+
+
+def utc_instants(
+    first: dt.datetime = _FIRST, last: dt.datetime = _LAST
+) -> st.SearchStrategy[dt.datetime]:
+    """Aware UTC instants, some on whole minutes, some to the microsecond."""
+    span = (last - first) // dt.timedelta(microseconds=1)
+    whole = st.integers(0, span // 60_000_000).map(lambda m: m * 60_000_000)
+    fine = st.integers(0, span)
+    return st.one_of(whole, fine).map(lambda us: first + dt.timedelta(microseconds=us))
+
+
+durations = st.one_of(
+    st.integers(0, 10 * 86_400).map(lambda s: dt.timedelta(seconds=s)),
+    st.integers(0, 10 * 86_400 * 10**6).map(lambda us: dt.timedelta(microseconds=us)),
+    st.sampled_from([dt.timedelta(hours=h) for h in (2, 24, 48, 72)]),
+)
+
+
+_maybe_durations = st.none() | durations
+
+
+@st.composite
+def sla_cases(draw: st.DrawFn, subjects: tuple[str, ...] = ("A", "B", "C"), max_size: int = 12):
+    """Cases with unique ids, an ``opened`` instant and maybe a ``resolved`` one."""
+    rows = draw(
+        st.lists(
+            st.tuples(st.sampled_from(subjects), utc_instants(), _maybe_durations),
+            max_size=max_size,
+        )
+    )
+    return [
+        Case(subject, f"T{i}", {"opened": opened, "resolved": None if d is None else opened + d})
+        for i, (subject, opened, d) in enumerate(rows)
+    ]
+
+
+@st.composite
+def working_times(draw: st.DrawFn):
+    """Working hours in a random zone on the 2024 official calendar (no coverage limit)."""
+    hours = draw(
+        st.sampled_from(
+            [
+                [("08:30", "12:00"), ("13:30", "17:30")],
+                [("09:00", "17:00")],
+                [("00:00", "23:59:59")],
+                [("07:15", "07:45"), ("12:00", "12:00:00.000001"), ("20:00", "23:00")],
+            ]
+        )
+    )
+    return WorkingTime(hours, draw(zone_names), OfficialCalendar(**SPRING_FESTIVAL_2024))
+
+
+@st.composite
+def time_limits(draw: st.DrawFn):
+    """Calendar- or working-time limits, inclusive or not."""
+    limit = draw(
+        st.sampled_from([dt.timedelta(hours=h) for h in (1, 2, 8, 24, 48, 72)])
+        | st.integers(1, 5 * 86_400 * 10**6).map(lambda us: dt.timedelta(microseconds=us))
+    )
+    working = draw(st.none() | working_times())
+    return TimeLimit(
+        "sla", "opened", "resolved", limit, inclusive=draw(st.booleans()), working=working
+    )
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+from bankkpi import Measurement  # noqa: E402
+from bankkpi._monitoring import Cusum, Ewma, RobustZ  # noqa: E402
+
+
+def months(count: int, first_year: int = 2022) -> list[Period]:
+    """``count`` consecutive calendar months from January of ``first_year``."""
+    return [Period.month(first_year + i // 12, i % 12 + 1) for i in range(count)]
+
+
+_steps = st.tuples(
+    st.sampled_from(["same", "noise", "noise", "gap", "jump"]),
+    decimals_at(2, -1, 1),
+    decimals_at(1, -5, 5),
+)
+
+
+@st.composite
+def indicator_series(
+    draw: st.DrawFn, indicator: str = "npl", max_subjects: int = 3, max_periods: int = 24
+) -> list[Measurement]:
+    """Monthly series per subject: a level, small steps, repeats, gaps and jumps."""
+    subjects = draw(
+        st.lists(st.sampled_from("ABCDEFG"), min_size=1, max_size=max_subjects, unique=True)
+    )
+    periods = months(draw(st.integers(0, max_periods)))
+    out = []
+    for subject in subjects:
+        level = draw(decimals_at(2, 0, 10))
+        steps = draw(st.lists(_steps, min_size=len(periods), max_size=len(periods)))
+        for period, (kind, noise, jump) in zip(periods, steps, strict=True):
+            if kind == "gap":
+                continue
+            if kind == "noise":
+                level += noise / 10
+            elif kind == "jump":
+                level += jump
+            out.append(Measurement(subject, indicator, period, level))
+    return out
+
+
+sides = st.sampled_from(["both", "up", "down"])
+
+
+@st.composite
+def detectors(draw: st.DrawFn):
+    """Swing detectors with small windows and baselines, so short series alert."""
+    kind = draw(st.sampled_from(["robust_z", "ewma", "cusum"]))
+    if kind == "robust_z":
+        window = draw(st.integers(3, 8))
+        return RobustZ(
+            window=window,
+            min_history=draw(st.integers(3, window)),
+            threshold=draw(st.sampled_from([1, 2, 3.5, 5])),
+            side=draw(sides),
+        )
+    if kind == "ewma":
+        return Ewma(
+            smoothing=draw(st.sampled_from([0.1, 0.2, 0.5, 1])),
+            width=draw(st.sampled_from([1, 2, 3])),
+            baseline=draw(st.integers(3, 8)),
+            side=draw(sides),
+        )
+    return Cusum(
+        slack=draw(st.sampled_from([0.25, 0.5, 1])),
+        limit=draw(st.sampled_from([1, 2, 5])),
+        baseline=draw(st.integers(3, 8)),
+        side=draw(sides),
+    )
