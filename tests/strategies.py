@@ -181,6 +181,7 @@ def condition_trees(draw, depth: int = 3, *, constant_divisors: bool = False):
         return ex.Negation(draw(inner))
     return ex.Logical(draw(st.sampled_from(["and", "or"])), draw(inner), draw(inner))
 
+
 # --- time limits (SLA) ------------------------------------------------------------------
 # Each appended section keeps its imports with it, so parallel branches merge cleanly.
 

@@ -128,3 +128,41 @@ class TestOtherCommands:
         assert run("frobnicate")[0] == 2
         assert run("validate", str(tmp_path / "missing.toml"))[0] == 2
         assert run("validate", str(tmp_path / "scheme.yaml"))[0] == 2
+
+
+class TestSla:
+    CONFIG = str(EXAMPLES / "sla_complaints.toml")
+    CASES = str(EXAMPLES / "data" / "complaints_2024q1.csv")
+
+    def test_case_file_to_compliance(self, tmp_path):
+        code, out, err = run("sla", self.CONFIG, self.CASES, "-o", str(tmp_path))
+        assert code == 1  # one case has an impossible timestamp
+        assert "C009" in err
+        cases = (tmp_path / "cases.csv").read_text(encoding="utf-8").splitlines()
+        # 47:59 meets 48 h; 48:01 does not (C001 / C002)
+        assert "R001-01,C001,complaint_response,met,172740,0" in cases
+        assert "R001-01,C002,complaint_response,breached,172860,60" in cases
+        # an open case past its limit at as_of is breached; one within it is pending
+        assert "R001-02,C005,complaint_response,breached,226799,53999" in cases
+        assert "R001-02,C006,complaint_resolution,pending,214200,0" in cases
+        compliance = (tmp_path / "compliance.csv").read_text(encoding="utf-8").splitlines()
+        assert "R001-01,complaint_response,2024-01-01..2024-03-31,2,1,0,66.67,172740,172860" in (
+            compliance
+        )
+        errors = (tmp_path / "errors.csv").read_text(encoding="utf-8").splitlines()
+        assert len(errors) == 3  # header + C009 under both limits
+        assert all("C009" in e for e in errors[1:])
+
+    def test_bad_sla_file_lists_every_problem(self, tmp_path):
+        path = tmp_path / "sla.toml"
+        path.write_text(
+            'year = 2024\nperiods = "weeks"\nas_of = "2024-03-31T00:00+08:00"\ncolour = 1\n'
+            '[[limits]]\ncode = "r"\nstart = "a"\nend = "b"\nhours = 48\n',
+            encoding="utf-8",
+        )
+        code, _out, err = run("sla", str(path), self.CASES, "-o", str(tmp_path / "o"))
+        assert code == 2
+        assert "colour: unknown key" in err
+        assert "zone: is required" in err
+        assert "periods: must be one of" in err
+        assert "limits[0].inclusive: must be stated" in err

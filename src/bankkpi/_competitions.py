@@ -20,7 +20,7 @@ from bankkpi._explain import Text
 from bankkpi._money import to_decimal
 from bankkpi._periods import Period
 from bankkpi._ranking import TiePolicy
-from bankkpi._schemes import ErrorRecord, _error
+from bankkpi._schemes import ErrorRecord, error_record
 from bankkpi._scorecards import ByRank, CardResult, Entry, PointScorecard, Winners
 from bankkpi.exceptions import (
     BankKPIError,
@@ -161,7 +161,7 @@ def run_competition(
         try:
             parsed = _entry(card, row)
         except BankKPIError as exc:
-            errors.append(_error(row.subject, exc, row.source))
+            errors.append(error_record(row.subject, exc, row.source))
             failed.add(row.subject)
             continue
         if isinstance(parsed, Entry):
@@ -215,7 +215,7 @@ def _missing_rank_values(
                 missing = UnknownKeyError(
                     f"measured value for rank item {item.code}", subject, subject=subject
                 )
-                errors.append(_error(subject, missing, sources[subject]))
+                errors.append(error_record(subject, missing, sources[subject]))
                 failed.add(subject)
 
 
@@ -232,7 +232,7 @@ def _score_one_by_one(
         try:
             card.score(subject, subject_entries)
         except ValidationErrorGroup as group:
-            errors.extend(_error(subject, p, sources[subject]) for p in group.problems)
+            errors.extend(error_record(subject, p, sources[subject]) for p in group.problems)
             continue
         good[subject] = subject_entries
     if not good:

@@ -339,7 +339,7 @@ class Results:
         return "\n".join(line.trace.render("zh" if lang == "zh" else "en") for line in lines)
 
 
-def _error(subject: str, exc: BankKPIError, source: str, rule: str = "") -> ErrorRecord:
+def error_record(subject: str, exc: BankKPIError, source: str, rule: str = "") -> ErrorRecord:
     field = str(getattr(exc, "field", getattr(exc, "what", "")))
     value = getattr(exc, "value", getattr(exc, "key", ""))
     message = str(exc)
@@ -414,12 +414,12 @@ def evaluate(
             exc = DuplicateError(
                 "subject", "appears twice; the first row is used", row.subject, subject=row.subject
             )
-            errors.append(_error(row.subject, exc, row.source))
+            errors.append(error_record(row.subject, exc, row.source))
             continue
         seen.add(row.subject)
         values, problems = _row_values(scheme, row)
         if problems:
-            errors.extend(_error(row.subject, p, row.source) for p in problems)
+            errors.extend(error_record(row.subject, p, row.source) for p in problems)
             continue
         valid[row.subject] = (row, values)
     rankings = _rankings(scheme, valid)
@@ -440,7 +440,7 @@ def evaluate(
                     ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
                 )
             except BankKPIError as exc:
-                errors.append(_error(subject, exc, row.source, rule.id))
+                errors.append(error_record(subject, exc, row.source, rule.id))
                 failed = True
         if failed:
             continue

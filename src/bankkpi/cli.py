@@ -11,13 +11,25 @@ import json
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TextIO
 
 from bankkpi._competitions import Competition, CompetitionResults, run_competition
 from bankkpi._schemefile import AnyScheme, json_schema
-from bankkpi._schemes import Results, evaluate
+from bankkpi._schemes import Results, error_record, evaluate
+from bankkpi._sla import evaluate_cases, summarize_compliance
+from bankkpi._slafile import load_sla_run
 from bankkpi.exceptions import BankKPIError, ValidationErrorGroup
-from bankkpi.io import read_entries, read_rows, read_scheme, write_results
+from bankkpi.io import (
+    case_results_csv,
+    compliance_csv,
+    errors_csv,
+    read_cases,
+    read_entries,
+    read_rows,
+    read_scheme,
+    write_results,
+)
 
 __all__ = ["main"]
 
@@ -53,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="check a scheme file and print its hash")
     check.add_argument("scheme")
     commands.add_parser("schema", help="print the JSON Schema of the scheme file format")
+    sla = commands.add_parser("sla", help="time-limit compliance from a case file")
+    sla.add_argument("config", help="SLA run file (.toml or .json): limits, zone, as_of, periods")
+    sla.add_argument("cases", help="case file (.csv or .jsonl): subject, case_id, event columns")
+    sla.add_argument("-o", "--out", default="out", help="output folder (default: out)")
     return parser
 
 
@@ -97,7 +113,38 @@ def main(
         return EXIT_USAGE
 
 
+def _sla(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    config = Path(args.config)
+    run = load_sla_run(config.read_text(encoding="utf-8"), format=config.suffix.lower()[1:])
+    cases, errors = read_cases(args.cases)
+    results, problems = evaluate_cases(cases, run.limits, as_of=run.as_of, zone=run.zone)
+    errors.extend(
+        error_record(str(getattr(p, "subject", "") or ""), p, args.cases) for p in problems
+    )
+    summaries = summarize_compliance(
+        results, run.periods, zone=run.zone, rounding=run.rounding, unit=run.unit
+    )
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "cases.csv": case_results_csv(results),
+        "compliance.csv": compliance_csv(summaries),
+        "errors.csv": errors_csv(errors),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8", newline="")
+    out.write(
+        f"{len(cases) + sum(1 for e in errors if e.field in ('row', 'case'))} case rows, "
+        f"{len(results)} verdicts, {len(summaries)} compliance lines, {len(errors)} errors\n"
+    )
+    out.writelines(f"  wrote {folder / name}\n" for name in files)
+    err.writelines(f"error: {e.source}: {e.message}\n" for e in errors)
+    return EXIT_ROWS_FAILED if errors else EXIT_OK
+
+
 def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.command == "sla":
+        return _sla(args, out, err)
     if args.command == "schema":
         out.write(json.dumps(json_schema(), ensure_ascii=False, indent=2, sort_keys=True) + "\n")
         return EXIT_OK

@@ -7,6 +7,7 @@ core is pure. Output is deterministic: the same scheme and data give the same by
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,8 @@ from typing import Any
 from bankkpi._competitions import Competition, CompetitionResults, EntryRow
 from bankkpi._schemefile import AnyScheme, load_any, scheme_hash
 from bankkpi._schemes import ErrorRecord, Results, Scheme, SubjectRow
-from bankkpi.exceptions import ConfigError
+from bankkpi._sla import Case, CaseResult, ComplianceSummary
+from bankkpi.exceptions import BankKPIError, ConfigError
 
 __all__ = [
     "errors_csv",
@@ -283,3 +285,78 @@ def write_results(
         path.write_text(text, encoding="utf-8", newline="")
         written.append(path)
     return written
+
+
+def read_cases(path: str | Path) -> tuple[list[Case], list[ErrorRecord]]:
+    """Cases of a ``.csv``/``.jsonl`` file: ``subject``, ``case_id`` and one column per event.
+
+    Every other column is an event timestamp (ISO 8601, with its offset unless the
+    run states a zone); a blank cell is an event that has not happened. A row that
+    cannot be a case is returned as an error, never dropped.
+    """
+    cases: list[Case] = []
+    errors: list[ErrorRecord] = []
+    for record, source in _records(Path(path)):
+        if record is None:
+            errors.append(ErrorRecord("", "row", "", "not a case record", source))
+            continue
+        subject = str(record.get("subject") or "")
+        events = {
+            k: v
+            for k, v in record.items()
+            if k not in ("subject", "case_id") and v not in (None, "")
+        }
+        try:
+            cases.append(Case(subject, str(record.get("case_id") or ""), events))
+        except BankKPIError as exc:
+            errors.append(ErrorRecord(subject, "case", "", str(exc), source))
+    return cases, errors
+
+
+def _seconds(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return ""
+    micro = delta // dt.timedelta(microseconds=1)
+    return f"{Decimal(micro).scaleb(-6).normalize():f}"
+
+
+def case_results_csv(results: Iterable[CaseResult]) -> str:
+    """One row per case and limit: status, elapsed and overrun in seconds."""
+    rows = [["subject", "case_id", "limit", "status", "elapsed_seconds", "overrun_seconds"]]
+    rows.extend(
+        [r.subject, r.case_id, r.limit.code, r.status, _seconds(r.elapsed), _seconds(r.overrun)]
+        for r in results
+    )
+    return _csv(rows)
+
+
+def compliance_csv(summaries: Iterable[ComplianceSummary]) -> str:
+    """One row per subject, limit and period: counts, compliance, p50 and p90 elapsed."""
+    rows = [
+        [
+            "subject",
+            "limit",
+            "period",
+            "met",
+            "breached",
+            "pending",
+            "compliance",
+            "p50_seconds",
+            "p90_seconds",
+        ]
+    ]
+    rows.extend(
+        [
+            s.subject,
+            s.limit,
+            str(s.period),
+            str(s.met),
+            str(s.breached),
+            str(s.pending),
+            "" if s.compliance is None else f"{s.compliance:f}",
+            _seconds(s.percentile(50)),
+            _seconds(s.percentile(90)),
+        ]
+        for s in summaries
+    )
+    return _csv(rows)
