@@ -135,7 +135,7 @@ class TestSla:
     CASES = str(EXAMPLES / "data" / "complaints_2024q1.csv")
 
     def test_case_file_to_compliance(self, tmp_path):
-        code, out, err = run("sla", self.CONFIG, self.CASES, "-o", str(tmp_path))
+        code, _out, err = run("sla", self.CONFIG, self.CASES, "-o", str(tmp_path))
         assert code == 1  # one case has an impossible timestamp
         assert "C009" in err
         cases = (tmp_path / "cases.csv").read_text(encoding="utf-8").splitlines()
