@@ -299,6 +299,7 @@ class Trace:
     inputs: tuple[tuple[Text, str], ...] = ()
     notes: tuple[Text, ...] = ()
     parts: tuple[Trace, ...] = ()
+    _amount: Decimal | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @classmethod
     def of(
@@ -354,16 +355,21 @@ class Trace:
     @property
     def amount(self) -> Decimal:
         """``value`` rounded by ``rounding``; unrounded lines need a finite decimal value."""
+        if self._amount is not None:  # computed once: a trace never changes
+            return self._amount
         if self.rounding is not None:
-            return round_fraction(self.value, self.rounding)
-        exact = exact_decimal(self.value)
-        if exact is None:
-            raise InvalidValueError(
-                "rounding",
-                f"must be stated for rule {self.rule}: its value has no finite decimal form",
-                str(self.value),
-            )
-        return exact
+            amount = round_fraction(self.value, self.rounding)
+        else:
+            exact = exact_decimal(self.value)
+            if exact is None:
+                raise InvalidValueError(
+                    "rounding",
+                    f"must be stated for rule {self.rule}: its value has no finite decimal form",
+                    str(self.value),
+                )
+            amount = exact
+        object.__setattr__(self, "_amount", amount)
+        return amount
 
     @property
     def rounded(self) -> bool:

@@ -219,6 +219,26 @@ class RoundingPolicy:
         return f"{self.mode} to {self.place}"
 
 
+def _bump(mode: str, *, whole: int, rest: int, denominator: int, sign: int) -> bool:
+    """Whether a magnitude ``whole + rest / denominator`` rounds up to ``whole + 1``."""
+    if rest == 0 or mode == "down":
+        return False
+    if mode == "up":
+        return True
+    if mode == "ceiling":
+        return sign > 0
+    if mode == "floor":
+        return sign < 0
+    twice = 2 * rest
+    if twice != denominator:
+        return twice > denominator
+    if mode == "half_up":
+        return True
+    if mode == "half_down":
+        return False
+    return whole % 2 == 1  # half_even
+
+
 def round_fraction(value: Fraction, policy: RoundingPolicy) -> Decimal:
     """Round an exact rational number to ``policy.place`` by ``policy.mode``.
 
@@ -229,29 +249,15 @@ def round_fraction(value: Fraction, policy: RoundingPolicy) -> Decimal:
     Decimal('0.67')
     """
     exponent = policy.exponent
-    scaled = value / Fraction(10) ** exponent
-    sign = -1 if scaled < 0 else 1
-    magnitude = abs(scaled)
-    whole, rest = divmod(magnitude.numerator, magnitude.denominator)
-    twice = 2 * rest
-    denominator = magnitude.denominator
-    mode = policy.mode
-    if rest == 0 or mode == "down":
-        bump = False
-    elif mode == "up":
-        bump = True
-    elif mode == "ceiling":
-        bump = sign > 0
-    elif mode == "floor":
-        bump = sign < 0
-    elif twice != denominator:
-        bump = twice > denominator
-    elif mode == "half_up":
-        bump = True
-    elif mode == "half_down":
-        bump = False
-    else:  # half_even
-        bump = whole % 2 == 1
+    # value / 10**exponent as numerator / denominator, in integers only
+    numerator, denominator = value.numerator, value.denominator
+    if exponent < 0:
+        numerator *= 10**-exponent
+    elif exponent > 0:
+        denominator *= 10**exponent
+    sign = -1 if numerator < 0 else 1
+    whole, rest = divmod(abs(numerator), denominator)
+    bump = _bump(policy.mode, whole=whole, rest=rest, denominator=denominator, sign=sign)
     digits = sign * (whole + int(bump))
     result = Decimal(digits).scaleb(exponent, context=CONTEXT)
     if exponent > 0:
