@@ -70,14 +70,14 @@ class TestEvaluate:
         )
         code, out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "out"))
         assert code == 1
-        assert "6 rows, 2 computed, 4 failed" in out
+        assert "6 rows, 1 computed, 4 failed" in out  # X1 appears twice: neither row used
         errors = (tmp_path / "out" / "errors.csv").read_text(encoding="utf-8").splitlines()
-        assert len(errors) == 5
+        assert len(errors) == 6
         assert any("line 3" in e and "104" in e for e in errors)
         assert any("line 6" in e and "abc" in e for e in errors)
         assert "error: line 5" in err
         results = (tmp_path / "out" / "results.csv").read_text(encoding="utf-8").splitlines()
-        assert [r.split(",")[0] for r in results[1:]] == ["X1", "X5"]
+        assert [r.split(",")[0] for r in results[1:]] == ["X5"]
 
     def test_jsonl_input(self, tmp_path):
         data = tmp_path / "rows.jsonl"

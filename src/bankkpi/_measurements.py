@@ -11,7 +11,7 @@ import attrs
 
 from bankkpi._checks import non_empty
 from bankkpi._indicators import Indicator
-from bankkpi._money import RoundingPolicy, to_decimal
+from bankkpi._money import RoundingPolicy, exact_sum, to_decimal
 from bankkpi._periods import Period
 from bankkpi.exceptions import (
     BankKPIError,
@@ -174,11 +174,8 @@ class MeasurementSet:
 
 
 def total(values: Iterable[Decimal]) -> Decimal:
-    """Exact sum of Decimals (no rounding: addition of Decimals is exact here)."""
-    result = Decimal(0)
-    for value in values:
-        result += value
-    return result
+    """Exact sum of Decimals, whatever the caller's decimal context (see :func:`exact_sum`)."""
+    return exact_sum(values)
 
 
 def average(values: Iterable[Decimal], rounding: RoundingPolicy) -> Decimal:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import decimal
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from fractions import Fraction
 from typing import Final, Literal, TypeAlias, get_args
 
 import attrs
 
-from bankkpi.exceptions import FloatMoneyError, InvalidValueError
+from bankkpi.exceptions import FloatMoneyError, InvalidValueError, OverflowRiskError
 
 __all__ = [
     "FEN",
@@ -25,6 +26,7 @@ __all__ = [
     "RoundingMode",
     "RoundingPolicy",
     "decimal_from_float",
+    "exact_sum",
     "fen_to_yuan",
     "round_fraction",
     "to_decimal",
@@ -75,6 +77,42 @@ CONTEXT: Final = decimal.Context(
 )
 
 
+# Sums of amounts must be exact: any rounding at all is an error, never a silent change.
+_EXACT: Final = decimal.Context(
+    prec=34,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999_999,
+    Emax=999_999,
+    traps=[
+        decimal.InvalidOperation,
+        decimal.Inexact,
+        decimal.Rounded,
+        decimal.Overflow,
+        decimal.FloatOperation,
+    ],
+)
+
+
+def exact_sum(values: Iterable[Decimal], *, field: str = "total") -> Decimal:
+    """Add Decimals exactly, whatever the caller's decimal context.
+
+    More than 34 significant digits would need rounding: that is an
+    :class:`~bankkpi.exceptions.OverflowRiskError`, never a silently rounded total.
+
+    >>> exact_sum([Decimal("0.1"), Decimal("0.2")])
+    Decimal('0.3')
+    """
+    result = Decimal(0)
+    try:
+        for value in values:
+            result = _EXACT.add(result, value)
+    except (decimal.Inexact, decimal.Rounded, decimal.Overflow, decimal.InvalidOperation):
+        raise OverflowRiskError(
+            f"'{field}' cannot be added up exactly in 34 significant digits"
+        ) from None
+    return result
+
+
 def to_decimal(
     value: object,
     *,
@@ -83,8 +121,9 @@ def to_decimal(
 ) -> Decimal:
     """Coerce an exact number to a finite :class:`~decimal.Decimal`.
 
-    Accepts a ``Decimal``, an ``int`` or a decimal string (surrounding blanks and
-    ``_``/``,`` thousands separators are not accepted: write ``"1700.5"``).
+    Accepts a ``Decimal``, an ``int`` or a decimal string; blanks around a string are
+    ignored (spreadsheet cells carry them), ``_`` and ``,`` separators are refused:
+    write ``"1700.5"``. A negative zero becomes zero.
 
     Raises:
         FloatMoneyError: for a ``float``; use :func:`decimal_from_float` on purpose.
@@ -113,6 +152,10 @@ def to_decimal(
             subject=subject,
         )
     elif isinstance(value, str):
+        if "_" in value:
+            raise InvalidValueError(
+                field, "must be a decimal number such as '1700.5' (no '_')", value, subject=subject
+            )
         try:
             result = Decimal(value.strip())
         except decimal.InvalidOperation:
@@ -128,6 +171,8 @@ def to_decimal(
         )
     if not result.is_finite():
         raise InvalidValueError(field, "must be finite", value, subject=subject)
+    if result.is_zero() and result.is_signed():
+        result = result.copy_abs()  # −0 is 0
     return result
 
 
@@ -204,7 +249,7 @@ class RoundingPolicy:
         return round_fraction(value, self)
 
     def describe(self, lang: Literal["zh", "en"] = "en") -> str:
-        """Name the policy in words: ``half_up to 1`` / ``四舍五入至1元``."""
+        """Name the policy in words: ``half_up to 1`` / ``四舍五入至1`` (the place, no unit)."""
         if lang == "zh":
             names = {
                 "half_up": "四舍五入",
@@ -259,10 +304,16 @@ def round_fraction(value: Fraction, policy: RoundingPolicy) -> Decimal:
     whole, rest = divmod(abs(numerator), denominator)
     bump = _bump(policy.mode, whole=whole, rest=rest, denominator=denominator, sign=sign)
     digits = sign * (whole + int(bump))
-    result = Decimal(digits).scaleb(exponent, context=CONTEXT)
-    if exponent > 0:
-        return result.quantize(Decimal(1), context=CONTEXT)
-    return result.quantize(Decimal(1).scaleb(exponent), context=CONTEXT)
+    try:
+        result = Decimal(digits).scaleb(exponent, context=CONTEXT)
+        if exponent > 0:
+            return result.quantize(Decimal(1), context=CONTEXT)
+        return result.quantize(Decimal(1).scaleb(exponent), context=CONTEXT)
+    except decimal.InvalidOperation:
+        raise OverflowRiskError(
+            f"an amount of {len(str(abs(digits)))} digits at {policy.place} is beyond "
+            "the 34 significant digits of an exact amount"
+        ) from None
 
 
 def yuan_to_fen(amount: Decimal, *, field: str = "amount") -> int:

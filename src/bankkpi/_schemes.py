@@ -22,12 +22,19 @@ from typing import Any, Final
 
 import attrs
 
-from bankkpi._checks import non_empty
+from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Text, Trace
 from bankkpi._expressions import Expression
-from bankkpi._formulas import Context, InRanks, Rule, Var
+from bankkpi._formulas import Context, InRanks, Rule, RuleKind, Var
 from bankkpi._indicators import Indicator
-from bankkpi._money import CONTEXT, DecimalLike, RoundingPolicy, round_fraction, to_decimal
+from bankkpi._money import (
+    CONTEXT,
+    DecimalLike,
+    RoundingPolicy,
+    exact_sum,
+    round_fraction,
+    to_decimal,
+)
 from bankkpi._periods import Period
 from bankkpi._ranking import Ranking, RankingRule, rank
 from bankkpi.exceptions import (
@@ -36,6 +43,7 @@ from bankkpi.exceptions import (
     DuplicateError,
     InvalidValueError,
     MissingDataError,
+    OutOfRangeError,
     UnknownKeyError,
     ValidationErrorGroup,
 )
@@ -113,16 +121,11 @@ class RollUp:
     """Amounts of ``kind`` charged to the subject named in attribute ``to``.
 
     Scheme A's outlet penalties are paid by the sub-branch head: ``RollUp("head",
-    "penalty")`` sums each head's outlets' penalties.
+    "penalty")`` sums each head's outlets' penalties. The kind is always stated.
     """
 
     to: str = attrs.field(validator=non_empty("to"))
-    kind: str = attrs.field(default="penalty")
-
-    @kind.validator
-    def _check_kind(self, _attribute: object, kind: str) -> None:
-        if kind not in ("penalty", "reward"):
-            raise InvalidValueError("kind", "must be 'penalty' or 'reward'", kind)
+    kind: RuleKind = attrs.field(validator=one_of("kind", ("penalty", "reward")))
 
 
 def _tuple(values: Iterable[Any]) -> tuple[Any, ...]:
@@ -318,6 +321,16 @@ class Results:
     rollups: Mapping[str, Mapping[str, Decimal]]
     errors: tuple[ErrorRecord, ...]
     rows: int
+    ranked_over: int = 0
+
+    @property
+    def provisional(self) -> bool:
+        """Whether rankings were computed without some rows (they had errors).
+
+        Ranks cover the valid rows only, so a corrected row can move others between
+        rank tiers: rank-based amounts are final only when this is ``False``.
+        """
+        return bool(self.errors) and self.ranked_over < self.rows
 
     @property
     def computed(self) -> int:
@@ -373,20 +386,31 @@ def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], li
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if item.default is None:
                 problems.append(
-                    MissingDataError(
-                        f"value of input {item.name!r}", row.subject, subject=row.subject
-                    )
+                    InvalidValueError(item.name, "is required but blank", "", subject=row.subject)
                 )
                 continue
             raw = item.default
         try:
             if item.indicator is not None:
-                values[item.name] = scheme.indicator(item.indicator).check(raw, subject=row.subject)
+                values[item.name] = _checked(scheme.indicator(item.indicator), item.name, raw, row)
             else:
                 values[item.name] = to_decimal(raw, field=item.name, subject=row.subject)
         except BankKPIError as exc:
             problems.append(exc)
     return values, problems
+
+
+def _checked(indicator: Indicator, name: str, raw: object, row: SubjectRow) -> Decimal:
+    """The value quantized and range-checked; errors name the input column and raw value."""
+    value = to_decimal(raw, field=name, subject=row.subject)
+    quantized = indicator.quantize(value, subject=row.subject)
+    low, high = indicator.scale_min, indicator.scale_max
+    if (low is not None and quantized < low) or (high is not None and quantized > high):
+        shown = f"[{'-inf' if low is None else low}, {'+inf' if high is None else high}]"
+        raise OutOfRangeError(
+            name, f"must be within {shown} ({indicator.code})", raw, subject=row.subject
+        )
+    return quantized
 
 
 def evaluate(
@@ -401,7 +425,9 @@ def evaluate(
     rows = list(rows)
     errors: list[ErrorRecord] = []
     valid: dict[str, tuple[SubjectRow, dict[str, Decimal]]] = {}
-    seen: set[str] = set()
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.subject] = counts.get(row.subject, 0) + 1
     for row in rows:
         if not row.subject.strip():
             errors.append(
@@ -410,13 +436,15 @@ def evaluate(
                 )
             )
             continue
-        if row.subject in seen:
+        if counts[row.subject] > 1:
             exc = DuplicateError(
-                "subject", "appears twice; the first row is used", row.subject, subject=row.subject
+                "subject",
+                f"appears in {counts[row.subject]} rows; none of them is used",
+                row.subject,
+                subject=row.subject,
             )
             errors.append(error_record(row.subject, exc, row.source))
             continue
-        seen.add(row.subject)
         values, problems = _row_values(scheme, row)
         if problems:
             errors.extend(error_record(row.subject, p, row.source) for p in problems)
@@ -436,17 +464,17 @@ def evaluate(
         failed = False
         for rule in scheme.rules:
             try:
-                subject_lines.append(
-                    ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
-                )
+                line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
+                _ = line.amount  # computed here, so an amount beyond range is this row's error
+                subject_lines.append(line)
             except BankKPIError as exc:
                 errors.append(error_record(subject, exc, row.source, rule.id))
                 failed = True
         if failed:
             continue
         lines.extend(subject_lines)
-        penalty = sum((ln.amount for ln in subject_lines if ln.kind == "penalty"), _ZERO)
-        reward = sum((ln.amount for ln in subject_lines if ln.kind == "reward"), _ZERO)
+        penalty = exact_sum(ln.amount for ln in subject_lines if ln.kind == "penalty")
+        reward = exact_sum(ln.amount for ln in subject_lines if ln.kind == "reward")
         totals.append(SubjectTotal(subject, dict(row.attributes), penalty, reward))
     return Results(
         scheme.id,
@@ -459,6 +487,7 @@ def evaluate(
         _rollups(scheme, totals),
         tuple(errors),
         len(rows),
+        len(valid) if scheme.rankings else 0,
     )
 
 
@@ -485,7 +514,10 @@ def _group_totals(
         for total in totals:
             key = total.attributes[attribute]
             penalty, reward = groups.get(key, (_ZERO, _ZERO))
-            groups[key] = (penalty + total.penalty, reward + total.reward)
+            groups[key] = (
+                exact_sum((penalty, total.penalty), field=f"penalty of {attribute} {key}"),
+                exact_sum((reward, total.reward), field=f"reward of {attribute} {key}"),
+            )
         out[attribute] = dict(sorted(groups.items()))
     return out
 
@@ -497,39 +529,35 @@ def _rollups(scheme: Scheme, totals: Iterable[SubjectTotal]) -> dict[str, dict[s
         for total in totals:
             key = total.attributes[rollup.to]
             amount = total.penalty if rollup.kind == "penalty" else total.reward
-            charged[key] = charged.get(key, _ZERO) + amount
+            charged[key] = exact_sum((charged.get(key, _ZERO), amount), field=f"{rollup.to} {key}")
         out[f"{rollup.kind}→{rollup.to}"] = dict(sorted(charged.items()))
     return out
 
 
 def split_amount(
-    total: DecimalLike, shares: Mapping[str, DecimalLike], rounding: RoundingPolicy
+    total: DecimalLike, shares: Mapping[str, DecimalLike], place: DecimalLike = "fen"
 ) -> dict[str, Decimal]:
     """Split ``total`` among members by ``shares``; the parts always sum to the total.
 
     Largest-remainder rule: each member first gets its exact share rounded *down* (toward
-    zero) to ``rounding.place``; the units left over go one each to the members with
-    the largest remainders, ties to the member id that sorts first. ``total`` must be a
-    whole number of places (it is an amount already rounded). ``rounding.mode`` is not
-    used: the rule above is the rounding.
+    zero) to ``place`` (``"fen"``, ``"yuan"`` or a power of ten); the units left over go
+    one each to the members with the largest remainders, ties to the member id that
+    sorts first. ``total`` must be a whole number of places (an amount already rounded).
 
-    >>> split_amount("100.00", {"张": 1, "李": 1, "王": 1}, RoundingPolicy("half_up", "fen"))
+    >>> split_amount("100.00", {"张": 1, "李": 1, "王": 1})
     {'张': Decimal('33.34'), '李': Decimal('33.33'), '王': Decimal('33.33')}
     """
+    down = RoundingPolicy("down", place)
     amount = to_decimal(total, field="total")
     weights = {m: to_decimal(w, field=f"shares[{m}]") for m, w in shares.items()}
     if not weights:
         raise InvalidValueError("shares", "must name at least one member", {})
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise InvalidValueError(
-            "shares",
-            "must be >= 0 and add up to more than 0",
-            {m: str(w) for m, w in weights.items()},
-        )
-    place = rounding.place
-    units = CONTEXT.divide(amount, place)
+        shown = {m: str(w) for m, w in weights.items()}
+        raise InvalidValueError("shares", "must be >= 0 and add up to more than 0", shown)
+    units = CONTEXT.divide(amount, down.place)
     if units != units.to_integral_value():
-        raise InvalidValueError("total", f"must be a whole number of {place}", amount)
+        raise InvalidValueError("total", f"must be a whole number of {down.place}", amount)
     whole_units = int(units)
     weight_sum = sum((Fraction(w) for w in weights.values()), Fraction(0))
     sign = -1 if whole_units < 0 else 1
@@ -539,5 +567,6 @@ def split_amount(
     order = sorted(weights, key=lambda m: (-(exact[m] - base[m]), m))
     for member in order[:left]:
         base[member] += 1
-    down = RoundingPolicy("down", place)
-    return {m: round_fraction(Fraction(sign * base[m]) * Fraction(place), down) for m in weights}
+    return {
+        m: round_fraction(Fraction(sign * base[m]) * Fraction(down.place), down) for m in weights
+    }

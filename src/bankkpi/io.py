@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bankkpi._competitions import Competition, CompetitionResults, EntryRow
+from bankkpi._money import exact_sum
 from bankkpi._schemefile import AnyScheme, load_any, scheme_hash
 from bankkpi._schemes import ErrorRecord, Results, Scheme, SubjectRow
 from bankkpi._sla import Case, CaseResult, ComplianceSummary
@@ -186,12 +187,14 @@ def summary_json(results: Results) -> str:
         },
         "library_version": results.library_version,
         "rows": results.rows,
+        "ranked_over": results.ranked_over,
+        "provisional": results.provisional,
         "computed": len(results.totals),
         "failed_subjects": len({e.subject for e in results.errors}),
         "errors": len(results.errors),
         "totals": {
-            "penalty": f"{sum((t.penalty for t in results.totals), Decimal(0)):f}",
-            "reward": f"{sum((t.reward for t in results.totals), Decimal(0)):f}",
+            "penalty": f"{exact_sum(t.penalty for t in results.totals):f}",
+            "reward": f"{exact_sum(t.reward for t in results.totals):f}",
         },
         "group_totals": {
             attribute: {
