@@ -59,13 +59,13 @@ class TestEvaluate:
     def test_bad_rows_exit_1_and_good_rows_still_written(self, tmp_path):
         data = tmp_path / "bad.csv"
         data.write_text(
-            "subject,region,head,score,complaints\n"
-            "X1,R1,H1,97.5,0\n"
-            "X2,R1,H1,104,0\n"
-            "X3,R1,H1,,1\n"
-            "X1,R1,H1,90,0\n"
-            "X4,R2,H2,abc,0\n"
-            "X5,R2,H2,88,2\n",
+            "subject,region,head,score,complaints,quarters_early,repeat\n"
+            "X1,R1,H1,97.5,0,,\n"
+            "X2,R1,H1,104,0,,\n"
+            "X3,R1,H1,,1,,\n"
+            "X1,R1,H1,90,0,,\n"
+            "X4,R2,H2,abc,0,,\n"
+            "X5,R2,H2,88,2,,\n",
             encoding="utf-8",
         )
         code, out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "out"))
@@ -82,13 +82,56 @@ class TestEvaluate:
     def test_jsonl_input(self, tmp_path):
         data = tmp_path / "rows.jsonl"
         data.write_text(
-            '{"subject": "J1", "region": "R1", "head": "H", "score": 96.5, "complaints": 0}\n'
+            '{"subject": "J1", "region": "R1", "head": "H", "score": 96.5, "complaints": 0,'
+            ' "quarters_early": null, "repeat": null}\n'
             "[1, 2]\n",
             encoding="utf-8",
         )
         code, out, _err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
         assert code == 1
         assert "2 rows, 1 computed, 1 failed" in out
+
+    def test_a_misspelt_column_is_refused_not_defaulted(self, tmp_path):
+        data = tmp_path / "typo.csv"
+        data.write_text(
+            "subject,region,head,score,complaints,quarter_early,repeats\nX1,R1,H1,97,0,2,1\n",
+            encoding="utf-8",
+        )
+        code, _out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
+        assert code == 2
+        assert "'quarters_early' (did you mean 'quarter_early'?)" in err
+        assert "'repeat' (did you mean 'repeats'?)" in err
+
+    def test_rows_with_too_few_or_too_many_cells_are_reported(self, tmp_path):
+        data = tmp_path / "short.csv"
+        data.write_text(
+            "subject,region,head,score,complaints,quarters_early,repeat\n"
+            "X1,R1,H1,97,0\n"
+            "X2,R1,H1,96,0,,,extra\n"
+            "X3,R1,H1,95,0,,\n",
+            encoding="utf-8",
+        )
+        code, out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
+        assert code == 1
+        assert "3 rows, 1 computed, 2 failed" in out
+        assert "line 2 has 5 cells, the header has 7" in err
+        assert "line 3 has 8 cells, the header has 7" in err
+
+    def test_gbk_export_needs_its_encoding(self, tmp_path):
+        data = tmp_path / "gbk.csv"
+        data.write_bytes(
+            "subject,region,head,score,complaints,quarters_early,repeat\n"
+            "城东,R1,张行长,97,0,,\n".encode("gbk")
+        )
+        code, _out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
+        assert code == 2
+        assert "not utf-8 text" in err
+        assert "--encoding gbk" in err
+        code, out, _err = run(
+            "evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"), "--encoding", "gbk"
+        )
+        assert code == 0
+        assert "1 computed" in out
 
 
 class TestOtherCommands:

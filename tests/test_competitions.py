@@ -102,3 +102,10 @@ def test_individual_example_has_four_winners(tmp_path):
     assert summary["scored"] == 60
     assert len(summary["winners"]) >= 4
     assert not set(summary["winners"]) & set(summary["vetoed"])
+
+
+def test_a_rank_item_measured_twice_is_reported_not_overwritten():
+    rows = [*read_entries(COLLECTIVE_DATA), EntryRow("城东支行", "exam", value="50", source="x")]
+    results = run_competition(collective(), rows)
+    assert "城东支行" not in {c.subject for c in results.cards}
+    assert any("measured twice" in e.message for e in results.errors)

@@ -37,6 +37,7 @@ from bankkpi._scorecards import (
 )
 from bankkpi.exceptions import (
     AmbiguousInputError,
+    InvalidValueError,
     OutOfRangeError,
     ValidationErrorGroup,
 )
@@ -527,3 +528,28 @@ class TestAccountManagerCard:
         else:
             with pytest.raises(ValidationErrorGroup):
                 WeightedScorecard("x", t("x"), items, total_weight=declared, rounding=TWO)
+
+
+class TestWinnerTiePolicies:
+    def results(self):
+        card = property_card()
+        return card, [
+            card.score("a", [Entry("praise", count=2)]),  # 104
+            card.score("b", [Entry("praise", count=2)]),  # 104
+            card.score("c", [Entry("praise", count=1)]),  # 102
+        ]
+
+    def test_competition_lets_the_tie_in_and_ordinal_takes_exactly_k(self):
+        card, results = self.results()
+        assert card.winners(results, 1, "competition").winners == ("a", "b")
+        assert card.winners(results, 1, "ordinal").winners == ("a",)
+
+    @pytest.mark.parametrize("ties", ["dense", "average"])
+    def test_dense_and_average_are_refused_for_winners(self, ties):
+        card, results = self.results()
+        with pytest.raises(InvalidValueError, match="'ties' must be 'competition'"):
+            card.winners(results, 2, ties)
+
+    def test_points_by_rank_need_whole_places(self):
+        with pytest.raises(InvalidValueError, match="whole places"):
+            ByRank("exam", t("exam"), {1: 5}, RankingRule("higher", "average"))

@@ -24,6 +24,7 @@ from bankkpi._schemes import ErrorRecord, error_record
 from bankkpi._scorecards import ByRank, CardResult, Entry, PointScorecard, Winners
 from bankkpi.exceptions import (
     BankKPIError,
+    DuplicateError,
     InvalidValueError,
     UnknownKeyError,
     ValidationErrorGroup,
@@ -42,9 +43,7 @@ class Competition:
     effective: Period
     card: PointScorecard
     winners: int = attrs.field()
-    ties: TiePolicy = attrs.field(
-        validator=one_of("ties", ("competition", "dense", "ordinal", "average"))
-    )
+    ties: TiePolicy = attrs.field(validator=one_of("ties", ("competition", "ordinal")))
 
     @winners.validator
     def _check_winners(self, _attribute: object, winners: int) -> None:
@@ -67,6 +66,7 @@ class EntryRow:
     key: str = ""
     value: str = ""
     source: str = ""
+    problem: str = ""
 
 
 @attrs.frozen
@@ -151,6 +151,12 @@ def run_competition(
     errors: list[ErrorRecord] = []
     failed: set[str] = set()
     for row in rows:
+        if row.problem:
+            errors.append(
+                ErrorRecord(row.subject, "row", "", f"{row.source} {row.problem}", row.source)
+            )
+            failed.add(row.subject)
+            continue
         if not row.subject.strip():
             errors.append(
                 ErrorRecord(row.subject, "subject", "", "the subject id is blank", row.source)
@@ -166,8 +172,14 @@ def run_competition(
             continue
         if isinstance(parsed, Entry):
             entries[row.subject].append(parsed)
+        elif row.subject in measured.setdefault(parsed[0], {}):
+            twice = DuplicateError(
+                parsed[0], "is measured twice for this subject", row.value, subject=row.subject
+            )
+            errors.append(error_record(row.subject, twice, row.source))
+            failed.add(row.subject)
         else:
-            measured.setdefault(parsed[0], {})[row.subject] = parsed[1]
+            measured[parsed[0]][row.subject] = parsed[1]
     _missing_rank_values(
         card, entries=entries, measured=measured, failed=failed, errors=errors, sources=sources
     )

@@ -908,7 +908,7 @@ COMPETITION = _Object(
         _f("max_bonus", DEC, None),
         _f("max_deduction", DEC, None),
         _f("winners", INT),
-        _f("ties", _Str(("competition", "dense", "ordinal", "average"))),
+        _f("ties", _Str(("competition", "ordinal"))),
     ],
     build=lambda v: Competition(
         v["id"],

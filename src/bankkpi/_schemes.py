@@ -256,13 +256,16 @@ class SubjectRow:
     """One subject's input: its attributes (region, head) and raw values.
 
     ``values`` hold exact numbers or decimal strings as read from a file; blanks are
-    absent values. ``source`` says where the row came from (``line 7``) for reports.
+    absent values. ``source`` says where the row came from (``line 7``) for reports;
+    ``problem`` is set by a reader for a row it could not read (wrong number of
+    cells), which :func:`evaluate` then reports.
     """
 
     subject: str
     attributes: Mapping[str, str] = attrs.field(factory=dict)
     values: Mapping[str, object] = attrs.field(factory=dict)
     source: str = ""
+    problem: str = ""
 
 
 @attrs.frozen
@@ -413,22 +416,21 @@ def _checked(indicator: Indicator, name: str, raw: object, row: SubjectRow) -> D
     return quantized
 
 
-def evaluate(
-    scheme: Scheme, rows: Iterable[SubjectRow], *, scheme_hash: str = "", library_version: str = ""
-) -> Results:
-    """Evaluate ``scheme`` over the population ``rows``; pure and deterministic.
-
-    ``scheme_hash`` and ``library_version`` are recorded in the results (the batch
-    command fills them from the scheme file's canonical form and the installed
-    package).
-    """
-    rows = list(rows)
+def _valid_rows(
+    scheme: Scheme, rows: list[SubjectRow]
+) -> tuple[dict[str, tuple[SubjectRow, dict[str, Decimal]]], list[ErrorRecord]]:
+    """The rows that can be computed, by subject, and an error for every other row."""
     errors: list[ErrorRecord] = []
     valid: dict[str, tuple[SubjectRow, dict[str, Decimal]]] = {}
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.subject] = counts.get(row.subject, 0) + 1
     for row in rows:
+        if row.problem:
+            errors.append(
+                ErrorRecord(row.subject, "row", "", f"{row.source} {row.problem}", row.source)
+            )
+            continue
         if not row.subject.strip():
             errors.append(
                 ErrorRecord(
@@ -450,6 +452,20 @@ def evaluate(
             errors.extend(error_record(row.subject, p, row.source) for p in problems)
             continue
         valid[row.subject] = (row, values)
+    return valid, errors
+
+
+def evaluate(
+    scheme: Scheme, rows: Iterable[SubjectRow], *, scheme_hash: str = "", library_version: str = ""
+) -> Results:
+    """Evaluate ``scheme`` over the population ``rows``; pure and deterministic.
+
+    ``scheme_hash`` and ``library_version`` are recorded in the results (the batch
+    command fills them from the scheme file's canonical form and the installed
+    package).
+    """
+    rows = list(rows)
+    valid, errors = _valid_rows(scheme, rows)
     rankings = _rankings(scheme, valid)
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []

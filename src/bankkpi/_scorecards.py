@@ -532,6 +532,14 @@ class ByRank:
     qualifier: AtLeast | AtMost | None = None
     module: str = "main"
 
+    def __attrs_post_init__(self) -> None:
+        if self.ranking.ties == "average":
+            raise InvalidValueError(
+                f"{self.code}.ties",
+                "must give whole places for points by rank: competition, dense or ordinal",
+                "average",
+            )
+
 
 PointItem: TypeAlias = PerOccurrence | ByPlace | Ranged | Veto | ByRank
 """Any item of a point scorecard."""
@@ -850,10 +858,17 @@ class PointScorecard:
     def winners(self, results: Iterable[CardResult], k: int, ties: TiePolicy) -> Winners:
         """The top ``k`` totals among subjects not vetoed, by the stated tie policy.
 
-        With ``competition`` or ``dense`` ties every subject tied at the cut-off wins
-        (so more than ``k`` may win, see :attr:`Winners.tied_at_cutoff`); with
-        ``ordinal`` ties the order is by subject id.
+        With ``competition`` ties every subject tied at the cut-off wins (so more than
+        ``k`` may win, see :attr:`Winners.tied_at_cutoff`); with ``ordinal`` ties exactly
+        ``k`` win, ordered by subject id. ``dense`` and ``average`` are refused.
         """
+        if ties not in ("competition", "ordinal"):
+            raise InvalidValueError(
+                "ties",
+                "must be 'competition' (all tied at the cut-off win) or 'ordinal' (exactly k, "
+                "by subject id) to choose winners; dense and average ranks do not count places",
+                ties,
+            )
         results = tuple(results)
         eligible = {r.subject: r.total for r in results if not r.vetoed}
         rule = RankingRule("higher", ties, tie_break="subject_asc" if ties == "ordinal" else None)

@@ -57,11 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scheme", help="scheme file (.toml or .json)")
     run.add_argument("data", help="data file (.csv or .jsonl)")
     run.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    run.add_argument("--encoding", default="utf-8", help="data file encoding (e.g. gbk)")
     explain = commands.add_parser("explain", help="print one subject's explanation")
     explain.add_argument("scheme")
     explain.add_argument("data")
     explain.add_argument("subject")
     explain.add_argument("--lang", choices=("zh", "en"), default="zh")
+    explain.add_argument("--encoding", default="utf-8", help="data file encoding (e.g. gbk)")
     check = commands.add_parser("validate", help="check a scheme file and print its hash")
     check.add_argument("scheme")
     commands.add_parser("schema", help="print the JSON Schema of the scheme file format")
@@ -69,18 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     sla.add_argument("config", help="SLA run file (.toml or .json): limits, zone, as_of, periods")
     sla.add_argument("cases", help="case file (.csv or .jsonl): subject, case_id, event columns")
     sla.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    sla.add_argument("--encoding", default="utf-8", help="case file encoding (e.g. gbk)")
     return parser
 
 
 def _run(
-    scheme_path: str, data_path: str, err: TextIO
+    scheme_path: str, data_path: str, err: TextIO, encoding: str
 ) -> tuple[AnyScheme, Results | CompetitionResults]:
     scheme, digest = read_scheme(scheme_path)
     version = _library_version()
     if isinstance(scheme, Competition):
-        entries = list(read_entries(data_path))
+        entries = list(read_entries(data_path, encoding=encoding))
         return scheme, run_competition(scheme, entries, scheme_hash=digest, library_version=version)
-    rows = list(read_rows(data_path, scheme))
+    rows = list(read_rows(data_path, scheme, encoding=encoding))
     if err.isatty():
         err.write(f"bankkpi: evaluating {len(rows)} rows …\r")
         err.flush()
@@ -116,7 +119,7 @@ def main(
 def _sla(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = Path(args.config)
     run = load_sla_run(config.read_text(encoding="utf-8"), format=config.suffix.lower()[1:])
-    cases, errors = read_cases(args.cases)
+    cases, errors = read_cases(args.cases, encoding=args.encoding)
     results, problems = evaluate_cases(cases, run.limits, as_of=run.as_of, zone=run.zone)
     errors.extend(
         error_record(str(getattr(p, "subject", "") or ""), p, args.cases) for p in problems
@@ -157,10 +160,11 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         out.write(f"{scheme.id} {scheme.version}: valid, {size}, {digest}\n")
         return EXIT_OK
-    scheme, results = _run(args.scheme, args.data, err)
+    scheme, results = _run(args.scheme, args.data, err, args.encoding)
     if args.command == "explain":
         out.write(results.explain(args.subject, args.lang) + "\n")
-        return EXIT_OK
+        subject_failed = any(e.subject == args.subject for e in results.errors)
+        return EXIT_ROWS_FAILED if subject_failed else EXIT_OK
     written = write_results(scheme, results, args.out)
     computed, failed = results.computed, len({e.subject for e in results.errors})
     out.write(

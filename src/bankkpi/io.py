@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -46,18 +47,14 @@ def read_scheme(path: str | Path) -> tuple[AnyScheme, str]:
 ENTRY_COLUMNS = ("subject", "item", "count", "points", "place", "key", "value")
 
 
-def read_entries(path: str | Path) -> Iterator[EntryRow]:
+def read_entries(path: str | Path, *, encoding: str = "utf-8") -> Iterator[EntryRow]:
     """Rows of a competition's entries file (``.csv`` with a header, or ``.jsonl``).
 
     Columns: ``subject`` and ``item`` (required), ``count``, ``points`` (a ranged
     item's chosen points), ``place``, ``key`` (the person, for non-cumulative
     groups), ``value`` (a rank item's measured value). Blank cells are absent.
     """
-    file = Path(path)
-    for record, source in _records(file):
-        if record is None:
-            yield EntryRow("", "", source=source)
-            continue
+    for record, source, problem in _records(Path(path), ("subject", "item"), encoding):
         cells = {c: "" if record.get(c) is None else str(record.get(c)) for c in ENTRY_COLUMNS}
         yield EntryRow(
             cells["subject"],
@@ -68,47 +65,99 @@ def read_entries(path: str | Path) -> Iterator[EntryRow]:
             cells["key"],
             cells["value"],
             source,
+            problem or "",
         )
 
 
-def _records(file: Path) -> Iterator[tuple[dict[str, Any] | None, str]]:
+def _records(
+    file: Path, required: tuple[str, ...], encoding: str = "utf-8"
+) -> Iterator[tuple[dict[str, Any], str, str | None]]:
+    """(record, source, problem) for every row; a bad row has a problem, never vanishes.
+
+    The header (CSV) must name every ``required`` column — a misspelt column would
+    otherwise fall back to a default without a word. A CSV row with more or fewer
+    cells than the header, a JSON line that is not an object or lacks a required
+    key, is returned with its problem.
+    """
     suffix = file.suffix.lower()
-    if suffix == ".csv":
-        with file.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or "subject" not in reader.fieldnames:
-                raise ConfigError(f"{file}: the header must have a 'subject' column")
-            for number, record in enumerate(reader, start=2):
-                yield dict(record), f"line {number}"
-    elif suffix in (".jsonl", ".ndjson"):
-        with file.open(encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text, parse_float=Decimal)
-                except json.JSONDecodeError as exc:
-                    yield None, f"line {number}: {exc.msg}"
-                    continue
-                if not isinstance(record, dict):
-                    yield None, f"line {number}: not a JSON object"
-                    continue
-                yield record, f"line {number}"
-    else:
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
         raise ConfigError(f"{file}: data must be .csv or .jsonl")
+    try:
+        if suffix == ".csv":
+            yield from _csv_records(file, required, encoding)
+        else:
+            yield from _json_records(file, required, encoding)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not {encoding} text ({exc.reason} at byte {exc.start}); "
+            "pass the file's encoding, e.g. --encoding gbk"
+        ) from None
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}") from None
 
 
-def read_rows(path: str | Path, scheme: Scheme) -> Iterator[SubjectRow]:
+def _csv_records(
+    file: Path, required: tuple[str, ...], encoding: str
+) -> Iterator[tuple[dict[str, Any], str, str | None]]:
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    with file.open(encoding=codec, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        missing = [c for c in required if c not in header]
+        if missing:
+            hints = [
+                f"{c!r} (did you mean {close[0]!r}?)" if close else repr(c)
+                for c in missing
+                for close in [difflib.get_close_matches(c, header, n=1)]
+            ]
+            raise ConfigError(f"{file}: the header lacks column(s) {', '.join(hints)}")
+        for cells in reader:
+            if not cells:
+                continue  # a blank line
+            record = dict(zip(header, cells, strict=False))
+            problem = None
+            if len(cells) != len(header):
+                problem = f"has {len(cells)} cells, the header has {len(header)}"
+            yield record, f"line {reader.line_num}", problem
+
+
+def _json_records(
+    file: Path, required: tuple[str, ...], encoding: str
+) -> Iterator[tuple[dict[str, Any], str, str | None]]:
+    with file.open(encoding=encoding) as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            source = f"line {number}"
+            try:
+                record = json.loads(text, parse_float=Decimal)
+            except json.JSONDecodeError as exc:
+                yield {}, source, f"is not JSON: {exc.msg}"
+                continue
+            if not isinstance(record, dict):
+                yield {}, source, "is not a JSON object"
+                continue
+            missing = [c for c in required if c not in record]
+            problem = f"lacks key(s) {', '.join(missing)}" if missing else None
+            yield record, source, problem
+
+
+def read_rows(path: str | Path, scheme: Scheme, *, encoding: str = "utf-8") -> Iterator[SubjectRow]:
     """Rows of a ``.csv`` (header row) or ``.jsonl`` file as :class:`SubjectRow` values.
 
-    The ``subject`` column is required; the scheme's attributes and inputs are read
-    by name; other columns are ignored. Blank cells are absent values. A JSON-lines
-    row that is not an object becomes a row with a blank subject (reported as an
-    error, never dropped).
+    The ``subject`` column, every attribute and every (non-derived) input must be in
+    the header (a JSON line must have those keys); a blank cell is an absent value,
+    so an input's default applies. Other columns are ignored. A row of the wrong
+    shape becomes a row whose problem :func:`~bankkpi.evaluate` reports.
     """
-    for record, source in _records(Path(path)):
-        if record is None:
-            yield SubjectRow("", {}, {}, source)
+    required = (
+        "subject",
+        *scheme.attributes,
+        *(i.name for i in scheme.inputs if i.derive is None),
+    )
+    for record, source, problem in _records(Path(path), required, encoding):
+        if problem is not None:
+            yield SubjectRow(str(record.get("subject") or ""), {}, {}, source, problem)
         else:
             yield _row(scheme, record, source)
 
@@ -290,7 +339,9 @@ def write_results(
     return written
 
 
-def read_cases(path: str | Path) -> tuple[list[Case], list[ErrorRecord]]:
+def read_cases(
+    path: str | Path, *, encoding: str = "utf-8"
+) -> tuple[list[Case], list[ErrorRecord]]:
     """Cases of a ``.csv``/``.jsonl`` file: ``subject``, ``case_id`` and one column per event.
 
     Every other column is an event timestamp (ISO 8601, with its offset unless the
@@ -299,11 +350,11 @@ def read_cases(path: str | Path) -> tuple[list[Case], list[ErrorRecord]]:
     """
     cases: list[Case] = []
     errors: list[ErrorRecord] = []
-    for record, source in _records(Path(path)):
-        if record is None:
-            errors.append(ErrorRecord("", "row", "", "not a case record", source))
-            continue
+    for record, source, problem in _records(Path(path), ("subject", "case_id"), encoding):
         subject = str(record.get("subject") or "")
+        if problem is not None:
+            errors.append(ErrorRecord(subject, "row", "", f"{source} {problem}", source))
+            continue
         events = {
             k: v
             for k, v in record.items()
