@@ -5,11 +5,12 @@
     python benchmarks/run.py --quick               # a few-second smoke run
     python benchmarks/run.py --check               # all implementations agree?
 
-Each implementation runs once as a warm-up, then ``--repeats`` times; the table
-shows the median and the ratio ``peer median ÷ bankkpi median`` (higher: bankkpi
-is faster). numba's compile time is measured apart, before any timing. At every
-size every output is compared with bankkpi's: a difference stops the run with
-exit status 1. The last line printed is one JSON object (see benchmarks/README.md).
+Each implementation runs once as a warm-up, its output compared with bankkpi's (a
+difference stops the run with exit status 1); then ``--repeats`` rounds each time
+every implementation once, interleaved. The table shows the median, the minimum and
+the ratio ``peer median ÷ bankkpi median`` (higher: bankkpi is faster). numba's
+compile time is measured apart, before any timing. The last line printed is one
+JSON object (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from bankkpi_workload import IS_STAND_IN, LABEL, run_bankkpi
 from check import difference, run_check
 from peers import IMPLEMENTATIONS, Implementation, numba_fused, versions
-from workload import DEFAULT, I64, Outcome, make_population
+from workload import DEFAULT, I64, make_population
 
 DEFAULT_SIZES: Final = (100_000, 1_000_000, 10_000_000)
 QUICK_SIZES: Final = (20_000,)
@@ -47,18 +47,6 @@ JSON_PEERS: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """The seconds of each timed run of one implementation at one size."""
-
-    seconds: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        """The median run."""
-        return statistics.median(self.seconds)
-
-
 def _sizes(text: str) -> tuple[int, ...]:
     """``"100000,1e6,10_000_000"`` → ``(100000, 1000000, 10000000)``."""
     sizes = []
@@ -71,18 +59,36 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _measure(
-    impl: Implementation, scores: I64, regions: I64, repeats: int
-) -> tuple[Timing, Outcome]:
-    """One warm-up call (its output is returned for checking), then ``repeats`` timed."""
-    outcome = impl(scores, regions, DEFAULT)
-    seconds = []
+def _warm_up_and_check(
+    runnable: dict[str, Implementation], scores: I64, regions: I64
+) -> str | None:
+    """Call each implementation once; ``None`` if all match the first (bankkpi), else why."""
+    expected = None
+    for name, impl in runnable.items():
+        outcome = impl(scores, regions, DEFAULT)
+        if expected is None:
+            expected = outcome
+        elif (why := difference(expected, outcome)) is not None:
+            return f"{name} differs from bankkpi: {why}"
+    return None
+
+
+def _time_round_robin(
+    runnable: dict[str, Implementation], scores: I64, regions: I64, repeats: int
+) -> dict[str, list[float]]:
+    """``repeats`` rounds, each timing every implementation once.
+
+    Interleaving spreads any change in the machine's other load over all of them
+    instead of charging it to whichever ran during it.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in runnable}
     for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        impl(scores, regions, DEFAULT)
-        seconds.append(time.perf_counter() - started)
-    return Timing(tuple(seconds)), outcome
+        for name, impl in runnable.items():
+            gc.collect()
+            started = time.perf_counter()
+            impl(scores, regions, DEFAULT)
+            seconds[name].append(time.perf_counter() - started)
+    return seconds
 
 
 def _numba_compile_seconds() -> float | None:
@@ -113,15 +119,15 @@ def _machine() -> dict[str, object]:
     }
 
 
-def _row(n: int, name: str, timing: Timing | None, ratio: float | None, note: str = "") -> None:
+def _row(n: int, name: str, seconds: list[float] | None, ratio: float | None, note: str) -> None:
     label = f"bankkpi: {LABEL}" if name == "bankkpi" else name
-    if timing is None:
+    if seconds is None:
         print(f"{n:>10}  {label:<60} {note}", flush=True)
         return
     shown = "" if ratio is None else f"{ratio:8.2f}"
     print(
-        f"{n:>10}  {label:<60} {timing.median:10.4f} {min(timing.seconds):10.4f} "
-        f"{len(timing.seconds):>3} {shown:>8}",
+        f"{n:>10}  {label:<60} {statistics.median(seconds):10.4f} {min(seconds):10.4f} "
+        f"{len(seconds):>3} {shown:>8}",
         flush=True,
     )
 
@@ -146,36 +152,32 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
     all_medians: dict[str, dict[str, float | None]] = {}
     all_mins: dict[str, dict[str, float]] = {}
     for n in sizes:
-        scores, regions = make_population(n, SEED)
-        medians: dict[str, float | None] = {}
-        mins: dict[str, float] = {}
-        expected: Outcome | None = None
+        runnable: dict[str, Implementation] = {}
+        skipped: dict[str, str] = {}
         for name in ORDER:
             impl = impls[name]
             if name != "bankkpi" and name not in only:
-                medians[name] = None
                 continue
             if impl is None:
-                medians[name] = None
-                _row(n, name, None, None, "not installed")
-                continue
-            if name == "python" and n > PYTHON_MAX_N:
-                medians[name] = None
-                _row(n, name, None, None, f"skipped (N > {PYTHON_MAX_N})")
-                continue
-            timing, outcome = _measure(impl, scores, regions, repeats)
-            if expected is None:
-                expected = outcome
-            elif (why := difference(expected, outcome)) is not None:
-                print(f"MISMATCH at N={n}: {name} differs from bankkpi: {why}", file=sys.stderr)
-                return 1
-            del outcome
-            medians[name] = timing.median
-            mins[name] = min(timing.seconds)
-            _row(n, name, timing, _ratio(medians, name))
+                skipped[name] = "not installed"
+            elif name == "python" and n > PYTHON_MAX_N:
+                skipped[name] = f"skipped (N > {PYTHON_MAX_N})"
+            else:
+                runnable[name] = impl
+        scores, regions = make_population(n, SEED)
+        if (why := _warm_up_and_check(runnable, scores, regions)) is not None:
+            print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
+            return 1
+        seconds = _time_round_robin(runnable, scores, regions, repeats)
+        medians = {
+            name: statistics.median(seconds[name]) if name in seconds else None for name in ORDER
+        }
         all_medians[str(n)] = medians
-        all_mins[str(n)] = mins
-        del scores, regions, expected
+        all_mins[str(n)] = {name: min(times) for name, times in seconds.items()}
+        for name in ORDER:
+            if name in seconds or name in skipped:
+                _row(n, name, seconds.get(name), _ratio(medians, name), skipped.get(name, ""))
+        del scores, regions
         gc.collect()
     at_ratio_n = all_medians.get(str(RATIO_N), {})
     summary: dict[str, object] = {
