@@ -106,14 +106,6 @@ def python_loop(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
     return Outcome(np.array(amounts, dtype=np.int64), np.array(totals, dtype=np.int64))
 
 
-# --- shared by the array implementations ---------------------------------------------
-
-
-def _fen_to_yuan_half_up(fen: I64) -> I64:
-    """Whole yuan, half-up, of non-negative fen: ``(fen + 50) // 100``."""
-    return (fen + 50) // 100
-
-
 # --- 2. plain numpy --------------------------------------------------------------------
 
 
@@ -133,11 +125,10 @@ def _sort_order(values: I64, groups: I64 | None) -> I64:
     return np.argsort((groups - group_low) * span + (values - low))
 
 
-def _sorted_ranks(values: I64, groups: I64 | None) -> tuple[I64, I64, I64]:
-    """Competition ranks within groups: ``(order, from_top, from_bottom)``.
+def _sorted_ranks(values: I64, groups: I64 | None) -> tuple[I64, I64]:
+    """Competition ranks within groups, ``(from_top, from_bottom)``, input-aligned.
 
-    ``order`` sorts by (group, value); the two rank arrays are aligned with the
-    input. Group and tie-block bounds come from comparing sorted neighbours.
+    Group and tie-block bounds come from comparing neighbours in sorted order.
     """
     n = values.size
     order = _sort_order(values, groups)
@@ -162,14 +153,14 @@ def _sorted_ranks(values: I64, groups: I64 | None) -> tuple[I64, I64, I64]:
     from_bottom = np.empty(n, dtype=np.int64)
     from_top[order] = last - run_last + 1
     from_bottom[order] = run_first - first + 1
-    return order, from_top, from_bottom
+    return from_top, from_bottom
 
 
 def numpy_reference(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
     """Plain numpy: full competition ranks by sorting, then masks; exact int64 fen."""
     p = params
-    _, from_top, from_bottom = _sorted_ranks(scores, None)
-    _, _, in_region = _sorted_ranks(scores, regions)
+    from_top, from_bottom = _sorted_ranks(scores, None)
+    _, in_region = _sorted_ranks(scores, regions)
     short = np.maximum(p.target - scores, 0)
     base = np.where(from_bottom <= p.bottom_n, 100 * p.bottom_base, 100 * p.base)
     fen = np.where(short > 0, base + p.rate * short, 0)
@@ -177,7 +168,7 @@ def numpy_reference(scores: I64, regions: I64, params: WorkloadParams) -> Outcom
     extra = np.where(in_region == 1, 100 * p.region_extra[0], 100 * p.region_extra[1])
     fen += np.where(lowest, extra + p.region_rate * short, 0)
     fen[from_top <= p.top_exempt] = 0
-    amounts = _fen_to_yuan_half_up(fen)
+    amounts = (fen + 50) // 100
     totals = np.zeros(region_count(regions), dtype=np.int64)
     np.add.at(totals, regions, amounts)
     return Outcome(amounts, totals)

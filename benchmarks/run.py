@@ -137,6 +137,25 @@ def _ratio(medians: dict[str, float | None], name: str) -> float | None:
     return None if peer is None or not ours else round(peer / ours, 3)
 
 
+def _select(
+    n: int, impls: dict[str, Implementation | None], only: set[str]
+) -> tuple[dict[str, Implementation], dict[str, str]]:
+    """The implementations to time at ``n`` (bankkpi first), and why others are not."""
+    runnable: dict[str, Implementation] = {}
+    skipped: dict[str, str] = {}
+    for name in ORDER:
+        impl = impls[name]
+        if name != "bankkpi" and name not in only:
+            continue
+        if impl is None:
+            skipped[name] = "not installed"
+        elif name == "python" and n > PYTHON_MAX_N:
+            skipped[name] = f"skipped (N > {PYTHON_MAX_N})"
+        else:
+            runnable[name] = impl
+    return runnable, skipped
+
+
 def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
     """Time every selected implementation at every size; print the table and JSON."""
     impls: dict[str, Implementation | None] = {"bankkpi": run_bankkpi, **IMPLEMENTATIONS}
@@ -152,18 +171,7 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
     all_medians: dict[str, dict[str, float | None]] = {}
     all_mins: dict[str, dict[str, float]] = {}
     for n in sizes:
-        runnable: dict[str, Implementation] = {}
-        skipped: dict[str, str] = {}
-        for name in ORDER:
-            impl = impls[name]
-            if name != "bankkpi" and name not in only:
-                continue
-            if impl is None:
-                skipped[name] = "not installed"
-            elif name == "python" and n > PYTHON_MAX_N:
-                skipped[name] = f"skipped (N > {PYTHON_MAX_N})"
-            else:
-                runnable[name] = impl
+        runnable, skipped = _select(n, impls, only)
         scores, regions = make_population(n, SEED)
         if (why := _warm_up_and_check(runnable, scores, regions)) is not None:
             print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
