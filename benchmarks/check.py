@@ -1,6 +1,6 @@
 """``run.py --check``: every implementation against the pure-Python loop.
 
-Three layers, each checking the one below it:
+Three layers:
 
 1. hand-worked cases with amounts computed on paper (ties, the half-up rounding of
    the outlet's total, both region ranks) pin down the pure-Python loop;

@@ -11,7 +11,7 @@ DataFrame is part of each peer's time.
 - :func:`numpy_reference`: plain numpy, full competition ranks from one ``argsort``
   of the scores (province) and one of a combined (region, score) key, then masks.
 - :func:`pandas_idiomatic`: ``Series.rank(method="min")``, ``groupby().rank``,
-  ``where``/``mask``, ``groupby().sum()``.
+  ``np.where``/``np.select``, ``Series.mask``, ``groupby().sum()``.
 - :func:`polars_lazy`: one lazy query: ``top_k``/``bottom_k`` cut-offs for the
   province, ``rank("min").over("region")``, ``when/then``; amounts and region
   totals collected together with ``collect_all``.
@@ -282,7 +282,7 @@ def _fused_passes(  # noqa: C901, PLR0912, PLR0915, PLR0917 - one fused kernel, 
     second_fen: int,
     region_rate: int,
 ) -> tuple[I64, I64]:
-    """Two passes over the outlets, no sort (compiled by numba; plain Python otherwise).
+    """Two passes over the outlets, no sort; compiled by numba into ``_fused_kernel``.
 
     Competition rank from the top <= K exactly when the score is >= the K-th highest
     score (and everyone is within the top K when there are at most K outlets); the
