@@ -1,0 +1,234 @@
+"""Time the scheme-A phase workload: bankkpi's vector path against its peers.
+
+    python benchmarks/run.py                       # N = 10^5, 10^6, 10^7
+    python benchmarks/run.py --sizes 100000,1e6    # chosen sizes
+    python benchmarks/run.py --quick               # a few-second smoke run
+    python benchmarks/run.py --check               # all implementations agree?
+
+Each implementation runs once as a warm-up, its output compared with bankkpi's (a
+difference stops the run with exit status 1); then ``--repeats`` rounds each time
+every implementation once, interleaved. The table shows the median, the minimum and
+the ratio ``peer median ÷ bankkpi median`` (higher: bankkpi is faster). numba's
+compile time is measured apart, before any timing. The last line printed is one
+JSON object (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Final
+
+from bankkpi_workload import IS_STAND_IN, LABEL, run_bankkpi
+from check import difference, run_check
+from peers import IMPLEMENTATIONS, Implementation, numba_fused, versions
+from workload import DEFAULT, I64, make_population
+
+DEFAULT_SIZES: Final = (100_000, 1_000_000, 10_000_000)
+QUICK_SIZES: Final = (20_000,)
+RATIO_N: Final = 1_000_000
+PYTHON_MAX_N: Final = 1_000_000
+"""The pure-Python loop is not run above this size (its ratio there is null)."""
+SEED: Final = 20240501
+ORDER: Final = ("bankkpi", "numpy-reference", "python", "pandas", "polars", "numba")
+JSON_PEERS: Final = {
+    "python": "vs_python",
+    "pandas": "vs_pandas",
+    "polars": "vs_polars",
+    "numba": "vs_numba",
+    "numpy-reference": "vs_numpy_reference",
+}
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``"100000,1e6,10_000_000"`` → ``(100000, 1000000, 10000000)``."""
+    sizes = []
+    for item in text.split(","):
+        mantissa, _, exponent = item.strip().lower().partition("e")
+        size = int(mantissa) * 10 ** int(exponent or 0)
+        if size < 1:
+            raise argparse.ArgumentTypeError(f"sizes must be >= 1: {item!r}")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def _warm_up_and_check(
+    runnable: dict[str, Implementation], scores: I64, regions: I64
+) -> str | None:
+    """Call each implementation once; ``None`` if all match the first (bankkpi), else why."""
+    expected = None
+    for name, impl in runnable.items():
+        outcome = impl(scores, regions, DEFAULT)
+        if expected is None:
+            expected = outcome
+        elif (why := difference(expected, outcome)) is not None:
+            return f"{name} differs from bankkpi: {why}"
+    return None
+
+
+def _time_round_robin(
+    runnable: dict[str, Implementation], scores: I64, regions: I64, repeats: int
+) -> dict[str, list[float]]:
+    """``repeats`` rounds, each timing every implementation once.
+
+    Interleaving spreads any change in the machine's other load over all of them
+    instead of charging it to whichever ran during it.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in runnable}
+    for _ in range(repeats):
+        for name, impl in runnable.items():
+            gc.collect()
+            started = time.perf_counter()
+            impl(scores, regions, DEFAULT)
+            seconds[name].append(time.perf_counter() - started)
+    return seconds
+
+
+def _numba_compile_seconds() -> float | None:
+    """Seconds of numba's first call (compilation) on a tiny population."""
+    if numba_fused is None:
+        return None
+    scores, regions = make_population(8, SEED)
+    started = time.perf_counter()
+    numba_fused(scores, regions, DEFAULT)
+    return time.perf_counter() - started
+
+
+def _machine() -> dict[str, object]:
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+    return {
+        "nproc": os.cpu_count(),
+        "processor": platform.processor(),
+        "cpu": cpu,
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        **versions(),
+    }
+
+
+def _row(n: int, name: str, seconds: list[float] | None, ratio: float | None, note: str) -> None:
+    label = f"bankkpi: {LABEL}" if name == "bankkpi" else name
+    if seconds is None:
+        print(f"{n:>10}  {label:<60} {note}", flush=True)
+        return
+    shown = "" if ratio is None else f"{ratio:8.2f}"
+    print(
+        f"{n:>10}  {label:<60} {statistics.median(seconds):10.4f} {min(seconds):10.4f} "
+        f"{len(seconds):>3} {shown:>8}",
+        flush=True,
+    )
+
+
+def _ratio(medians: dict[str, float | None], name: str) -> float | None:
+    peer, ours = medians.get(name), medians.get("bankkpi")
+    return None if peer is None or not ours else round(peer / ours, 3)
+
+
+def _select(
+    n: int, impls: dict[str, Implementation | None], only: set[str]
+) -> tuple[dict[str, Implementation], dict[str, str]]:
+    """The implementations to time at ``n`` (bankkpi first), and why others are not."""
+    runnable: dict[str, Implementation] = {}
+    skipped: dict[str, str] = {}
+    for name in ORDER:
+        impl = impls[name]
+        if name != "bankkpi" and name not in only:
+            continue
+        if impl is None:
+            skipped[name] = "not installed"
+        elif name == "python" and n > PYTHON_MAX_N:
+            skipped[name] = f"skipped (N > {PYTHON_MAX_N})"
+        else:
+            runnable[name] = impl
+    return runnable, skipped
+
+
+def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
+    """Time every selected implementation at every size; print the table and JSON."""
+    impls: dict[str, Implementation | None] = {"bankkpi": run_bankkpi, **IMPLEMENTATIONS}
+    load_start = os.getloadavg()[0]
+    compile_seconds = _numba_compile_seconds() if "numba" in only else None
+    print(f"bankkpi row: {LABEL}" + (" [STAND-IN, not bankkpi code]" if IS_STAND_IN else ""))
+    if compile_seconds is not None:
+        print(f"numba compile (first call, excluded from timings): {compile_seconds:.2f} s")
+    print(
+        f"{'N':>10}  {'implementation':<60} {'median s':>10} {'min s':>10} {'k':>3} "
+        f"{'ratio':>8}  (ratio = median / bankkpi median)"
+    )
+    all_medians: dict[str, dict[str, float | None]] = {}
+    all_mins: dict[str, dict[str, float]] = {}
+    for n in sizes:
+        runnable, skipped = _select(n, impls, only)
+        scores, regions = make_population(n, SEED)
+        if (why := _warm_up_and_check(runnable, scores, regions)) is not None:
+            print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
+            return 1
+        seconds = _time_round_robin(runnable, scores, regions, repeats)
+        medians = {
+            name: statistics.median(seconds[name]) if name in seconds else None for name in ORDER
+        }
+        all_medians[str(n)] = medians
+        all_mins[str(n)] = {name: min(times) for name, times in seconds.items()}
+        for name in ORDER:
+            if name in seconds or name in skipped:
+                _row(n, name, seconds.get(name), _ratio(medians, name), skipped.get(name, ""))
+        del scores, regions
+        gc.collect()
+    at_ratio_n = all_medians.get(str(RATIO_N), {})
+    summary: dict[str, object] = {
+        "workload": "scheme-A phase",
+        "bankkpi_impl": LABEL,
+        "bankkpi_is_stand_in": IS_STAND_IN,
+        "seed": SEED,
+        "repeats": repeats,
+        "machine": _machine(),
+        "loadavg_1min": {"start": load_start, "end": os.getloadavg()[0]},
+        "numba_compile_seconds": compile_seconds,
+        "medians": all_medians,
+        "mins": all_mins,
+        "ratios_at_n": RATIO_N,
+    }
+    summary |= {key: _ratio(at_ratio_n, name) for name, key in JSON_PEERS.items()}
+    print(json.dumps(summary))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Parse the arguments and run the benchmark or the check."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=_sizes, help="comma-separated N, e.g. 100000,1e6")
+    parser.add_argument("--quick", action="store_true", help="a few-second smoke run")
+    parser.add_argument("--check", action="store_true", help="check all implementations agree")
+    parser.add_argument("--cases", type=int, default=400, help="random cases for --check")
+    parser.add_argument("--repeats", type=int, help="timed runs after the warm-up (default 5)")
+    parser.add_argument(
+        "--only",
+        default=",".join(ORDER[1:]),
+        help="comma-separated peers to run besides bankkpi (default: all)",
+    )
+    args = parser.parse_args(argv)
+    if args.check:
+        return run_check(args.cases)
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if unknown := only - set(ORDER):
+        parser.error(f"unknown peers {sorted(unknown)}; choose from {', '.join(ORDER[1:])}")
+    sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    repeats = args.repeats or (3 if args.quick else 5)
+    return run(sizes, repeats, only)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
