@@ -2,6 +2,7 @@
 
     python3 scripts/dev.py demo     # scheme A over 1,500 outlets, with explanations
     python3 scripts/dev.py test     # ruff, ruff format --check, mypy --strict, pytest
+    python3 scripts/dev.py bench    # benchmarks/run.py with the peers installed (args pass on)
 
 Only the standard library is used here, so it runs on a fresh machine that has
 nothing but Python >= 3.11 and pip. The environment lives in ``.venv`` (override with
@@ -49,7 +50,7 @@ def run(command: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Dispatch ``demo`` or ``test``."""
+    """Dispatch ``demo``, ``test`` or ``bench``."""
     job = argv[0] if argv else "help"
     if job == "demo":
         ensure_venv("")
@@ -64,6 +65,9 @@ def main(argv: list[str]) -> None:
         run([str(BIN / "ruff"), "format", "--check", "."])
         run([str(BIN / "mypy"), "--strict", "src"])
         run([str(PY), "-m", "pytest", *argv[1:]])
+    elif job == "bench":
+        ensure_venv("bench")
+        run([str(PY), str(ROOT / "benchmarks" / "run.py"), *argv[1:]])
     else:
         print(__doc__)
         sys.exit(0 if job in ("help", "-h", "--help") else 2)
