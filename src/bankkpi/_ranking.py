@@ -154,6 +154,8 @@ _COUNT_ROUNDING_NAMES: Final[dict[str, str]] = {
 
 
 def _check_lang(lang: object) -> Lang:
+    if lang == "zh" or lang == "en":  # noqa: PLR1714 - the fast path of a hot check
+        return lang  # type: ignore[return-value]
     one_of("lang", _LANGS)(None, None, lang)
     return lang  # type: ignore[return-value]
 
@@ -239,8 +241,12 @@ class RankedSubject:
 
     def rank(self, side: Side) -> Rank:
         """The rank counted from ``side``."""
+        if side == "top":
+            return self.rank_from_top
+        if side == "bottom":
+            return self.rank_from_bottom
         one_of("side", _SIDES)(self, None, side)
-        return self.rank_from_top if side == "top" else self.rank_from_bottom
+        raise AssertionError  # pragma: no cover - one_of raised
 
 
 def _entries(entries: Iterable[RankedSubject]) -> tuple[RankedSubject, ...]:
