@@ -155,7 +155,7 @@ _COUNT_ROUNDING_NAMES: Final[dict[str, str]] = {
 
 def _check_lang(lang: object) -> Lang:
     if lang == "zh" or lang == "en":  # noqa: PLR1714 - the fast path of a hot check
-        return lang  # type: ignore[return-value]
+        return lang
     one_of("lang", _LANGS)(None, None, lang)
     return lang  # type: ignore[return-value]
 
@@ -243,10 +243,8 @@ class RankedSubject:
         """The rank counted from ``side``."""
         if side == "top":
             return self.rank_from_top
-        if side == "bottom":
-            return self.rank_from_bottom
-        one_of("side", _SIDES)(self, None, side)
-        raise AssertionError  # pragma: no cover - one_of raised
+        one_of("side", _SIDES)(self, None, side)  # refuses anything but "bottom"
+        return self.rank_from_bottom
 
 
 def _entries(entries: Iterable[RankedSubject]) -> tuple[RankedSubject, ...]:
