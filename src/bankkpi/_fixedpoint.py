@@ -104,7 +104,8 @@ class FixedArray:
 
     def decimal(self, index: int) -> Decimal | Fraction:
         """Element ``index`` as a Decimal when finite in decimal form, else a Fraction."""
-        value = Fraction(int(np.broadcast_to(self.num, (index + 1,))[index]), self.den)
+        element = self.num if self.num.ndim == 0 else self.num[index]
+        value = Fraction(int(element), self.den)
         rest = value.denominator
         for prime in (2, 5):
             while rest % prime == 0:
