@@ -343,7 +343,7 @@ class ArrayContext:
         try:
             return self.variables[name]
         except KeyError:
-            raise MissingDataError("array for variable", name) from None
+            raise MissingDataError("array of variable", name) from None
 
     def value(self, name: str) -> FixedArray:
         """Variable ``name`` as exact values; 0 in inactive rows."""
@@ -358,7 +358,7 @@ class ArrayContext:
         try:
             return self.ranks[name]
         except KeyError:
-            raise MissingDataError("rank arrays for ranking", name) from None
+            raise MissingDataError("rank arrays of ranking", name) from None
 
     def offending(self, bad: NDArray[np.bool_]) -> tuple[int, str, str]:
         """The first active row where ``bad`` holds, its subject, and a phrase naming the rows.

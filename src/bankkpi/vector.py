@@ -30,6 +30,7 @@ reported and the others still computed, use :func:`bankkpi.evaluate`.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, get_args
@@ -237,7 +238,7 @@ def _attribute_array(
     name: str, raw: ArrayLike | None, size: int, subjects: NDArray[Any] | None
 ) -> tuple[NDArray[Any] | None, list[BankKPIError]]:
     if raw is None:
-        return None, [MissingDataError("array for attribute", name)]
+        return None, [MissingDataError("array of attribute", name)]
     array = np.asarray(raw)
     problems = _length(f"attributes[{name}]", array, size)
     if problems:
@@ -329,20 +330,31 @@ def _decimal_column(
     indicator: Indicator | None,
     problems: _Problems,
 ) -> Counts | None:
+    """Blanks filled with the default, an indicator's values quantized and checked."""
     default = item.default
     filled: list[Decimal] = []
     for row, given in enumerate(values):
-        value = given
+        value = default if given is None else given
         if value is None:
-            if default is None:
-                if row not in problems.seen:
-                    problems.add("missing", row, None)
-                filled.append(Decimal(0))
-                continue
-            value = default
-        filled.append(value if indicator is None else indicator.quantize(value))
-    if problems.rows:
-        return None
+            if row not in problems.seen:
+                problems.add("missing", row, None)
+            filled.append(Decimal(0))
+            continue
+        if indicator is not None:
+            try:
+                value = indicator.check(value)
+            except OutOfRangeError as exc:
+                problems.add("scale", row, exc.value)
+            except decimal.InvalidOperation:
+                problems.add("digits", row, value)
+        filled.append(value)
+    return None if problems.rows else _to_counts(filled, indicator, problems)
+
+
+def _to_counts(
+    filled: list[Decimal], indicator: Indicator | None, problems: _Problems
+) -> Counts | None:
+    """Exact values as counts: at the indicator's precision, else at the places they need."""
     if indicator is not None:
         places = max(0, -indicator.policy.exponent)
     else:
@@ -378,7 +390,10 @@ def _decimals(value: Decimal) -> int:
 
 
 def _errors_for(
-    item: Input, problems: _Problems, subjects: NDArray[Any] | None
+    item: Input,
+    indicator: Indicator | None,
+    problems: _Problems,
+    subjects: NDArray[Any] | None,
 ) -> list[BankKPIError]:
     errors: list[BankKPIError] = []
     for kind, rows in problems.rows.items():
@@ -409,6 +424,25 @@ def _errors_for(
                     subject=subject,
                 )
             )
+        elif kind == "scale" and indicator is not None:
+            errors.append(
+                OutOfRangeError(
+                    indicator.code,
+                    f"must be within {_scale_text(indicator)} ({phrase})",
+                    value,
+                    subject=subject,
+                )
+            )
+        elif kind == "digits":
+            errors.append(
+                InvalidValueError(
+                    item.name,
+                    "has more digits than exact arithmetic holds (34 significant digits) "
+                    f"({phrase})",
+                    value,
+                    subject=subject,
+                )
+            )
         elif kind == "places":
             errors.append(
                 InvalidValueError(
@@ -424,6 +458,11 @@ def _errors_for(
     return errors
 
 
+def _scale_text(indicator: Indicator) -> str:
+    low, high = indicator.scale_min, indicator.scale_max
+    return f"[{'-∞' if low is None else low}, {'+∞' if high is None else high}]"
+
+
 def _scale_errors(
     indicator: Indicator, counts: Counts, subjects: NDArray[Any] | None
 ) -> list[BankKPIError]:
@@ -437,12 +476,10 @@ def _scale_errors(
     if not bad.any():
         return []
     first, subject, phrase = describe_rows(np.flatnonzero(bad), subjects)
-    low, high = indicator.scale_min, indicator.scale_max
-    shown = f"[{'-∞' if low is None else low}, {'+∞' if high is None else high}]"
     return [
         OutOfRangeError(
             indicator.code,
-            f"must be within {shown} ({phrase})",
+            f"must be within {_scale_text(indicator)} ({phrase})",
             counts.decimal(first),
             subject=subject,
         )
@@ -463,7 +500,7 @@ def _input_column(
     int_places = _places(indicator, item, places)
     if raw is None:
         if item.default is None:
-            return None, [MissingDataError("column for input", item.name)]
+            return None, [MissingDataError("column of input", item.name)]
         column = _default_column(item, indicator, size)
         return column, [] if indicator is None else _scale_errors(indicator, column, subjects)
     given = raw if isinstance(raw, np.ndarray) else None
@@ -498,7 +535,7 @@ def _input_column(
         problems = _Problems()
         values = _exact_values(item, array, floats, problems)
         counts = _decimal_column(item, values, indicator, problems)
-        errors = _errors_for(item, problems, subjects)
+        return counts, _errors_for(item, indicator, problems, subjects)
     if counts is not None and indicator is not None:
         errors.extend(_scale_errors(indicator, counts, subjects))
     return counts, errors
