@@ -31,7 +31,7 @@ reported and the others still computed, use :func:`bankkpi.evaluate`.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, get_args
 
@@ -541,10 +541,6 @@ def _input_column(
     return counts, errors
 
 
-def _codes(keys: NDArray[Any]) -> NDArray[np.int64]:
-    return np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.int64)
-
-
 def array_context(
     scheme: Scheme,
     columns: Mapping[str, ArrayLike],
@@ -559,7 +555,7 @@ def array_context(
     The first half of :func:`evaluate_arrays` (same arguments), for evaluating one
     rule on its own with :meth:`bankkpi.Rule.evaluate_array`.
     """
-    env, _attrs = _prepare(
+    env, _groups = _prepare(
         scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
     )
     return env
@@ -573,7 +569,7 @@ def _prepare(
     subjects: ArrayLike | None,
     places: Mapping[str, int] | None,
     floats: FloatPolicy,
-) -> tuple[ArrayContext, dict[str, NDArray[Any]]]:
+) -> tuple[ArrayContext, dict[str, _Groups]]:
     if floats not in _FLOAT_POLICIES:
         raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
     size = _size(columns, attributes, subjects)
@@ -610,36 +606,51 @@ def _prepare(
         )
     if problems:
         raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
+    used = {s.group_by for s in scheme.rankings if s.group_by is not None}
+    used |= {*scheme.group_by, *(r.to for r in scheme.rollups)}
+    groups = {name: _Groups.of(keys[name]) for name in sorted(used)}
     ranks: dict[str, RankArrays] = {}
-    subject_codes = None if ids is None else _codes(ids)
     for spec in scheme.rankings:
-        groups = (
-            np.zeros(size, dtype=np.int64) if spec.group_by is None else _codes(keys[spec.group_by])
-        )
+        ordinal = spec.rule.ties == "ordinal" and ids is not None
         ranks[spec.name] = rank_arrays(
             variables[spec.variable].counts,
             spec.rule,
-            groups=groups,
-            subject_codes=subject_codes if spec.rule.ties == "ordinal" else None,
+            groups=(
+                np.zeros(size, dtype=np.int64)
+                if spec.group_by is None
+                else groups[spec.group_by].index
+            ),
+            subject_codes=_Groups.of(ids).index if ordinal and ids is not None else None,
         )
-    return ArrayContext(size, variables, ranks, ids), keys
+    return ArrayContext(size, variables, ranks, ids), groups
 
 
-def _group_sums(
-    keys: NDArray[Any], columns: Iterable[NDArray[np.int64]], what: str
-) -> tuple[NDArray[Any], list[NDArray[np.int64]]]:
-    unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    order = np.argsort(inverse.reshape(-1), kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.intp)
-    sums = []
-    for column in columns:
-        fx.check_bound(fx.max_abs(column) * int(counts.max(initial=0)), what)
-        sums.append(
-            np.add.reduceat(column[order], starts).astype(np.int64)
-            if column.size
-            else np.zeros(0, dtype=np.int64)
-        )
-    return unique, sums
+@attrs.frozen(eq=False)
+class _Groups:
+    """An attribute factorized once: sorted keys, each row's key index, group sizes."""
+
+    keys: NDArray[Any]
+    index: NDArray[np.int64]
+    sizes: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, values: NDArray[Any]) -> _Groups:
+        keys, inverse = np.unique(values, return_inverse=True)
+        index = inverse.reshape(-1).astype(np.int64)
+        return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
+
+    def sums(self, column: NDArray[np.int64], what: str) -> NDArray[np.int64]:
+        """``column`` summed per group, exactly (``numpy.add.at`` on int64)."""
+        fx.check_bound(fx.max_abs(column) * int(self.sizes.max(initial=0)), what)
+        out = np.zeros(self.keys.shape[0], dtype=np.int64)
+        np.add.at(out, self.index, column)
+        return out
+
+    def totals(
+        self, penalty: NDArray[np.int64], reward: NDArray[np.int64], what: str
+    ) -> GroupTotals:
+        """Penalties and rewards per group."""
+        return GroupTotals(self.keys, self.sums(penalty, what), self.sums(reward, what))
 
 
 def evaluate_arrays(
@@ -684,7 +695,7 @@ def evaluate_arrays(
             number below 1, a discretionary amount outside its range, a negative
             amount, a value outside every band), each naming its rows and rule.
     """
-    env, keys = _prepare(
+    env, groups = _prepare(
         scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
     )
     amounts: dict[str, NDArray[np.int64]] = {}
@@ -699,14 +710,13 @@ def evaluate_arrays(
     kinds = {rule.id: rule.kind for rule in scheme.rules}
     penalty = _column_sum([a for r, a in amounts.items() if kinds[r] == "penalty"], env.size)
     reward = _column_sum([a for r, a in amounts.items() if kinds[r] == "reward"], env.size)
-    group_totals = {}
-    for name in scheme.group_by:
-        unique, (p, r) = _group_sums(keys[name], (penalty, reward), f"totals by {name}")
-        group_totals[name] = GroupTotals(unique, p, r)
-    rollups = {}
-    for rollup in scheme.rollups:
-        unique, (p, r) = _group_sums(keys[rollup.to], (penalty, reward), f"roll-up to {rollup.to}")
-        rollups[f"{rollup.kind}→{rollup.to}"] = GroupTotals(unique, p, r)
+    group_totals = {
+        name: groups[name].totals(penalty, reward, f"totals by {name}") for name in scheme.group_by
+    }
+    rollups = {
+        f"{r.kind}→{r.to}": groups[r.to].totals(penalty, reward, f"roll-up to {r.to}")
+        for r in scheme.rollups
+    }
     return ArrayResults(
         scheme.id,
         scheme.version,
