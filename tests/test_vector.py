@@ -42,6 +42,7 @@ from bankkpi.exceptions import (
     AmbiguousInputError,
     BankKPIError,
     DuplicateError,
+    ExpressionError,
     FloatMoneyError,
     InvalidValueError,
     MissingDataError,
@@ -209,6 +210,12 @@ class TestFormulasOnArrays:
             predicate_array(Custom(), env)
         with pytest.raises(InvalidValueError, match="has no array form"):
             InRanks("p", Custom()).test_array(ArrayContext(1, ranks={"p": _ranks(1)}))
+
+    def test_expressions_run_on_their_own_array_path(self):
+        env = env_of(a=([150, 300], 2), b=([2, 0], 0))
+        assert formula_array(Expression("a * 2 - b", ["a", "b"]), env).fractions() == [1, 6]
+        with pytest.raises(ExpressionError, match="not a constant"):
+            formula_array(Expression("a / b", ["a", "b"]), env)
 
     def test_context_is_checked(self):
         with pytest.raises(InvalidValueError, match="one entry per row"):
@@ -483,6 +490,10 @@ class TestEvaluateArrays:
                 {"region": ["R", "R"], "head": ["H", "H"]},
             )
         assert "'columns[complaints]' must have one entry per row (2): 1" in str(info.value)
+
+    def test_no_columns_at_all(self):
+        with pytest.raises(InvalidValueError, match="at least one column"):
+            evaluate_arrays(scheme_a(), {})
 
     def test_bad_floats_argument(self):
         with pytest.raises(InvalidValueError, match="'refuse' or 'repr'"):

@@ -299,7 +299,9 @@ def finite_decimal(value: FixedArray) -> NDArray[np.bool_]:
     return np.asarray(value.num % np.int64(rest) == 0, dtype=np.bool_)
 
 
-def round_counts(value: FixedArray, policy: RoundingPolicy, what: What) -> NDArray[np.int64]:
+def round_counts(
+    value: FixedArray, policy: RoundingPolicy, what: What = "value"
+) -> NDArray[np.int64]:
     """``value`` rounded to ``policy.place`` as integer counts of that place.
 
     The same rule as :func:`~bankkpi.round_fraction`, on integers: with
@@ -363,10 +365,10 @@ def bump(
     return np.asarray(above | (tie & (whole % 2 == 1)), dtype=np.bool_)  # half_even
 
 
-def to_fen(counts: NDArray[np.int64], place: Decimal, what: What) -> NDArray[np.int64]:
+def to_fen(counts: NDArray[np.int64], place: Decimal, what: What = "amount") -> NDArray[np.int64]:
     """Counts of ``place`` (a power of ten) as counts of fen (0.01 yuan).
 
-    >>> to_fen(np.array([1700, 3]), Decimal(1), "amount").tolist()
+    >>> to_fen(np.array([1700, 3]), Decimal(1)).tolist()
     [170000, 300]
 
     Raises:

@@ -435,7 +435,10 @@ def predicate_array(predicate: Predicate, env: ArrayContext) -> NDArray[np.bool_
         InvalidValueError: for a predicate without an array path.
     """
     if isinstance(predicate, ArrayPredicate):
-        return np.asarray(np.broadcast_to(predicate.test_array(env), (env.size,)))
+        result = np.asarray(predicate.test_array(env), dtype=np.bool_)
+        if result.shape != (env.size,):
+            result = np.broadcast_to(result, (env.size,)).copy()
+        return result
     raise InvalidValueError(
         "predicate", "has no array path (test_array); use the exact path", type(predicate).__name__
     )

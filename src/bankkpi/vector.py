@@ -31,6 +31,7 @@ reported and the others still computed, use :func:`bankkpi.evaluate`.
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, get_args
@@ -197,7 +198,7 @@ def _size(
     if subjects is not None:
         arrays.append(subjects)  # type: ignore[arg-type]
     if not arrays:
-        raise MissingDataError("column", "any input; give at least one column")
+        raise InvalidValueError("columns", "must hold at least one column", {})
     return int(np.shape(arrays[0])[0]) if np.ndim(arrays[0]) else 0
 
 
@@ -305,7 +306,7 @@ def _exact_values(
     for row, raw in enumerate(array.tolist()):
         value: object = raw
         if isinstance(raw, float):
-            if raw != raw:  # NaN: a blank  # noqa: PLR0124 - the NaN test
+            if math.isnan(raw):  # a blank, as in a spreadsheet export
                 values.append(None)
                 continue
             if floats == "refuse":
