@@ -42,7 +42,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from bankkpi import _fixedpoint as fx
 from bankkpi._fixedpoint import FixedArray, round_counts, to_fen
-from bankkpi._formulas import ArrayContext, Counts, RuleKind, describe_rows
+from bankkpi._formulas import (
+    ArrayContext,
+    ArrayFormula,
+    ArrayPredicate,
+    Counts,
+    RuleKind,
+    describe_rows,
+)
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
 from bankkpi._ranking import RankArrays, rank_arrays
@@ -61,6 +68,8 @@ from bankkpi.exceptions import (
 
 __all__ = [
     "ArrayContext",
+    "ArrayFormula",
+    "ArrayPredicate",
     "ArrayResults",
     "Counts",
     "FixedArray",
@@ -304,20 +313,18 @@ def _exact_values(
     """Each row as an exact Decimal, or ``None`` for a blank; problems noted by kind."""
     values: list[Decimal | None] = []
     for row, raw in enumerate(array.tolist()):
-        value: object = raw
-        if isinstance(raw, float):
-            if math.isnan(raw):  # a blank, as in a spreadsheet export
-                values.append(None)
-                continue
-            if floats == "refuse":
-                problems.add("float", row, raw)
-                values.append(None)
-                continue
-            value = decimal_from_float(raw, field=item.name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if isinstance(raw, float) and floats == "refuse":
+            problems.add("float", row, raw)
+            values.append(None)
+            continue
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            values.append(None)
+            continue
+        if isinstance(raw, float) and math.isnan(raw):  # a blank, as in a spreadsheet export
             values.append(None)
             continue
         try:
+            value = decimal_from_float(raw, field=item.name) if isinstance(raw, float) else raw
             values.append(to_decimal(value, field=item.name))
         except BankKPIError:
             problems.add("invalid", row, raw)
