@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import math
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -85,6 +84,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from bankkpi._checks import one_of
 from bankkpi._explain import BinOp, Call, Expr, Num, Text, Trace, format_number
+from bankkpi._fixedpoint import (
+    MAX_PLACES,
+    FixedArray,
+    align,
+    check_bound,
+    constant,
+    from_counts,
+    reduce,
+    round_counts,
+)
 from bankkpi._formulas import Context, Var
 
 if TYPE_CHECKING:
@@ -92,10 +101,8 @@ if TYPE_CHECKING:
 from bankkpi._money import RoundingPolicy
 from bankkpi.exceptions import (
     ExpressionError,
-    FloatMoneyError,
     InvalidValueError,
     MissingDataError,
-    OverflowRiskError,
     ZeroDenominatorError,
 )
 
@@ -995,10 +1002,6 @@ class _Explained:
 
 # ------------------------------------------------------------------------ array path
 
-_INT64_MAX: Final = int(np.iinfo(np.int64).max)
-_INT64_MIN: Final = int(np.iinfo(np.int64).min)
-_MAX_PLACES: Final = 18
-
 _ARRAY_COMPARE: Final = {
     "<": np.less,
     "<=": np.less_equal,
@@ -1009,73 +1012,37 @@ _ARRAY_COMPARE: Final = {
 }
 
 
-class _Fixed(NamedTuple):
-    """Exact values ``num / den``: int64 numerators over one positive integer denominator.
-
-    ``bound`` is the exact largest ``|num|``; every operation checks, in Python
-    integers, that its result stays within int64 *before* computing it.
-    """
-
-    num: NDArray[np.int64]
-    den: int
-    bound: int
-
-
-def _max_abs(array: NDArray[np.int64]) -> int:
-    if array.size == 0:
-        return 0
-    return max(-int(array.min()), int(array.max()))
+def _what(node: Node) -> Callable[[], str]:
+    """The node's source, quoted, for an overflow message (built only if one is raised)."""
+    return lambda: repr(unparse(node))
 
 
 class _Arrays:
     """Evaluates a checked tree over int64 arrays, exactly or not at all."""
 
-    def __init__(self, inputs: Mapping[str, _Fixed]) -> None:
+    def __init__(self, inputs: Mapping[str, FixedArray]) -> None:
         self.inputs = inputs
 
     def guard(self, bound: int, node: Node) -> None:
-        if bound > _INT64_MAX:
-            raise OverflowRiskError(
-                f"{unparse(node)!r} could reach {bound} in its integer representation, "
-                f"beyond int64 ({_INT64_MAX}) on the array path; use the exact path "
-                "(evaluate) or inputs with fewer decimal places"
-            )
+        check_bound(bound, _what(node))
 
-    def reduce(self, num: NDArray[np.int64], den: int, node: Node) -> _Fixed:
-        common = int(np.gcd.reduce(num.ravel())) if num.size else 0
-        if common == 0:  # every value is zero
-            return _Fixed(np.zeros_like(num), 1, 0)
-        factor = math.gcd(common, den)
-        if factor > 1:
-            num, den = num // np.int64(factor), den // factor
-        self.guard(den, node)
-        return _Fixed(num, den, _max_abs(num))
+    def reduce(self, num: NDArray[np.int64], den: int, node: Node) -> FixedArray:
+        return reduce(num, den, _what(node))
 
-    def align(self, parts: Sequence[_Fixed], node: Node) -> tuple[list[NDArray[np.int64]], int]:
-        den = math.lcm(*(p.den for p in parts))
-        self.guard(den, node)
-        nums = []
-        for part in parts:
-            factor = den // part.den
-            self.guard(part.bound * factor, node)
-            nums.append(part.num * np.int64(factor) if factor != 1 else part.num)
-        return nums, den
+    def align(self, parts: Sequence[FixedArray], node: Node) -> tuple[list[NDArray[np.int64]], int]:
+        return align(parts, _what(node))
 
-    def constant(self, node: Node) -> _Fixed:
-        value = _number(node, {})
-        self.guard(max(abs(value.numerator), value.denominator), node)
-        return _Fixed(
-            np.array(value.numerator, dtype=np.int64), value.denominator, abs(value.numerator)
-        )
+    def constant(self, node: Node) -> FixedArray:
+        return constant(_number(node, {}), _what(node))
 
-    def number(self, node: Node) -> _Fixed:
+    def number(self, node: Node) -> FixedArray:
         if not _names(node):
             return self.constant(node)
         if isinstance(node, Variable):
             return self.inputs[node.name]
         if isinstance(node, Minus):
             inner = self.number(node.operand)
-            return _Fixed(-inner.num, inner.den, inner.bound)
+            return FixedArray(-inner.num, inner.den, inner.bound)
         if isinstance(node, Arithmetic):
             return self.arithmetic(node)
         if isinstance(node, Function):
@@ -1090,7 +1057,7 @@ class _Arrays:
             return self.reduce(np.where(condition, then, otherwise), den, node)
         raise _not_a("number", node)
 
-    def arithmetic(self, node: Arithmetic) -> _Fixed:
+    def arithmetic(self, node: Arithmetic) -> FixedArray:
         left = self.number(node.left)
         if node.op == "/":
             if _names(node.right):
@@ -1114,10 +1081,10 @@ class _Arrays:
         self.guard(left.bound * factor_left + right.bound * factor_right, node)
         return self.reduce(a + b if node.op == "+" else a - b, den, node)
 
-    def function(self, node: Function) -> _Fixed:
+    def function(self, node: Function) -> FixedArray:
         parts = [self.number(a) for a in node.args]
         if node.fn == "abs":
-            return _Fixed(np.abs(parts[0].num), parts[0].den, parts[0].bound)
+            return FixedArray(np.abs(parts[0].num), parts[0].den, parts[0].bound)
         nums, den = self.align(parts, node)
         pick = np.minimum if node.fn == "min" else np.maximum
         return self.reduce(functools.reduce(pick, nums), den, node)
@@ -1136,95 +1103,11 @@ class _Arrays:
         raise _not_a("condition", node)
 
 
-def _round_counts(value: _Fixed, policy: RoundingPolicy, node: Node) -> NDArray[np.int64]:
-    """``value`` rounded to ``policy.place`` as integer counts of that place.
-
-    The same rule as :func:`~bankkpi.round_fraction`, on integers: with
-    ``q = value / place = n / d``, ``whole, rest = divmod(|n|, d)`` and the mode
-    decides whether ``|result| = whole + 1``; ties compare ``rest`` with ``d − rest``.
-    """
-    exponent = policy.exponent
-    num, den = value.num, value.den
-    if exponent < 0:
-        factor = 10**-exponent
-        if value.bound * factor > _INT64_MAX:
-            raise OverflowRiskError(
-                f"{unparse(node)!r} at {policy.place} needs {value.bound * factor} "
-                f"in its integer representation, beyond int64 ({_INT64_MAX})"
-            )
-        num = num * np.int64(factor)
-    else:
-        den *= 10**exponent
-    negative = num < 0
-    magnitude = np.abs(num)
-    if den > _INT64_MAX:  # then every |num| < den: the whole part is 0
-        whole, rest = np.zeros_like(magnitude), magnitude
-    else:
-        whole, rest = np.divmod(magnitude, np.int64(den))
-    half, odd = divmod(den, 2)
-    if half > _INT64_MAX:
-        above = tie = np.zeros(magnitude.shape, dtype=np.bool_)
-    else:
-        above = rest > np.int64(half)
-        tie = (rest == np.int64(half)) if not odd else np.zeros(magnitude.shape, dtype=np.bool_)
-    bump = _bump(
-        policy.mode, whole=whole, inexact=rest != 0, negative=negative, above=above, tie=tie
-    )
-    result = whole + bump.astype(np.int64)
-    return np.asarray(np.where(negative, -result, result), dtype=np.int64)
-
-
-def _bump(
-    mode: str,
-    *,
-    whole: NDArray[np.int64],
-    inexact: NDArray[np.bool_],
-    negative: NDArray[np.bool_],
-    above: NDArray[np.bool_],
-    tie: NDArray[np.bool_],
-) -> NDArray[np.bool_]:
-    """Whether each magnitude rounds up to ``whole + 1`` under ``mode``."""
-    if mode == "down":
-        return np.zeros(whole.shape, dtype=np.bool_)
-    if mode == "up":
-        return inexact
-    if mode == "ceiling":
-        return inexact & ~negative
-    if mode == "floor":
-        return inexact & negative
-    if mode == "half_up":
-        return above | tie
-    if mode == "half_down":
-        return above
-    return np.asarray(above | (tie & (whole % 2 == 1)), dtype=np.bool_)  # half_even
-
-
 def _places(places: int | Mapping[str, int], name: str) -> int:
     value = places.get(name, 2) if isinstance(places, Mapping) else places
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_PLACES:
-        raise InvalidValueError(f"places[{name}]", f"must be an int from 0 to {_MAX_PLACES}", value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PLACES:
+        raise InvalidValueError(f"places[{name}]", f"must be an int from 0 to {MAX_PLACES}", value)
     return value
-
-
-def _counts(name: str, values: ArrayLike, places: int) -> _Fixed:
-    array = np.asarray(values)
-    kind = array.dtype.kind
-    unit = f"1e-{places}" if places else "1"
-    if kind in "fc":
-        raise FloatMoneyError(
-            name,
-            f"must hold integer counts of {unit} (int64), not floats; "
-            "convert exact amounts first, e.g. with yuan_to_fen()",
-            str(array.dtype),
-        )
-    if kind not in "iu":
-        raise InvalidValueError(
-            name, f"must hold integer counts of {unit} (int64)", str(array.dtype)
-        )
-    if array.size and (int(array.max()) > _INT64_MAX or int(array.min()) <= _INT64_MIN):
-        raise OverflowRiskError(f"'{name}' holds values beyond the int64 range of the array path")
-    array = array.astype(np.int64)
-    return _Fixed(array, 10**places, _max_abs(array))
 
 
 # ------------------------------------------------------------------------ Expression
@@ -1369,17 +1252,17 @@ class Expression:
         ...                        rounding=RoundingPolicy("half_up", "yuan"))
         array([1700,    0, 2126])
         """
-        inputs: dict[str, _Fixed] = {}
+        inputs: dict[str, FixedArray] = {}
         for name in self.names:
             if name not in values:
                 raise MissingDataError("array for variable", name)
-            inputs[name] = _counts(name, values[name], _places(places, name))
+            inputs[name] = from_counts(name, values[name], _places(places, name))
         try:
             shape = np.broadcast_shapes(*(f.num.shape for f in inputs.values()))
         except ValueError:
             shapes = {name: f.num.shape for name, f in inputs.items()}
             raise InvalidValueError("values", "must broadcast together", shapes) from None
-        result = _round_counts(_Arrays(inputs).number(self.tree), rounding, self.tree)
+        result = round_counts(_Arrays(inputs).number(self.tree), rounding, _what(self.tree))
         return np.array(np.broadcast_to(result, shape), dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:

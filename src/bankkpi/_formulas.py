@@ -25,30 +25,42 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from bankkpi._bands import BandSet
+from bankkpi import _fixedpoint as fx
+from bankkpi._bands import Band, BandSet
 from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, num
+from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import DecimalLike, RoundingPolicy, to_decimal
+from bankkpi._ranking import RankArrays
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
     BankKPIError,
+    FloatMoneyError,
     InvalidValueError,
     MissingDataError,
     OutOfRangeError,
+    OverflowRiskError,
 )
 
 __all__ = [
     "AllOf",
     "AnyOf",
+    "ArrayContext",
+    "ArrayFormula",
+    "ArrayPredicate",
     "BandAmount",
     "Choose",
     "Clamp",
     "Compare",
     "Context",
+    "Counts",
     "Discretionary",
     "Escalating",
     "Fixed",
@@ -68,6 +80,9 @@ __all__ = [
     "Sum",
     "Var",
     "When",
+    "describe_rows",
+    "formula_array",
+    "predicate_array",
 ]
 
 RuleKind: TypeAlias = Literal["penalty", "reward"]
@@ -186,6 +201,269 @@ class RankSelection(Protocol):
         ...
 
 
+# ---------------------------------------------------------------------- array inputs
+
+
+def _count_array(values: ArrayLike) -> NDArray[np.int64]:
+    array = np.asarray(values)
+    if array.dtype.kind in "fc":
+        raise FloatMoneyError(
+            "counts",
+            "must hold integer counts of the variable's places (int64), not floats",
+            str(array.dtype),
+        )
+    if array.dtype.kind not in "iu":
+        raise InvalidValueError("counts", "must hold integer counts (int64)", str(array.dtype))
+    if array.ndim != 1:
+        raise InvalidValueError("counts", "must be one-dimensional", array.shape)
+    if array.size and (int(array.max()) > fx.INT64_MAX or int(array.min()) <= fx.INT64_MIN):
+        raise OverflowRiskError("'counts' holds values beyond the int64 range of the array path")
+    result = np.array(array, dtype=np.int64)
+    result.flags.writeable = False
+    return result
+
+
+def _check_places(_instance: object, _attribute: object, places: Any) -> None:
+    if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= fx.MAX_PLACES:
+        raise InvalidValueError("places", f"must be an int from 0 to {fx.MAX_PLACES}", places)
+
+
+@attrs.frozen(eq=False)
+class Counts:
+    """One variable over every row: int64 counts of ``10**-places``.
+
+    A score of 91.5 on a 0.01-point indicator is ``9150`` at ``places=2``; an
+    offence number is ``2`` at ``places=0``. The array is copied, read-only.
+
+    >>> Counts([9150, 9800], 2).decimal(0)
+    Decimal('91.50')
+    """
+
+    counts: NDArray[np.int64] = attrs.field(converter=_count_array)
+    places: int = attrs.field(validator=_check_places)
+
+    def fixed(self) -> FixedArray:
+        """The values as an exact :class:`FixedArray` over ``10**places``."""
+        return FixedArray(self.counts, 10**self.places, fx.max_abs(self.counts))
+
+    def decimal(self, index: int) -> Decimal:
+        """Row ``index`` as an exact Decimal."""
+        return Decimal(int(self.counts[index])).scaleb(-self.places)
+
+    def __len__(self) -> int:
+        return int(self.counts.shape[0])
+
+
+def _counts_map(values: Mapping[str, Counts]) -> dict[str, Counts]:
+    return dict(values)
+
+
+def _ranks_map(values: Mapping[str, RankArrays]) -> dict[str, RankArrays]:
+    return dict(values)
+
+
+def _subjects(values: ArrayLike | None) -> NDArray[Any] | None:
+    if values is None:
+        return None
+    array = np.array(values)
+    if array.ndim != 1:
+        raise InvalidValueError("subjects", "must be one-dimensional", array.shape)
+    array.flags.writeable = False
+    return array
+
+
+def _active(values: ArrayLike | None) -> NDArray[np.bool_] | None:
+    if values is None:
+        return None
+    array = np.asarray(values)
+    if array.dtype != np.bool_ or array.ndim != 1:
+        raise InvalidValueError("active", "must be a one-dimensional bool array", array.dtype)
+    return array
+
+
+_SHOWN: Final = 5
+"""How many offending rows an array-path error names."""
+
+
+@attrs.frozen(eq=False)
+class ArrayContext:
+    """What a formula sees on the array path: every row at once.
+
+    The array counterpart of :class:`Context`: ``variables`` maps variable names to
+    :class:`Counts` (one int64 count per row), ``ranks`` maps ranking names to the
+    :class:`~bankkpi.RankArrays` of :func:`~bankkpi.rank_arrays`, ``size`` is the
+    row count. ``subjects`` (optional) names the rows in error messages. ``active``
+    marks the rows whose result matters: a branch of :class:`When` or
+    :class:`Choose` is evaluated with only the rows that take it active, so a row
+    is checked (offence numbers, discretionary ranges) exactly where the exact path
+    would check it. Inactive rows read their variables as 0.
+
+    >>> env = ArrayContext(3, {"score": Counts([9150, 9500, 8937], 2)})
+    >>> Shortfall(AtLeast(95), "score", rate=200, base=1000).evaluate_array(env).fractions()
+    [Fraction(1700, 1), Fraction(0, 1), Fraction(2126, 1)]
+    """
+
+    size: int
+    variables: Mapping[str, Counts] = attrs.field(factory=dict, converter=_counts_map)
+    ranks: Mapping[str, RankArrays] = attrs.field(factory=dict, converter=_ranks_map)
+    subjects: NDArray[Any] | None = attrs.field(default=None, converter=_subjects)
+    active: NDArray[np.bool_] | None = attrs.field(default=None, converter=_active, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+            raise InvalidValueError("size", "must be an int >= 0", self.size)
+        lengths: list[tuple[str, int]] = [
+            *((f"variables[{n}]", len(c)) for n, c in self.variables.items()),
+            *((f"ranks[{n}]", len(r)) for n, r in self.ranks.items()),
+        ]
+        if self.subjects is not None:
+            lengths.append(("subjects", int(self.subjects.shape[0])))
+        if self.active is not None:
+            lengths.append(("active", int(self.active.shape[0])))
+        for field, length in lengths:
+            if length != self.size:
+                raise InvalidValueError(field, f"must have one entry per row ({self.size})", length)
+
+    def rows(self) -> NDArray[np.bool_]:
+        """The active rows as a bool array (every row when ``active`` is ``None``)."""
+        if self.active is None:
+            return np.ones(self.size, dtype=np.bool_)
+        return self.active
+
+    def restrict(self, mask: NDArray[np.bool_]) -> ArrayContext:
+        """A copy in which only the active rows where ``mask`` holds stay active."""
+        return attrs.evolve(self, active=self.rows() & mask)
+
+    def any(self, mask: NDArray[np.bool_]) -> bool:
+        """Whether ``mask`` holds in at least one active row."""
+        return bool(np.any(self.rows() & mask))
+
+    def counts(self, name: str) -> Counts:
+        """The :class:`Counts` of variable ``name``."""
+        try:
+            return self.variables[name]
+        except KeyError:
+            raise MissingDataError("array of variable", name) from None
+
+    def value(self, name: str) -> FixedArray:
+        """Variable ``name`` as exact values; 0 in inactive rows."""
+        counts = self.counts(name)
+        if self.active is None:
+            return counts.fixed()
+        masked = np.where(self.active, counts.counts, np.int64(0))
+        return FixedArray(masked, 10**counts.places, fx.max_abs(masked))
+
+    def rank(self, name: str) -> RankArrays:
+        """The ranks in ranking ``name``."""
+        try:
+            return self.ranks[name]
+        except KeyError:
+            raise MissingDataError("rank arrays of ranking", name) from None
+
+    def offending(self, bad: NDArray[np.bool_]) -> tuple[int, str, str]:
+        """The first active row where ``bad`` holds, its subject, and a phrase naming the rows.
+
+        See :func:`describe_rows`.
+        """
+        return describe_rows(np.flatnonzero(self.rows() & bad), self.subjects)
+
+
+def describe_rows(rows: NDArray[np.intp], subjects: NDArray[Any] | None) -> tuple[int, str, str]:
+    """The first of ``rows``, its subject (or ``row i``), and a phrase naming the first few.
+
+    >>> describe_rows(np.array([4, 7, 9, 10, 11, 12, 13]), None)
+    (4, 'row 4', '7 rows: row 4, row 7, row 9, row 10, row 11 and 2 more')
+    >>> describe_rows(np.array([1]), np.array(["O1", "O2"]))
+    (1, 'O2', '1 row: row 1 (O2)')
+    """
+    names = [f"row {i}" if subjects is None else f"row {i} ({subjects[i]})" for i in rows[:_SHOWN]]
+    count = int(rows.shape[0])
+    more = f" and {count - _SHOWN} more" if count > _SHOWN else ""
+    first = int(rows[0])
+    subject = f"row {first}" if subjects is None else str(subjects[first])
+    return first, subject, f"{count} row{'s' if count > 1 else ''}: {', '.join(names)}{more}"
+
+
+@runtime_checkable
+class ArrayFormula(Protocol):
+    """A formula with an array path: exact values for every row at once."""
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The exact (unrounded unless stated) values, one per row."""
+        ...
+
+
+@runtime_checkable
+class ArrayPredicate(Protocol):
+    """A predicate with an array path."""
+
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """Whether it holds, one bool per row."""
+        ...
+
+
+@runtime_checkable
+class _RankMask(Protocol):
+    def mask(self, arrays: RankArrays) -> NDArray[np.bool_]: ...
+
+
+def formula_array(formula: Formula, env: ArrayContext) -> FixedArray:
+    """``formula`` over every row of ``env``: exact values equal to the exact path's.
+
+    Works for every formula of this module and for an
+    :class:`~bankkpi.Expression` (through its own array evaluator).
+
+    Raises:
+        InvalidValueError: for a formula without an array path.
+    """
+    from bankkpi._expressions import Expression, _Arrays  # noqa: PLC0415 - it imports this module
+
+    if isinstance(formula, Expression):
+        inputs = {name: env.value(name) for name in formula.names}
+        return _Arrays(inputs).number(formula.tree)
+    if isinstance(formula, ArrayFormula):
+        return formula.evaluate_array(env)
+    raise InvalidValueError(
+        "formula", "has no array path (evaluate_array); use the exact path", type(formula).__name__
+    )
+
+
+def predicate_array(predicate: Predicate, env: ArrayContext) -> NDArray[np.bool_]:
+    """``predicate`` over every row of ``env``.
+
+    Raises:
+        InvalidValueError: for a predicate without an array path.
+    """
+    if isinstance(predicate, ArrayPredicate):
+        result = np.asarray(predicate.test_array(env), dtype=np.bool_)
+        if result.shape != (env.size,):
+            result = np.broadcast_to(result, (env.size,)).copy()
+        return result
+    raise InvalidValueError(
+        "predicate", "has no array path (test_array); use the exact path", type(predicate).__name__
+    )
+
+
+def _zero() -> FixedArray:
+    return FixedArray(np.array(0, dtype=np.int64), 1, 0)
+
+
+def _const(value: Decimal | Fraction | int, what: str) -> FixedArray:
+    return fx.constant(value, what)
+
+
+def _rows_error(
+    env: ArrayContext,
+    bad: NDArray[np.bool_],
+    value: FixedArray,
+    make: Callable[[str, Decimal | Fraction, str], BankKPIError],
+) -> None:
+    """Raise ``make(phrase, first value, first subject)`` if ``bad`` holds in an active row."""
+    if env.any(bad):
+        first, subject, phrase = env.offending(bad)
+        raise make(phrase, value.decimal(first), subject)
+
+
 # ----------------------------------------------------------------------- predicates
 
 
@@ -219,6 +497,10 @@ class Met:
             f"{var.text.en} {_fmt(value)} {verb_en} target {self.target.describe('en')}",
         )
 
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """Met or not, per row."""
+        return _met_array(self.target, env.value(_var(self.variable).name))
+
 
 @attrs.frozen
 class InRanks:
@@ -246,6 +528,16 @@ class InRanks:
             f"{'in' if ok else 'not in'} {en}{where_en}",
         )
 
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """In the selection or not, per row (the selection's ``mask``)."""
+        if not isinstance(self.selection, _RankMask):
+            raise InvalidValueError(
+                "selection",
+                "has no array form (mask); use the exact path",
+                type(self.selection).__name__,
+            )
+        return np.asarray(self.selection.mask(env.rank(self.ranking)), dtype=np.bool_)
+
 
 @attrs.frozen
 class InBand:
@@ -265,6 +557,22 @@ class InBand:
             f"{var.text.zh}{_fmt(value)}属于“{band.label}”{band.describe('zh')}",
             f"{var.text.en} {_fmt(value)} is in band '{band.label}' {band.describe('en')}",
         )
+
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """In one of the bands or not, per row.
+
+        Raises:
+            MissingDataError: naming the active rows in no band (and no catch-all).
+        """
+        value = env.value(_var(self.variable).name)
+        masks, covered = _classify(self.bands, value, env)
+        ok = np.zeros(env.size, dtype=np.bool_)
+        for band, mask in zip(self.bands.bands, masks, strict=True):
+            if band.label in self.labels:
+                ok |= mask
+        if self.bands.catch_all is not None and self.bands.catch_all in self.labels:
+            ok |= ~covered
+        return ok
 
 
 _COMPARE: Final[dict[str, Callable[[Decimal, Decimal], bool]]] = {
@@ -298,6 +606,11 @@ class Compare:
             f"{var.text.en}: {shown} is {'true' if ok else 'false'}",
         )
 
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """The comparison, per row."""
+        value = env.value(_var(self.variable).name)
+        return fx.compare(value, self.op, _const(self.value, "Compare"), "Compare")
+
 
 def _predicates(items: Iterable[Predicate]) -> tuple[Predicate, ...]:
     result = tuple(items)
@@ -317,6 +630,11 @@ class AllOf:
         results = [p.test(context) for p in self.predicates]
         return all(ok for ok, _ in results), _join(t for _, t in results)
 
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """All of them, per row (every predicate is evaluated, as on the exact path)."""
+        results = [predicate_array(p, env) for p in self.predicates]
+        return np.asarray(np.logical_and.reduce(results), dtype=np.bool_)
+
 
 @attrs.frozen
 class AnyOf:
@@ -328,6 +646,11 @@ class AnyOf:
         """Any of them, with every reason."""
         results = [p.test(context) for p in self.predicates]
         return any(ok for ok, _ in results), _join(t for _, t in results)
+
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """Any of them, per row (every predicate is evaluated, as on the exact path)."""
+        results = [predicate_array(p, env) for p in self.predicates]
+        return np.asarray(np.logical_or.reduce(results), dtype=np.bool_)
 
 
 @attrs.frozen
@@ -341,10 +664,66 @@ class Not:
         ok, why = self.predicate.test(context)
         return not ok, why
 
+    def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
+        """The negation, per row."""
+        return ~predicate_array(self.predicate, env)
+
 
 def _join(texts: Iterable[Text]) -> Text:
     items = list(texts)
     return Text("，".join(t.zh for t in items), "; ".join(t.en for t in items))
+
+
+def _met_array(target: AtLeast | AtMost | Within, value: FixedArray) -> NDArray[np.bool_]:
+    """``target.met`` for every row."""
+    what = "target"
+    if isinstance(target, AtLeast):
+        op: fx.CompareOp = ">=" if target.inclusive else ">"
+        return fx.compare(value, op, _const(target.threshold, what), what)
+    if isinstance(target, AtMost):
+        op = "<=" if target.inclusive else "<"
+        return fx.compare(value, op, _const(target.threshold, what), what)
+    low: fx.CompareOp = ">=" if target.low_inclusive else ">"
+    high: fx.CompareOp = "<=" if target.high_inclusive else "<"
+    return fx.compare(value, low, _const(target.low, what), what) & fx.compare(
+        value, high, _const(target.high, what), what
+    )
+
+
+def _band_mask(band: Band, value: FixedArray) -> NDArray[np.bool_]:
+    """``band.contains`` for every row."""
+    what = f"band {band.label}"
+    ok = np.ones(np.shape(value.num), dtype=np.bool_)
+    if band.low is not None:
+        op: fx.CompareOp = ">=" if band.low_inclusive else ">"
+        ok &= fx.compare(value, op, _const(band.low, what), what)
+    if band.high is not None:
+        op = "<=" if band.high_inclusive else "<"
+        ok &= fx.compare(value, op, _const(band.high, what), what)
+    return ok
+
+
+def _classify(
+    bands: BandSet, value: FixedArray, env: ArrayContext
+) -> tuple[list[NDArray[np.bool_]], NDArray[np.bool_]]:
+    """Each band's rows and the rows in some band; refuses active rows in none.
+
+    Raises:
+        MissingDataError: naming the active rows outside every band when there is
+            no catch-all (the exact path's ``classify`` refuses them one by one).
+    """
+    masks = [_band_mask(band, value) for band in bands.bands]
+    covered = np.asarray(np.logical_or.reduce(masks), dtype=np.bool_)
+    if bands.catch_all is None:
+        _rows_error(
+            env,
+            ~covered,
+            value,
+            lambda rows, first, subject: MissingDataError(
+                f"band containing value ({rows})", first, subject=subject
+            ),
+        )
+    return masks, covered
 
 
 # ------------------------------------------------------------------------- formulas
@@ -375,6 +754,10 @@ class Fixed:
         return Trace.fixed(
             "", self.label, self.amount, notes=() if self.note is None else [self.note]
         )
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:  # noqa: ARG002 - one signature
+        """The amount itself, for every row."""
+        return _const(self.amount, "Fixed")
 
 
 Counting: TypeAlias = Literal["exact", "started", "completed"]
@@ -446,6 +829,26 @@ class Shortfall:
             expr = num(self.base) + expr
         return Trace.of("", self.label, expr, notes=[why], inputs=[(var.text, actual)])
 
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The same formula per row: 0 where met, ``base + rate × units`` elsewhere."""
+        what = "Shortfall"
+        value = env.value(_var(self.variable).name)
+        met = _met_array(self.target, value)
+        threshold = _const(self.target.threshold, what)
+        if isinstance(self.target, AtLeast):
+            gap = fx.subtract(threshold, value, what)
+        else:
+            gap = fx.subtract(value, threshold, what)
+        units = gap if self.per == 1 else fx.scale(gap, 1 / Fraction(self.per), what)
+        if self.counting == "started":
+            units = fx.negate(fx.floor(fx.negate(units)))
+        elif self.counting == "completed":
+            units = fx.floor(units)
+        amount = fx.scale(units, self.rate, what)
+        if self.base:
+            amount = fx.add(_const(self.base, what), amount, what)
+        return fx.where(met, _zero(), amount, what)
+
 
 @attrs.frozen
 class PerCount:
@@ -459,6 +862,10 @@ class PerCount:
         """The count times the rate."""
         var = _var(self.variable)
         return Trace.of("", self.label, var.num(context) * num(self.rate))
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The count times the rate, per row."""
+        return fx.scale(env.value(_var(self.variable).name), self.rate, "PerCount")
 
 
 def _rates(values: Iterable[DecimalLike]) -> tuple[Decimal, ...]:
@@ -504,6 +911,33 @@ class Escalating:
             "", self.label, _var(self.units).num(context) * num(self.rates[index]), notes=[note]
         )
 
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The units at the rate of each row's offence.
+
+        Raises:
+            InvalidValueError: naming the active rows whose offence number is not a
+                whole number >= 1.
+        """
+        what = "Escalating"
+        name = _var(self.offence).name
+        offence = env.value(name)
+        whole = offence.num % np.int64(offence.den) == 0
+        number = offence.num // np.int64(offence.den)
+        valid = whole & (number >= 1)
+        _rows_error(
+            env,
+            ~valid,
+            offence,
+            lambda rows, first, subject: InvalidValueError(
+                name, f"must be a whole offence number >= 1 ({rows})", first, subject=subject
+            ),
+        )
+        index = np.where(valid, np.minimum(number, len(self.rates)) - 1, 0)
+        rates, den = fx.align([_const(r, what) for r in self.rates], what)
+        table = np.array([int(r) for r in rates], dtype=np.int64)
+        rate = FixedArray(np.take(table, index), den, fx.max_abs(table))
+        return fx.multiply(env.value(_var(self.units).name), rate, what)
+
 
 @attrs.frozen
 class PerPeriodEarly:
@@ -522,6 +956,26 @@ class PerPeriodEarly:
                 var.name, "must be a whole number >= 0", early, subject=context.subject
             )
         return Trace.of("", self.label, var.num(context) * num(self.amount))
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The amount per period times the periods early, per row.
+
+        Raises:
+            InvalidValueError: naming the active rows with a negative or fractional
+                number of periods.
+        """
+        name = _var(self.variable).name
+        early = env.value(name)
+        bad = (early.num < 0) | (early.num % np.int64(early.den) != 0)
+        _rows_error(
+            env,
+            bad,
+            early,
+            lambda rows, first, subject: InvalidValueError(
+                name, f"must be a whole number >= 0 ({rows})", first, subject=subject
+            ),
+        )
+        return fx.scale(early, self.amount, "PerPeriodEarly")
 
 
 @attrs.frozen
@@ -558,6 +1012,30 @@ class Discretionary:
             f"{self.item.en}, range {self.low}–{self.high}",
         )
         return Trace.fixed("", self.item, chosen, notes=[range_note])
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The chosen amounts, checked against the range.
+
+        Raises:
+            OutOfRangeError: naming the active rows whose amount is outside the range.
+        """
+        what = "Discretionary"
+        chosen = env.value(_var(self.variable).name)
+        inside = fx.compare(chosen, ">=", _const(self.low, what), what) & fx.compare(
+            chosen, "<=", _const(self.high, what), what
+        )
+        _rows_error(
+            env,
+            ~inside,
+            chosen,
+            lambda rows, first, subject: OutOfRangeError(
+                self.item.en,
+                f"must be within the range [{self.low}, {self.high}] ({self.item.zh}) ({rows})",
+                first,
+                subject=subject,
+            ),
+        )
+        return chosen
 
 
 def _amounts(values: Mapping[str, DecimalLike]) -> dict[str, Decimal]:
@@ -596,6 +1074,23 @@ class BandAmount:
         _ok, why = InBand(self.bands, frozenset(), self.variable).test(context)
         band = self.bands.classify(_var(self.variable).get(context))
         return Trace.fixed("", self.label, self.amounts[band.label], notes=[why])
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The amount of each row's band.
+
+        Raises:
+            MissingDataError: naming the active rows in no band (and no catch-all).
+        """
+        what = "BandAmount"
+        masks, _covered = _classify(self.bands, env.value(_var(self.variable).name), env)
+        result = (
+            _zero()
+            if self.bands.catch_all is None
+            else _const(self.amounts[self.bands.catch_all], what)
+        )
+        for band, mask in zip(self.bands.bands, masks, strict=True):
+            result = fx.where(mask, _const(self.amounts[band.label], what), result, what)
+        return result
 
 
 def _tiers(
@@ -675,6 +1170,33 @@ class RateTable:
         note = Text(f"第{index + 1}档", f"tier {index + 1}")
         return Trace.of("", self.label, expr, notes=[note])
 
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The table applied per row; graduated slices are clipped to their tier."""
+        what = "RateTable"
+        value = env.value(_var(self.variable).name)
+        starts = [_const(start, what) for start, _rate in self.tiers]
+        if self.mode == "tiered":
+            reached = sum(
+                (fx.compare(value, ">=", s, what).astype(np.int64) for s in starts),
+                np.zeros(np.shape(value.num), dtype=np.int64),
+            )
+            index = reached - 1
+            rates, den = fx.align([_const(r, what) for _start, r in self.tiers], what)
+            table = np.array([int(r) for r in rates], dtype=np.int64)
+            rate = FixedArray(np.take(table, np.maximum(index, 0)), den, fx.max_abs(table))
+            amount = fx.where(index >= 0, fx.multiply(value, rate, what), _zero(), what)
+        else:
+            amount = _zero()
+            for k, (start, rate_k) in enumerate(self.tiers):
+                part = fx.maximum([fx.subtract(value, starts[k], what), _zero()], what)
+                if k + 1 < len(self.tiers):
+                    width = _const(self.tiers[k + 1][0] - start, what)
+                    part = fx.minimum([part, width], what)
+                amount = fx.add(amount, fx.scale(part, rate_k, what), what)
+        if self.scale != 1:
+            amount = fx.scale(amount, self.scale, what)
+        return amount
+
 
 @attrs.frozen
 class When:
@@ -692,6 +1214,20 @@ class When:
         if self.otherwise is None:
             return Trace.fixed("", _AMOUNT, _ZERO, notes=[why])
         return _with_note(self.otherwise.evaluate(context), why)
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """``then`` on the rows where the predicate holds, ``otherwise`` on the rest.
+
+        Each branch is evaluated with only its own rows active (and not at all when
+        no row takes it), so its checks apply to exactly the rows the exact path
+        would evaluate it for.
+        """
+        ok = predicate_array(self.predicate, env)
+        then = formula_array(self.then, env.restrict(ok)) if env.any(ok) else _zero()
+        otherwise = _zero()
+        if self.otherwise is not None and env.any(~ok):
+            otherwise = formula_array(self.otherwise, env.restrict(~ok))
+        return fx.where(ok, then, otherwise, "When")
 
 
 def _cases(items: Iterable[tuple[Predicate, Formula]]) -> tuple[tuple[Predicate, Formula], ...]:
@@ -726,6 +1262,27 @@ class Choose:
         trace = self.otherwise.evaluate(context)
         return attrs.evolve(trace, notes=(*reasons, *trace.notes))
 
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """Per row, the first case whose predicate holds; else ``otherwise``.
+
+        Case *k*'s predicate is tested on the rows no earlier case took, and its
+        formula on the rows it takes, as on the exact path.
+        """
+        what = "Choose"
+        remaining = env.rows().copy()
+        result = _zero()
+        for predicate, formula in self.cases:
+            if not remaining.any():
+                break
+            ok = predicate_array(predicate, env.restrict(remaining)) & remaining
+            if ok.any():
+                result = fx.where(ok, formula_array(formula, env.restrict(ok)), result, what)
+            remaining &= ~ok
+        if self.otherwise is not None and remaining.any():
+            otherwise = formula_array(self.otherwise, env.restrict(remaining))
+            result = fx.where(remaining, otherwise, result, what)
+        return result
+
 
 @attrs.frozen
 class Clamp:
@@ -757,6 +1314,16 @@ class Clamp:
                 notes.append(Text(f"保底{self.minimum}", f"floored at {self.minimum}"))
         return Trace.of("", inner.label, expr, notes=notes, inputs=inner.inputs, parts=inner.parts)
 
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """``max(minimum, min(formula, maximum))`` per row."""
+        what = "Clamp"
+        value = formula_array(self.formula, env)
+        if self.maximum is not None:
+            value = fx.minimum([value, _const(self.maximum, what)], what)
+        if self.minimum is not None:
+            value = fx.maximum([_const(self.minimum, what), value], what)
+        return value
+
 
 @attrs.frozen
 class Multiply:
@@ -786,6 +1353,16 @@ class Multiply:
             parts=inner.parts,
         )
 
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The inner amounts, multiplied on the rows where the condition holds."""
+        what = "Multiply"
+        inner = formula_array(self.formula, env)
+        if self.when is None:
+            return fx.scale(inner, self.factor, what)
+        ok = predicate_array(self.when, env)
+        product = fx.scale(fx.where(ok, inner, _zero(), what), self.factor, what)
+        return fx.where(ok, product, inner, what)
+
 
 def _formulas(items: Iterable[Formula]) -> tuple[Formula, ...]:
     parts = tuple(items)
@@ -814,6 +1391,35 @@ class Sum:
         for term in terms[1:]:
             expr = expr + term
         return Trace.of("", self.label, expr, parts=traces)
+
+    def evaluate_array(self, env: ArrayContext) -> FixedArray:
+        """The sum of the parts per row, each part rounded first when ``rounding`` says so.
+
+        Raises:
+            InvalidValueError: without ``rounding``, naming the active rows where a
+                part has no finite decimal form (the exact path refuses those too).
+        """
+        what = "Sum"
+        total = _zero()
+        for part in self.parts:
+            value = formula_array(part, env)
+            if self.rounding is not None:
+                counts = fx.round_counts(value, self.rounding, what)
+                value = fx.from_place_counts(counts, self.rounding, what)
+            else:
+                _rows_error(
+                    env,
+                    ~fx.finite_decimal(value),
+                    value,
+                    lambda rows, first, subject: InvalidValueError(
+                        "rounding",
+                        f"must be stated for a Sum whose part has no finite decimal form ({rows})",
+                        str(first),
+                        subject=subject,
+                    ),
+                )
+            total = fx.add(total, value, what)
+        return total
 
 
 def _exact(trace: Trace) -> Decimal:
@@ -863,3 +1469,54 @@ class Rule:
             rounding=self.rounding,
             notes=(self.name, *inner.notes),
         )
+
+    def evaluate_array(self, env: ArrayContext) -> NDArray[np.int64]:
+        """The rounded amounts of every row, as int64 counts of ``rounding.place``.
+
+        Row *i* times the place equals ``self.evaluate(context_i).amount``; rows
+        that ``env`` marks inactive are 0.
+
+        >>> from bankkpi import AtLeast, RoundingPolicy
+        >>> rule = Rule("A.P2", Text("二阶段考核", "phase 2 penalty"), "penalty",
+        ...             Shortfall(AtLeast(95), "score", rate=200, base=1000),
+        ...             RoundingPolicy("half_up", "yuan"))
+        >>> env = ArrayContext(3, {"score": Counts([9150, 9500, 8937], 2)})
+        >>> rule.evaluate_array(env).tolist(), rule.evaluate_fen(env).tolist()
+        ([1700, 0, 2126], [170000, 0, 212600])
+
+        Raises:
+            InvalidValueError: naming the active rows where the formula gives a
+                negative amount, as the exact path refuses each of them.
+            BankKPIError: any error of the formula, with a note naming the rule.
+        """
+        what = f"rule {self.id}"
+        try:
+            inner = formula_array(self.formula, env)
+        except BankKPIError as exc:
+            exc.add_note(f"while evaluating rule {self.id} on the array path")
+            raise
+        _rows_error(
+            env,
+            inner.num < 0,
+            inner,
+            lambda rows, first, subject: InvalidValueError(
+                self.id,
+                f"must give a non-negative {self.kind} ({rows})",
+                str(first),
+                subject=subject,
+            ),
+        )
+        counts = fx.round_counts(inner, self.rounding, what)
+        result = np.array(np.broadcast_to(counts, (env.size,)), dtype=np.int64)
+        if env.active is not None:
+            result[~env.active] = 0
+        return result
+
+    def evaluate_fen(self, env: ArrayContext) -> NDArray[np.int64]:
+        """:meth:`evaluate_array` expressed in fen (0.01 yuan), int64.
+
+        Raises:
+            InvalidValueError: when the rule rounds finer than a fen and an amount is
+                not a whole number of fen.
+        """
+        return fx.to_fen(self.evaluate_array(env), self.rounding.place, f"rule {self.id}")

@@ -1,0 +1,393 @@
+"""Exact fixed-point arrays: int64 numerators over one Python-int denominator.
+
+The array paths (expressions, formulas, :mod:`bankkpi.vector`) compute with
+:class:`FixedArray` values, never floats. Every operation checks, in Python
+integers and *before* computing, that its result stays within int64, and raises
+:class:`~bankkpi.exceptions.OverflowRiskError` otherwise; a value never wraps
+around. :func:`round_counts` rounds by the same rule as
+:func:`~bankkpi.round_fraction`, so an array result agrees with the exact path.
+
+>>> from bankkpi import RoundingPolicy
+>>> score = from_counts("score", np.array([9150, 9500, 8937]), 2)
+>>> short = subtract(constant(95, "target"), score, "shortfall")
+>>> penalty = add(constant(1000, "base"), scale(short, 200, "rate"), "penalty")
+>>> round_counts(penalty, RoundingPolicy("half_up", "yuan"), "penalty").tolist()
+[1700, 1000, 2126]
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Final, Literal, TypeAlias
+
+import attrs
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bankkpi._money import RoundingPolicy
+from bankkpi.exceptions import FloatMoneyError, InvalidValueError, OverflowRiskError
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_PLACES",
+    "CompareOp",
+    "FixedArray",
+    "What",
+    "add",
+    "align",
+    "bump",
+    "check_bound",
+    "compare",
+    "constant",
+    "finite_decimal",
+    "floor",
+    "from_counts",
+    "from_place_counts",
+    "max_abs",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negate",
+    "reduce",
+    "round_counts",
+    "scale",
+    "subtract",
+    "to_fen",
+    "where",
+]
+
+INT64_MAX: Final = int(np.iinfo(np.int64).max)
+INT64_MIN: Final = int(np.iinfo(np.int64).min)
+MAX_PLACES: Final = 18
+"""The most decimal places an input array may be counted in (10**18 fits int64)."""
+
+CompareOp: TypeAlias = Literal["<", "<=", "==", "!=", ">=", ">"]
+
+What: TypeAlias = str | Callable[[], str]
+"""What an operation computes, for an overflow message; a callable is called only then."""
+
+_COMPARE: Final = {
+    "<": np.less,
+    "<=": np.less_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+    ">=": np.greater_equal,
+    ">": np.greater,
+}
+
+
+@attrs.frozen
+class FixedArray:
+    """Exact values ``num / den``: int64 numerators over one positive integer denominator.
+
+    ``bound`` is at least the largest ``|num|`` (exact after :func:`reduce`); every
+    operation checks, in Python integers, that its result stays within int64
+    *before* computing it. ``num`` may be 0-d (a constant) and broadcasts.
+
+    >>> value = from_counts("score", np.array([9150, 9725]), 2)
+    >>> value.den, value.bound, value.fractions()
+    (100, 9725, [Fraction(183, 2), Fraction(389, 4)])
+    """
+
+    num: NDArray[np.int64]
+    den: int
+    bound: int
+
+    def fractions(self) -> list[Fraction]:
+        """The values as exact fractions (for tests and messages; a Python loop)."""
+        return [Fraction(int(n), self.den) for n in np.ravel(self.num)]
+
+    def decimal(self, index: int) -> Decimal | Fraction:
+        """Element ``index`` as a Decimal when finite in decimal form, else a Fraction."""
+        element = self.num if self.num.ndim == 0 else self.num[index]
+        value = Fraction(int(element), self.den)
+        rest = value.denominator
+        for prime in (2, 5):
+            while rest % prime == 0:
+                rest //= prime
+        if rest != 1:
+            return value
+        digits = 0
+        while (value * 10**digits).denominator != 1:
+            digits += 1
+        return Decimal(int(value * 10**digits)).scaleb(-digits)
+
+
+def _describe(what: What) -> str:
+    return what() if callable(what) else what
+
+
+def check_bound(bound: int, what: What) -> None:
+    """Refuse a magnitude beyond int64 before anything computes it.
+
+    Raises:
+        OverflowRiskError: naming ``what`` and the magnitude.
+    """
+    if bound > INT64_MAX:
+        raise OverflowRiskError(
+            f"{_describe(what)} could reach {bound} in its integer representation, "
+            f"beyond int64 ({INT64_MAX}) on the array path; use the exact path "
+            "(evaluate) or inputs with fewer decimal places"
+        )
+
+
+def max_abs(array: NDArray[np.int64]) -> int:
+    """The largest magnitude in ``array`` (0 when empty), as a Python int."""
+    if array.size == 0:
+        return 0
+    return max(-int(array.min()), int(array.max()))
+
+
+def reduce(num: NDArray[np.int64], den: int, what: What) -> FixedArray:
+    """``num / den`` with the common factor of all numerators and ``den`` taken out."""
+    common = int(np.gcd.reduce(num.ravel())) if num.size else 0
+    if common == 0:  # every value is zero
+        return FixedArray(np.zeros_like(num), 1, 0)
+    factor = math.gcd(common, den)
+    if factor > 1:
+        num, den = num // np.int64(factor), den // factor
+    check_bound(den, what)
+    return FixedArray(num, den, max_abs(num))
+
+
+def align(parts: Sequence[FixedArray], what: What) -> tuple[list[NDArray[np.int64]], int]:
+    """The numerators of ``parts`` over their least common denominator, and that denominator."""
+    den = math.lcm(*(p.den for p in parts))
+    check_bound(den, what)
+    nums = []
+    for part in parts:
+        factor = den // part.den
+        check_bound(part.bound * factor, what)
+        nums.append(part.num * np.int64(factor) if factor != 1 else part.num)
+    return nums, den
+
+
+def constant(value: Fraction | Decimal | int, what: What) -> FixedArray:
+    """A 0-d exact constant.
+
+    Raises:
+        OverflowRiskError: when its numerator or denominator leaves int64.
+    """
+    exact = Fraction(value)
+    check_bound(max(abs(exact.numerator), exact.denominator), what)
+    return FixedArray(
+        np.array(exact.numerator, dtype=np.int64), exact.denominator, abs(exact.numerator)
+    )
+
+
+def from_counts(name: str, values: ArrayLike, places: int) -> FixedArray:
+    """Integer counts of ``10**-places`` (``9150`` at 2 places is 91.5) as exact values.
+
+    Raises:
+        FloatMoneyError: for a float array; InvalidValueError for other non-integers.
+        OverflowRiskError: for values beyond the int64 range of the array path.
+    """
+    array = np.asarray(values)
+    kind = array.dtype.kind
+    unit = f"1e-{places}" if places else "1"
+    if kind in "fc":
+        raise FloatMoneyError(
+            name,
+            f"must hold integer counts of {unit} (int64), not floats; "
+            "convert exact amounts first, e.g. with yuan_to_fen()",
+            str(array.dtype),
+        )
+    if kind not in "iu":
+        raise InvalidValueError(
+            name, f"must hold integer counts of {unit} (int64)", str(array.dtype)
+        )
+    if array.size and (int(array.max()) > INT64_MAX or int(array.min()) <= INT64_MIN):
+        raise OverflowRiskError(f"'{name}' holds values beyond the int64 range of the array path")
+    array = array.astype(np.int64)
+    return FixedArray(array, 10**places, max_abs(array))
+
+
+def from_place_counts(counts: NDArray[np.int64], policy: RoundingPolicy, what: What) -> FixedArray:
+    """Counts of ``policy.place`` (what :func:`round_counts` gives) as exact values."""
+    exponent = policy.exponent
+    if exponent <= 0:
+        return FixedArray(counts, 10**-exponent, max_abs(counts))
+    factor = 10**exponent
+    bound = max_abs(counts)
+    check_bound(bound * factor, what)
+    return FixedArray(counts * np.int64(factor), 1, bound * factor)
+
+
+def negate(value: FixedArray) -> FixedArray:
+    """``−value``."""
+    return FixedArray(-value.num, value.den, value.bound)
+
+
+def add(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
+    """``left + right``, exactly."""
+    (a, b), den = align([left, right], what)
+    check_bound(left.bound * (den // left.den) + right.bound * (den // right.den), what)
+    return reduce(a + b, den, what)
+
+
+def subtract(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
+    """``left − right``, exactly."""
+    return add(left, negate(right), what)
+
+
+def multiply(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
+    """``left × right``, exactly."""
+    check_bound(left.bound * right.bound, what)
+    check_bound(left.den * right.den, what)
+    return reduce(left.num * right.num, left.den * right.den, what)
+
+
+def scale(value: FixedArray, factor: Fraction | Decimal | int, what: What) -> FixedArray:
+    """``value × factor`` for a constant ``factor``."""
+    return multiply(value, constant(factor, what), what)
+
+
+def where(
+    condition: NDArray[np.bool_], then: FixedArray, otherwise: FixedArray, what: What
+) -> FixedArray:
+    """``then`` where ``condition`` holds, else ``otherwise`` (``numpy.where``)."""
+    (a, b), den = align([then, otherwise], what)
+    return reduce(np.asarray(np.where(condition, a, b), dtype=np.int64), den, what)
+
+
+def _pick(
+    parts: Sequence[FixedArray], pick: Callable[..., NDArray[np.int64]], what: What
+) -> FixedArray:
+    nums, den = align(parts, what)
+    return reduce(np.asarray(functools.reduce(pick, nums), dtype=np.int64), den, what)
+
+
+def minimum(parts: Sequence[FixedArray], what: What) -> FixedArray:
+    """The element-wise least of ``parts``."""
+    return _pick(parts, np.minimum, what)
+
+
+def maximum(parts: Sequence[FixedArray], what: What) -> FixedArray:
+    """The element-wise greatest of ``parts``."""
+    return _pick(parts, np.maximum, what)
+
+
+def compare(left: FixedArray, op: CompareOp, right: FixedArray, what: What) -> NDArray[np.bool_]:
+    """``left op right`` element-wise, exactly."""
+    (a, b), _den = align([left, right], what)
+    return np.asarray(_COMPARE[op](a, b), dtype=np.bool_)
+
+
+def floor(value: FixedArray) -> FixedArray:
+    """The largest integer ≤ each value (``math.floor``)."""
+    whole = np.floor_divide(value.num, np.int64(value.den))
+    return FixedArray(whole, 1, max_abs(whole))
+
+
+def finite_decimal(value: FixedArray) -> NDArray[np.bool_]:
+    """Whether each value has a finite decimal form.
+
+    ``num / den`` is a finite decimal exactly when the part of ``den`` prime to 10
+    divides ``num``.
+    """
+    rest = value.den
+    for prime in (2, 5):
+        while rest % prime == 0:
+            rest //= prime
+    if rest == 1:
+        return np.ones(np.shape(value.num), dtype=np.bool_)
+    return np.asarray(value.num % np.int64(rest) == 0, dtype=np.bool_)
+
+
+def round_counts(
+    value: FixedArray, policy: RoundingPolicy, what: What = "value"
+) -> NDArray[np.int64]:
+    """``value`` rounded to ``policy.place`` as integer counts of that place.
+
+    The same rule as :func:`~bankkpi.round_fraction`, on integers: with
+    ``q = value / place = n / d``, ``whole, rest = divmod(|n|, d)`` and the mode
+    decides whether ``|result| = whole + 1``; ties compare ``rest`` with ``d − rest``.
+
+    Raises:
+        OverflowRiskError: when scaling to a place finer than 1 would leave int64.
+    """
+    exponent = policy.exponent
+    num, den = value.num, value.den
+    if exponent < 0:
+        factor = 10**-exponent
+        if value.bound * factor > INT64_MAX:
+            raise OverflowRiskError(
+                f"{_describe(what)} at {policy.place} needs {value.bound * factor} "
+                f"in its integer representation, beyond int64 ({INT64_MAX})"
+            )
+        num = num * np.int64(factor)
+    else:
+        den *= 10**exponent
+    negative = num < 0
+    magnitude = np.abs(num)
+    if den > INT64_MAX:  # then every |num| < den: the whole part is 0
+        whole, rest = np.zeros_like(magnitude), magnitude
+    else:
+        whole, rest = np.divmod(magnitude, np.int64(den))
+    half, odd = divmod(den, 2)
+    if half > INT64_MAX:
+        above = tie = np.zeros(magnitude.shape, dtype=np.bool_)
+    else:
+        above = rest > np.int64(half)
+        tie = (rest == np.int64(half)) if not odd else np.zeros(magnitude.shape, dtype=np.bool_)
+    up = bump(policy.mode, whole=whole, inexact=rest != 0, negative=negative, above=above, tie=tie)
+    result = whole + up.astype(np.int64)
+    return np.asarray(np.where(negative, -result, result), dtype=np.int64)
+
+
+def bump(
+    mode: str,
+    *,
+    whole: NDArray[np.int64],
+    inexact: NDArray[np.bool_],
+    negative: NDArray[np.bool_],
+    above: NDArray[np.bool_],
+    tie: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Whether each magnitude rounds up to ``whole + 1`` under ``mode``."""
+    if mode == "down":
+        return np.zeros(whole.shape, dtype=np.bool_)
+    if mode == "up":
+        return inexact
+    if mode == "ceiling":
+        return inexact & ~negative
+    if mode == "floor":
+        return inexact & negative
+    if mode == "half_up":
+        return above | tie
+    if mode == "half_down":
+        return above
+    return np.asarray(above | (tie & (whole % 2 == 1)), dtype=np.bool_)  # half_even
+
+
+def to_fen(counts: NDArray[np.int64], place: Decimal, what: What = "amount") -> NDArray[np.int64]:
+    """Counts of ``place`` (a power of ten) as counts of fen (0.01 yuan).
+
+    >>> to_fen(np.array([1700, 3]), Decimal(1)).tolist()
+    [170000, 300]
+
+    Raises:
+        InvalidValueError: when ``place`` is finer than a fen and a count is not a
+            whole number of fen.
+        OverflowRiskError: when the fen would leave int64.
+    """
+    exponent = RoundingPolicy("down", place).exponent + 2
+    if exponent >= 0:
+        factor = 10**exponent
+        check_bound(max_abs(counts) * factor, what)
+        return np.asarray(counts * np.int64(factor), dtype=np.int64)
+    divisor = 10**-exponent
+    whole, rest = np.divmod(counts, np.int64(divisor))
+    if np.any(rest != 0):
+        first = int(np.flatnonzero(rest != 0)[0])
+        raise InvalidValueError(
+            _describe(what),
+            f"must be a whole number of fen to be shown in fen (row {first})",
+            Decimal(int(counts[first])).scaleb(exponent - 2),
+        )
+    return np.asarray(whole, dtype=np.int64)

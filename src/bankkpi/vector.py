@@ -1,0 +1,748 @@
+"""The vector path: a whole :class:`~bankkpi.Scheme` over numpy columns, for what-if work.
+
+:func:`evaluate_arrays` computes what :func:`bankkpi.evaluate` computes — every rule's
+amount per subject, each subject's penalty, reward and net, totals per group — over
+columns of a population at once, with no Python loop over subjects, and agrees with
+the exact path **to the fen**. Amounts are int64 counts of fen (0.01 yuan); every
+intermediate value is an exact int64 fixed-point array (:class:`FixedArray`), and an
+operation that could leave int64 raises :class:`~bankkpi.exceptions.OverflowRiskError`
+before it runs. No float is used.
+
+>>> from pathlib import Path
+>>> from bankkpi import load_scheme
+>>> scheme = load_scheme(Path("examples/scheme_a.toml").read_text(encoding="utf-8"),
+...                      format="toml")
+>>> out = evaluate_arrays(
+...     scheme,
+...     {"score": np.array([9750, 9900, 9615, 9820]), "complaints": np.array([0, 1, 0, 0])},
+...     {"region": np.array(["东", "东", "西", "西"]), "head": np.array(["张", "张", "李", "李"])},
+... )
+>>> out.amounts["A.no_complaint"].tolist(), out.net.tolist()
+([50000, 0, 50000, 50000], [50000, 50000, 50000, 100000])
+
+The vector path is for clean data. A row the exact path would refuse (a missing
+value, a score out of scale, an offence number of 0 where a rule needs one, a
+discretionary amount outside its range, a negative penalty) is not skipped: the
+whole call raises a :class:`~bankkpi.exceptions.ValidationErrorGroup` whose errors
+name the offending rows. Batch runs over raw exports, where bad rows must be
+reported and the others still computed, use :func:`bankkpi.evaluate`.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final, Literal, TypeAlias, get_args
+
+import attrs
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bankkpi import _fixedpoint as fx
+from bankkpi._fixedpoint import FixedArray, round_counts, to_fen
+from bankkpi._formulas import (
+    ArrayContext,
+    ArrayFormula,
+    ArrayPredicate,
+    Counts,
+    RuleKind,
+    describe_rows,
+)
+from bankkpi._indicators import Indicator
+from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
+from bankkpi._ranking import RankArrays, rank_arrays
+from bankkpi._schemes import Input, Scheme
+from bankkpi.exceptions import (
+    AmbiguousInputError,
+    BankKPIError,
+    DuplicateError,
+    FloatMoneyError,
+    InvalidValueError,
+    MissingDataError,
+    OutOfRangeError,
+    OverflowRiskError,
+    ValidationErrorGroup,
+)
+
+__all__ = [
+    "ArrayContext",
+    "ArrayFormula",
+    "ArrayPredicate",
+    "ArrayResults",
+    "Counts",
+    "FixedArray",
+    "FloatPolicy",
+    "GroupTotals",
+    "array_context",
+    "evaluate_arrays",
+    "round_counts",
+    "to_fen",
+]
+
+FloatPolicy: TypeAlias = Literal["refuse", "repr"]
+"""What to do with floats in a column: ``refuse`` them (the default:
+:class:`~bankkpi.exceptions.FloatMoneyError`), or convert each through its shortest
+``repr`` as :func:`~bankkpi.decimal_from_float` does (``91.15`` is 91.15, the digits a
+spreadsheet shows); a NaN is then a blank."""
+
+_FLOAT_POLICIES: Final = get_args(FloatPolicy)
+
+
+# ----------------------------------------------------------------------- results
+
+
+@attrs.frozen(eq=False)
+class GroupTotals:
+    """Penalties and rewards summed per group key, in fen; keys sorted.
+
+    >>> totals = GroupTotals(np.array(["东", "西"]), np.array([170000, 0]),
+    ...                      np.array([50000, 100000]))
+    >>> totals.net.tolist(), totals.as_dict()["东"]
+    ([-120000, 100000], (Decimal('1700.00'), Decimal('500.00')))
+    """
+
+    keys: NDArray[Any]
+    penalty: NDArray[np.int64]
+    reward: NDArray[np.int64]
+
+    @property
+    def net(self) -> NDArray[np.int64]:
+        """Rewards minus penalties, per group."""
+        return _difference(self.reward, self.penalty)
+
+    def amount(self, kind: RuleKind) -> NDArray[np.int64]:
+        """The ``penalty`` or ``reward`` column."""
+        return self.penalty if kind == "penalty" else self.reward
+
+    def as_dict(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """``{key: (penalty, reward)}`` in Decimal yuan, keys as strings in sorted order.
+
+        The form of :attr:`bankkpi.Results.group_totals`' entries (a Python loop over
+        groups, not subjects).
+        """
+        rows = {
+            str(key): (fen_to_yuan(int(p)), fen_to_yuan(int(r)))
+            for key, p, r in zip(self.keys.tolist(), self.penalty, self.reward, strict=True)
+        }
+        return dict(sorted(rows.items()))
+
+
+@attrs.frozen(eq=False)
+class ArrayResults:
+    """What :func:`evaluate_arrays` computed; every amount in fen (int64), row-aligned.
+
+    ``amounts`` maps each rule id (in the scheme's order) to its amounts;
+    ``penalty`` and ``reward`` are each row's sums and :attr:`net` their difference;
+    ``group_totals`` holds a :class:`GroupTotals` per ``scheme.group_by`` attribute
+    and ``rollups`` one per roll-up, named as in :class:`bankkpi.Results`
+    (``penalty→head``: take its ``penalty`` column). ``ranks`` are the rankings
+    used, for seeing who was selected.
+    """
+
+    scheme_id: str
+    scheme_version: str
+    size: int
+    subjects: NDArray[Any] | None
+    kinds: Mapping[str, RuleKind]
+    amounts: Mapping[str, NDArray[np.int64]]
+    penalty: NDArray[np.int64]
+    reward: NDArray[np.int64]
+    group_totals: Mapping[str, GroupTotals]
+    rollups: Mapping[str, GroupTotals]
+    ranks: Mapping[str, RankArrays]
+
+    @property
+    def net(self) -> NDArray[np.int64]:
+        """Rewards minus penalties, per row."""
+        return _difference(self.reward, self.penalty)
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The rule ids, in the scheme's order."""
+        return tuple(self.amounts)
+
+    def total(self, kind: RuleKind) -> int:
+        """The population's total penalty or reward, in fen."""
+        column = self.penalty if kind == "penalty" else self.reward
+        fx.check_bound(fx.max_abs(column) * max(self.size, 1), f"total {kind}")
+        return int(column.sum())
+
+
+def _difference(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
+    fx.check_bound(fx.max_abs(a) + fx.max_abs(b), "net amount")
+    return np.asarray(a - b, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------- inputs
+
+
+@attrs.frozen
+class _Problems:
+    """Row problems of one column, gathered by kind before one error per kind is built."""
+
+    rows: dict[str, list[int]] = attrs.field(factory=dict)
+    first: dict[str, object] = attrs.field(factory=dict)
+    seen: set[int] = attrs.field(factory=set)
+
+    def add(self, kind: str, row: int, value: object) -> None:
+        self.rows.setdefault(kind, []).append(row)
+        self.first.setdefault(kind, value)
+        self.seen.add(row)
+
+
+def _length(name: str, array: NDArray[Any], size: int | None) -> list[BankKPIError]:
+    if array.ndim != 1:
+        return [InvalidValueError(name, "must be one-dimensional", array.shape)]
+    if size is not None and array.shape[0] != size:
+        return [InvalidValueError(name, f"must have one entry per row ({size})", array.shape[0])]
+    return []
+
+
+def _size(
+    columns: Mapping[str, ArrayLike], attributes: Mapping[str, ArrayLike], subjects: object
+) -> int:
+    arrays = [*columns.values(), *attributes.values()]
+    if subjects is not None:
+        arrays.append(subjects)  # type: ignore[arg-type]
+    if not arrays:
+        raise InvalidValueError("columns", "must hold at least one column", {})
+    return int(np.shape(arrays[0])[0]) if np.ndim(arrays[0]) else 0
+
+
+def _subject_array(
+    subjects: ArrayLike | None, size: int
+) -> tuple[NDArray[Any] | None, list[BankKPIError]]:
+    if subjects is None:
+        return None, []
+    array = np.asarray(subjects)
+    problems = _length("subjects", array, size)
+    if problems:
+        return None, problems
+    text = array.astype(str)
+    blank = np.char.str_len(np.char.strip(text)) == 0
+    if array.dtype.kind == "O":
+        blank |= np.array([s is None for s in array.tolist()], dtype=np.bool_)
+    if blank.any():
+        first, subject, phrase = describe_rows(np.flatnonzero(blank), None)
+        problems.append(
+            InvalidValueError("subject", f"must not be blank ({phrase})", "", subject=subject)
+        )
+    order = np.argsort(text, kind="stable")
+    repeated = np.zeros(size, dtype=np.bool_)
+    if size > 1:
+        same = text[order][1:] == text[order][:-1]
+        repeated[order[1:][same]] = True
+    if repeated.any():
+        first, subject, phrase = describe_rows(np.flatnonzero(repeated), text)
+        problems.append(
+            DuplicateError(
+                "subject", f"must be unique; repeated ({phrase})", str(text[first]), subject=subject
+            )
+        )
+    return text, problems
+
+
+def _attribute_array(
+    name: str, raw: ArrayLike | None, size: int, subjects: NDArray[Any] | None
+) -> tuple[NDArray[Any] | None, list[BankKPIError]]:
+    if raw is None:
+        return None, [MissingDataError("array of attribute", name)]
+    array = np.asarray(raw)
+    problems = _length(f"attributes[{name}]", array, size)
+    if problems:
+        return None, problems
+    kind = array.dtype.kind
+    if kind in "iu":
+        return array, []
+    if kind not in "UO":
+        return None, [
+            InvalidValueError(
+                f"attributes[{name}]", "must hold str or int group keys", str(array.dtype)
+            )
+        ]
+    if kind == "O":
+        array = np.array(["" if v is None else str(v) for v in array.tolist()], dtype=str)
+    blank = np.char.str_len(np.char.strip(array)) == 0
+    if blank.any():
+        _first, subject, phrase = describe_rows(np.flatnonzero(blank), subjects)
+        return None, [MissingDataError(f"attribute {name!r} ({phrase})", subject, subject=subject)]
+    return array, []
+
+
+def _places(indicator: Indicator | None, item: Input, places: Mapping[str, int]) -> int:
+    """The places of an integer column: the indicator's, else ``places[name]``, else 0."""
+    if indicator is not None:
+        return max(0, -indicator.policy.exponent)
+    return places.get(item.name, 0)
+
+
+def _int_column(
+    item: Input,
+    array: NDArray[Any],
+    indicator: Indicator | None,
+    places: int,
+    subjects: NDArray[Any] | None,
+) -> tuple[Counts | None, list[BankKPIError]]:
+    if array.size and (int(array.max()) > fx.INT64_MAX or int(array.min()) <= fx.INT64_MIN):
+        return None, [OverflowRiskError(f"'{item.name}' holds values beyond int64")]
+    counts = array.astype(np.int64)
+    if indicator is not None and indicator.policy.exponent > 0:
+        step = 10**indicator.policy.exponent
+        off = counts % np.int64(step) != 0
+        if off.any():
+            first, subject, phrase = describe_rows(np.flatnonzero(off), subjects)
+            return None, [
+                InvalidValueError(
+                    item.name,
+                    f"must be a multiple of the precision {indicator.precision} ({phrase})",
+                    int(counts[first]),
+                    subject=subject,
+                )
+            ]
+    return Counts(counts, places), []
+
+
+def _exact_values(
+    item: Input,
+    array: NDArray[Any],
+    floats: FloatPolicy,
+    problems: _Problems,
+) -> list[Decimal | None]:
+    """Each row as an exact Decimal, or ``None`` for a blank; problems noted by kind."""
+    values: list[Decimal | None] = []
+    for row, raw in enumerate(array.tolist()):
+        if isinstance(raw, float) and floats == "refuse":
+            problems.add("float", row, raw)
+            values.append(None)
+            continue
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            values.append(None)
+            continue
+        if isinstance(raw, float) and math.isnan(raw):  # a blank, as in a spreadsheet export
+            values.append(None)
+            continue
+        try:
+            value = decimal_from_float(raw, field=item.name) if isinstance(raw, float) else raw
+            values.append(to_decimal(value, field=item.name))
+        except BankKPIError:
+            problems.add("invalid", row, raw)
+            values.append(None)
+    return values
+
+
+def _decimal_column(
+    item: Input,
+    values: list[Decimal | None],
+    indicator: Indicator | None,
+    problems: _Problems,
+) -> Counts | None:
+    """Blanks filled with the default, an indicator's values quantized and checked."""
+    default = item.default
+    filled: list[Decimal] = []
+    for row, given in enumerate(values):
+        value = default if given is None else given
+        if value is None:
+            if row not in problems.seen:
+                problems.add("missing", row, None)
+            filled.append(Decimal(0))
+            continue
+        if indicator is not None:
+            try:
+                value = indicator.check(value)
+            except OutOfRangeError as exc:
+                problems.add("scale", row, exc.value)
+            except decimal.InvalidOperation:
+                problems.add("digits", row, value)
+        filled.append(value)
+    return None if problems.rows else _to_counts(filled, indicator, problems)
+
+
+def _to_counts(
+    filled: list[Decimal], indicator: Indicator | None, problems: _Problems
+) -> Counts | None:
+    """Exact values as counts: at the indicator's precision, else at the places they need."""
+    if indicator is not None:
+        places = max(0, -indicator.policy.exponent)
+    else:
+        places = max([0, *(_decimals(v) for v in filled)])
+        if places > fx.MAX_PLACES:
+            problems.add("places", 0, places)
+            return None
+    counts = [int(v.scaleb(places, context=CONTEXT)) for v in filled]
+    if counts and (max(counts) > fx.INT64_MAX or min(counts) <= fx.INT64_MIN):
+        problems.add("overflow", 0, max(counts, key=abs))
+        return None
+    return Counts(np.array(counts, dtype=np.int64), places)
+
+
+def _default_column(item: Input, indicator: Indicator | None, size: int) -> Counts:
+    assert item.default is not None  # noqa: S101 - checked by the caller
+    if indicator is not None:
+        value = indicator.quantize(item.default)
+        places = max(0, -indicator.policy.exponent)
+    else:
+        value = item.default
+        places = _decimals(value)
+    count = int(value.scaleb(places, context=CONTEXT))
+    fx.check_bound(abs(count), f"default of {item.name}")
+    return Counts(np.full(size, count, dtype=np.int64), places)
+
+
+def _decimals(value: Decimal) -> int:
+    """How many decimal places ``value`` is written with (0 for a whole number)."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # noqa: S101 - values are finite
+    return max(0, -exponent)
+
+
+def _errors_for(
+    item: Input,
+    indicator: Indicator | None,
+    problems: _Problems,
+    subjects: NDArray[Any] | None,
+) -> list[BankKPIError]:
+    errors: list[BankKPIError] = []
+    for kind, rows in problems.rows.items():
+        first, subject, phrase = describe_rows(np.array(rows, dtype=np.intp), subjects)
+        value = problems.first[kind]
+        if kind == "missing":
+            errors.append(
+                MissingDataError(
+                    f"value of input {item.name!r} ({phrase})", subject, subject=subject
+                )
+            )
+        elif kind == "float":
+            errors.append(
+                FloatMoneyError(
+                    item.name,
+                    "must hold exact numbers or integer counts, not floats; pass "
+                    f"floats='repr' to convert each through its shortest repr ({phrase})",
+                    value,
+                    subject=subject,
+                )
+            )
+        elif kind == "invalid":
+            errors.append(
+                InvalidValueError(
+                    item.name,
+                    f"must be an exact number (Decimal, int or decimal str) ({phrase})",
+                    value,
+                    subject=subject,
+                )
+            )
+        elif kind == "scale" and indicator is not None:
+            errors.append(
+                OutOfRangeError(
+                    indicator.code,
+                    f"must be within {_scale_text(indicator)} ({phrase})",
+                    value,
+                    subject=subject,
+                )
+            )
+        elif kind == "digits":
+            errors.append(
+                InvalidValueError(
+                    item.name,
+                    "has more digits than exact arithmetic holds (34 significant digits) "
+                    f"({phrase})",
+                    value,
+                    subject=subject,
+                )
+            )
+        elif kind == "places":
+            errors.append(
+                InvalidValueError(
+                    item.name,
+                    f"needs at most {fx.MAX_PLACES} decimal places on the array path; "
+                    "use the exact path",
+                    value,
+                )
+            )
+        else:
+            errors.append(OverflowRiskError(f"'{item.name}' holds values beyond int64: {value}"))
+        del first
+    return errors
+
+
+def _scale_text(indicator: Indicator) -> str:
+    low, high = indicator.scale_min, indicator.scale_max
+    return f"[{'-∞' if low is None else low}, {'+∞' if high is None else high}]"
+
+
+def _scale_errors(
+    indicator: Indicator, counts: Counts, subjects: NDArray[Any] | None
+) -> list[BankKPIError]:
+    value = counts.fixed()
+    bad = np.zeros(len(counts), dtype=np.bool_)
+    what = f"scale of {indicator.code}"
+    if indicator.scale_min is not None:
+        bad |= fx.compare(value, "<", fx.constant(indicator.scale_min, what), what)
+    if indicator.scale_max is not None:
+        bad |= fx.compare(value, ">", fx.constant(indicator.scale_max, what), what)
+    if not bad.any():
+        return []
+    first, subject, phrase = describe_rows(np.flatnonzero(bad), subjects)
+    return [
+        OutOfRangeError(
+            indicator.code,
+            f"must be within {_scale_text(indicator)} ({phrase})",
+            counts.decimal(first),
+            subject=subject,
+        )
+    ]
+
+
+def _input_column(
+    scheme: Scheme,
+    item: Input,
+    raw: ArrayLike | None,
+    size: int,
+    *,
+    places: Mapping[str, int],
+    floats: FloatPolicy,
+    subjects: NDArray[Any] | None,
+) -> tuple[Counts | None, list[BankKPIError]]:
+    indicator = None if item.indicator is None else scheme.indicator(item.indicator)
+    int_places = _places(indicator, item, places)
+    if raw is None:
+        if item.default is None:
+            return None, [MissingDataError("column of input", item.name)]
+        column = _default_column(item, indicator, size)
+        return column, [] if indicator is None else _scale_errors(indicator, column, subjects)
+    given = raw if isinstance(raw, np.ndarray) else None
+    if given is not None and given.dtype.kind in "iu":
+        early = _length(f"columns[{item.name}]", given, size)
+        if early:
+            return None, early
+        counts, errors = _int_column(item, given, indicator, int_places, subjects)
+    elif given is not None and given.dtype.kind == "f" and floats == "refuse":
+        return None, [
+            FloatMoneyError(
+                item.name,
+                "must hold integer counts at the input's precision or exact numbers "
+                "(Decimal or str), not floats; pass floats='repr' to convert each "
+                "through its shortest repr",
+                str(given.dtype),
+            )
+        ]
+    elif given is not None and given.dtype.kind not in "fUSO":
+        return None, [
+            InvalidValueError(
+                f"columns[{item.name}]",
+                "must hold integer counts or exact numbers (Decimal or str)",
+                str(given.dtype),
+            )
+        ]
+    else:
+        array = np.array(raw, dtype=object)
+        early = _length(f"columns[{item.name}]", array, size)
+        if early:
+            return None, early
+        problems = _Problems()
+        values = _exact_values(item, array, floats, problems)
+        counts = _decimal_column(item, values, indicator, problems)
+        return counts, _errors_for(item, indicator, problems, subjects)
+    if counts is not None and indicator is not None:
+        errors.extend(_scale_errors(indicator, counts, subjects))
+    return counts, errors
+
+
+def array_context(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike] | None = None,
+    *,
+    subjects: ArrayLike | None = None,
+    places: Mapping[str, int] | None = None,
+    floats: FloatPolicy = "refuse",
+) -> ArrayContext:
+    """The :class:`ArrayContext` of a population: inputs as counts, rankings computed.
+
+    The first half of :func:`evaluate_arrays` (same arguments), for evaluating one
+    rule on its own with :meth:`bankkpi.Rule.evaluate_array`.
+    """
+    env, _groups = _prepare(
+        scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
+    )
+    return env
+
+
+def _prepare(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike],
+    *,
+    subjects: ArrayLike | None,
+    places: Mapping[str, int] | None,
+    floats: FloatPolicy,
+) -> tuple[ArrayContext, dict[str, _Groups]]:
+    if floats not in _FLOAT_POLICIES:
+        raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
+    size = _size(columns, attributes, subjects)
+    problems: list[BankKPIError] = []
+    ids, subject_problems = _subject_array(subjects, size)
+    problems.extend(subject_problems)
+    keys: dict[str, NDArray[Any]] = {}
+    for name in scheme.attributes:
+        array, errors = _attribute_array(name, attributes.get(name), size, ids)
+        problems.extend(errors)
+        if array is not None:
+            keys[name] = array
+    variables: dict[str, Counts] = {}
+    for item in scheme.inputs:
+        counts, errors = _input_column(
+            scheme,
+            item,
+            columns.get(item.name),
+            size,
+            places=places or {},
+            floats=floats,
+            subjects=ids,
+        )
+        problems.extend(errors)
+        if counts is not None:
+            variables[item.name] = counts
+    if any(spec.rule.ties == "ordinal" for spec in scheme.rankings) and subjects is None:
+        problems.append(
+            AmbiguousInputError(
+                "subjects",
+                "must be given when a ranking breaks ties by subject id (ties='ordinal')",
+                None,
+            )
+        )
+    if problems:
+        raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
+    used = {s.group_by for s in scheme.rankings if s.group_by is not None}
+    used |= {*scheme.group_by, *(r.to for r in scheme.rollups)}
+    groups = {name: _Groups.of(keys[name]) for name in sorted(used)}
+    ranks: dict[str, RankArrays] = {}
+    for spec in scheme.rankings:
+        ordinal = spec.rule.ties == "ordinal" and ids is not None
+        ranks[spec.name] = rank_arrays(
+            variables[spec.variable].counts,
+            spec.rule,
+            groups=(
+                np.zeros(size, dtype=np.int64)
+                if spec.group_by is None
+                else groups[spec.group_by].index
+            ),
+            subject_codes=_Groups.of(ids).index if ordinal and ids is not None else None,
+        )
+    return ArrayContext(size, variables, ranks, ids), groups
+
+
+@attrs.frozen(eq=False)
+class _Groups:
+    """An attribute factorized once: sorted keys, each row's key index, group sizes."""
+
+    keys: NDArray[Any]
+    index: NDArray[np.int64]
+    sizes: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, values: NDArray[Any]) -> _Groups:
+        keys, inverse = np.unique(values, return_inverse=True)
+        index = inverse.reshape(-1).astype(np.int64)
+        return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
+
+    def sums(self, column: NDArray[np.int64], what: str) -> NDArray[np.int64]:
+        """``column`` summed per group, exactly (``numpy.add.at`` on int64)."""
+        fx.check_bound(fx.max_abs(column) * int(self.sizes.max(initial=0)), what)
+        out = np.zeros(self.keys.shape[0], dtype=np.int64)
+        np.add.at(out, self.index, column)
+        return out
+
+    def totals(
+        self, penalty: NDArray[np.int64], reward: NDArray[np.int64], what: str
+    ) -> GroupTotals:
+        """Penalties and rewards per group."""
+        return GroupTotals(self.keys, self.sums(penalty, what), self.sums(reward, what))
+
+
+def evaluate_arrays(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike] | None = None,
+    *,
+    subjects: ArrayLike | None = None,
+    places: Mapping[str, int] | None = None,
+    floats: FloatPolicy = "refuse",
+) -> ArrayResults:
+    """Evaluate ``scheme`` over a whole population given as columns; amounts in fen.
+
+    Row *i* of every result equals what :func:`bankkpi.evaluate` gives the subject of
+    row *i*, to the fen: same rankings (computed with :func:`~bankkpi.rank_arrays`
+    over group codes from ``numpy.unique``), same rules, same rounding.
+
+    Args:
+        scheme: the scheme, as loaded from its file.
+        columns: input name → one value per row. An **integer array** holds counts
+            at the input's precision: an input with an indicator counts its
+            precision steps (a 0.01-point score of 91.5 is ``9150``); one without
+            counts ``10**-places[name]`` (default 0 places: plain integers).
+            **Decimal or str sequences** are converted exactly (an indicator's
+            values quantized by its rounding, as on the exact path; ``None`` or a
+            blank string is a missing value). **Floats** follow ``floats``. A
+            missing column or value takes the input's ``default``.
+        attributes: attribute name → group key per row (str or int), for every
+            attribute the scheme names (region, head…).
+        subjects: optional subject ids, one per row: named in error messages, and
+            required when a ranking breaks ties by subject id (``ordinal``).
+        places: decimal places of integer columns of inputs without an indicator.
+        floats: ``"refuse"`` (default) or ``"repr"``; see :data:`FloatPolicy`.
+
+    Returns:
+        :class:`ArrayResults`.
+
+    Raises:
+        ValidationErrorGroup: every refused input (missing column or value, value
+            out of scale, blank attribute, duplicate subject, float) at once, each
+            naming its rows; or every rule that refuses some rows (an offence
+            number below 1, a discretionary amount outside its range, a negative
+            amount, a value outside every band), each naming its rows and rule.
+    """
+    env, groups = _prepare(
+        scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
+    )
+    amounts: dict[str, NDArray[np.int64]] = {}
+    errors: list[BankKPIError] = []
+    for rule in scheme.rules:
+        try:
+            amounts[rule.id] = rule.evaluate_fen(env)
+        except BankKPIError as exc:
+            errors.append(exc)
+    if errors:
+        raise ValidationErrorGroup(f"rules of scheme {scheme.id} refuse some rows", errors)
+    kinds = {rule.id: rule.kind for rule in scheme.rules}
+    penalty = _column_sum([a for r, a in amounts.items() if kinds[r] == "penalty"], env.size)
+    reward = _column_sum([a for r, a in amounts.items() if kinds[r] == "reward"], env.size)
+    group_totals = {
+        name: groups[name].totals(penalty, reward, f"totals by {name}") for name in scheme.group_by
+    }
+    rollups = {
+        f"{r.kind}→{r.to}": groups[r.to].totals(penalty, reward, f"roll-up to {r.to}")
+        for r in scheme.rollups
+    }
+    return ArrayResults(
+        scheme.id,
+        scheme.version,
+        env.size,
+        env.subjects,
+        kinds,
+        amounts,
+        penalty,
+        reward,
+        group_totals,
+        rollups,
+        dict(env.ranks),
+    )
+
+
+def _column_sum(columns: list[NDArray[np.int64]], size: int) -> NDArray[np.int64]:
+    fx.check_bound(sum(fx.max_abs(c) for c in columns), "sum of rule amounts")
+    total = np.zeros(size, dtype=np.int64)
+    for column in columns:
+        total += column
+    return total

@@ -1,0 +1,130 @@
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bankkpi import RoundingPolicy, round_fraction
+from bankkpi import _expressions as ex
+from bankkpi import _fixedpoint as fx
+from bankkpi._explain import exact_decimal
+from bankkpi.exceptions import FloatMoneyError, InvalidValueError, OverflowRiskError
+
+from .strategies import MODES, rounding_policies
+
+INT64_MAX = fx.INT64_MAX
+
+
+def fixed(values, den):
+    array = np.array(values, dtype=np.int64)
+    return fx.FixedArray(array, den, fx.max_abs(array))
+
+
+numerators = st.lists(st.integers(-(10**8), 10**8), min_size=1, max_size=20)
+big_numerators = st.lists(st.integers(-(10**15), 10**15), min_size=1, max_size=20)
+denominators = st.sampled_from([1, 2, 3, 4, 5, 7, 8, 10, 40, 100, 1000, 3 * 10**6, 10**12])
+
+
+def test_expressions_use_the_shared_module():
+    assert ex.FixedArray is fx.FixedArray
+    assert ex.round_counts is fx.round_counts
+
+
+@given(big_numerators, denominators, rounding_policies)
+def test_round_counts_is_round_fraction(nums, den, policy):
+    counts = fx.round_counts(fixed(nums, den), policy, "x")
+    expected = [round_fraction(Fraction(n, den), policy) for n in nums]
+    assert [Decimal(int(c)).scaleb(policy.exponent) for c in counts] == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("place", ["fen", "yuan", "10"])
+def test_round_counts_on_every_tie(mode, place):
+    policy = RoundingPolicy(mode, place)
+    step = Fraction(policy.place)
+    values = [k * step / 2 for k in range(-9, 10)]  # every half step: ties and exact values
+    den = max(v.denominator for v in values)
+    array = fixed([int(v * den) for v in values], den)
+    got = [Decimal(int(c)).scaleb(policy.exponent) for c in fx.round_counts(array, policy, "x")]
+    assert got == [round_fraction(v, policy) for v in values]
+
+
+def test_round_counts_refuses_a_place_that_would_overflow():
+    with pytest.raises(OverflowRiskError, match=r"'big' at 0\.01 needs"):
+        fx.round_counts(fixed([INT64_MAX // 10], 1), RoundingPolicy("half_up", "fen"), "'big'")
+
+
+def test_operations_refuse_before_they_could_wrap():
+    big = fixed([INT64_MAX // 2 + 1], 1)
+    with pytest.raises(OverflowRiskError, match="beyond int64"):
+        fx.add(big, big, "sum")
+    with pytest.raises(OverflowRiskError, match="product could reach"):
+        fx.multiply(big, fixed([2], 1), "product")
+    with pytest.raises(OverflowRiskError):
+        fx.constant(Fraction(1, 2**64), "tiny")
+    assert fx.add(big, fixed([-1], 1), "ok").fractions() == [Fraction(INT64_MAX // 2)]
+
+
+def test_overflow_message_is_built_only_when_raised():
+    calls = []
+
+    def what():
+        calls.append(1)
+        return "w"
+
+    fx.add(fixed([1], 1), fixed([2], 3), what)
+    assert calls == []
+    with pytest.raises(OverflowRiskError, match=r"^w could reach"):
+        fx.check_bound(INT64_MAX + 1, what)
+
+
+@given(big_numerators, denominators)
+def test_finite_decimal(nums, den):
+    mask = fx.finite_decimal(fixed(nums, den))
+    assert mask.tolist() == [exact_decimal(Fraction(n, den)) is not None for n in nums]
+
+
+@given(numerators, st.sampled_from([1, 2, 3, 4, 5, 7, 8, 10, 40, 100, 1000]))
+def test_arithmetic_is_exact(nums, den):
+    a = fixed(nums, den)
+    b = fixed(list(reversed(nums)), 7)
+    pairs = list(zip(a.fractions(), b.fractions(), strict=True))
+    assert fx.add(a, b, "").fractions() == [x + y for x, y in pairs]
+    assert fx.subtract(a, b, "").fractions() == [x - y for x, y in pairs]
+    assert fx.multiply(a, b, "").fractions() == [x * y for x, y in pairs]
+    assert fx.minimum([a, b], "").fractions() == [min(x, y) for x, y in pairs]
+    assert fx.maximum([a, b], "").fractions() == [max(x, y) for x, y in pairs]
+    assert fx.floor(a).fractions() == [Fraction(x.__floor__()) for x, _ in pairs]
+    assert fx.compare(a, "<=", b, "").tolist() == [x <= y for x, y in pairs]
+    condition = np.array([x > 0 for x, _ in pairs])
+    assert fx.where(condition, a, b, "").fractions() == [x if x > 0 else y for x, y in pairs]
+
+
+def test_to_fen():
+    counts = np.array([1700, -3])
+    assert fx.to_fen(counts, Decimal(1), "a").tolist() == [170000, -300]
+    assert fx.to_fen(counts, Decimal("0.1"), "a").tolist() == [17000, -30]
+    assert fx.to_fen(counts, Decimal(10), "a").tolist() == [1700000, -3000]
+    assert fx.to_fen(np.array([1230]), Decimal("0.001"), "a").tolist() == [123]
+    with pytest.raises(InvalidValueError, match="whole number of fen"):
+        fx.to_fen(np.array([1230, 1234]), Decimal("0.001"), "a")
+    with pytest.raises(OverflowRiskError):
+        fx.to_fen(np.array([INT64_MAX // 10]), Decimal(1), "a")
+
+
+def test_from_counts_refuses_floats_and_other_types():
+    with pytest.raises(FloatMoneyError):
+        fx.from_counts("score", np.array([91.5]), 2)
+    with pytest.raises(InvalidValueError):
+        fx.from_counts("score", np.array(["91.5"]), 2)
+    with pytest.raises(OverflowRiskError):
+        fx.from_counts("score", np.array([2**63], dtype=np.uint64), 2)
+
+
+def test_decimal_of_an_element():
+    value = fixed([9150, 1], 300)
+    assert value.decimal(0) == Decimal("30.5")
+    assert value.decimal(1) == Fraction(1, 300)
+    assert fx.constant(Decimal("2.50"), "c").decimal(5) == Decimal("2.5")

@@ -1,0 +1,543 @@
+import csv
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bankkpi import (
+    AtLeast,
+    Band,
+    BandAmount,
+    BandSet,
+    Bottom,
+    Choose,
+    Compare,
+    Context,
+    Discretionary,
+    Escalating,
+    Expression,
+    Fixed,
+    InRanks,
+    Multiply,
+    PerPeriodEarly,
+    RankingRule,
+    RateTable,
+    RoundingPolicy,
+    Rule,
+    Shortfall,
+    Sum,
+    Text,
+    When,
+    evaluate,
+    load_scheme,
+    rank_arrays,
+)
+from bankkpi._formulas import ArrayContext, Counts, formula_array, predicate_array
+from bankkpi._schemes import SubjectRow, _rankings, _row_values
+from bankkpi.exceptions import (
+    AmbiguousInputError,
+    BankKPIError,
+    DuplicateError,
+    ExpressionError,
+    FloatMoneyError,
+    InvalidValueError,
+    MissingDataError,
+    OutOfRangeError,
+    OverflowRiskError,
+    ValidationErrorGroup,
+)
+from bankkpi.vector import ArrayResults, GroupTotals, array_context, evaluate_arrays
+
+from .agreement import _Builder, random_population, random_scheme
+from .strategies import rounding_policies
+from .test_agreement import DrawPicker
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+YUAN = RoundingPolicy("half_up", "yuan")
+
+
+def scheme_a():
+    return load_scheme((EXAMPLES / "scheme_a.toml").read_text(encoding="utf-8"), format="toml")
+
+
+def env_of(**columns):
+    """An ArrayContext from name=(values, places) pairs."""
+    size = len(next(iter(columns.values()))[0])
+    return ArrayContext(size, {n: Counts(v, p) for n, (v, p) in columns.items()})
+
+
+def problems_of(info):
+    return info.value.problems if isinstance(info.value, ValidationErrorGroup) else (info.value,)
+
+
+# ------------------------------------------------------------------ formulas
+
+
+class TestFormulasOnArrays:
+    def test_brief_phase_2_penalty(self):
+        rule = Rule(
+            "A.P2",
+            Text("二阶段考核", "phase 2 penalty"),
+            "penalty",
+            Shortfall(AtLeast(95), "score", rate=200, base=1000),
+            YUAN,
+        )
+        env = env_of(score=([9150, 9500, 9499, 10000], 2))
+        assert rule.evaluate_array(env).tolist() == [1700, 0, 1002, 0]
+        assert rule.evaluate_fen(env).tolist() == [170000, 0, 100200, 0]
+
+    def test_escalating_rates_and_offence_beyond_the_list(self):
+        f = Escalating((200, 500), units="points", offence="offence")
+        env = env_of(points=([20, 20, 15], 1), offence=([1, 2, 7], 0))
+        assert f.evaluate_array(env).fractions() == [400, 1000, 750]
+
+    def test_escalating_names_every_bad_row(self):
+        f = Escalating((200, 500), units="points", offence="offence")
+        env = ArrayContext(
+            4,
+            {"points": Counts([1, 1, 1, 1], 0), "offence": Counts([0, 10, 15, 0], 1)},
+            subjects=["甲", "乙", "丙", "丁"],
+        )
+        with pytest.raises(InvalidValueError) as info:
+            f.evaluate_array(env)
+        message = str(info.value)
+        assert info.value.subject == "甲"
+        assert "3 rows: row 0 (甲), row 2 (丙), row 3 (丁)" in message
+        assert "'offence' must be a whole offence number >= 1" in message
+
+    def test_a_bad_row_in_a_branch_it_does_not_take_is_not_refused(self):
+        checked = Escalating((200, 500), units="points", offence="offence")
+        env = env_of(complaints=([0, 1, 0], 0), offence=([1, 0, 2], 0), points=([10, 10, 10], 1))
+        guarded = When(Compare("complaints", "==", 0), checked)
+        assert guarded.evaluate_array(env).fractions() == [200, 0, 500]
+        chosen = Choose([(Compare("complaints", "==", 1), Fixed(7))], otherwise=checked)
+        assert chosen.evaluate_array(env).fractions() == [200, 7, 500]
+        with pytest.raises(InvalidValueError, match="1 row: row 1"):
+            checked.evaluate_array(env)
+
+    def test_discretionary_range(self):
+        f = Discretionary(Text("媒体表扬", "media praise"), 200, 1000)
+        env = ArrayContext(
+            3, {"chosen": Counts([200, 1000, 1500], 0)}, subjects=np.array(["a", "b", "c"])
+        )
+        with pytest.raises(OutOfRangeError) as info:
+            f.evaluate_array(env)
+        assert info.value.subject == "c"
+        assert info.value.value == Decimal(1500)
+        assert "[200, 1000] (媒体表扬) (1 row: row 2 (c))" in str(info.value)
+        fine = ArrayContext(2, {"chosen": Counts([200, 1000], 0)})
+        assert f.evaluate_array(fine).fractions() == [200, 1000]
+
+    def test_per_period_early_refuses_negative_and_fractional_periods(self):
+        f = PerPeriodEarly(300)
+        assert f.evaluate_array(env_of(quarters_early=([0, 3], 0))).fractions() == [0, 900]
+        with pytest.raises(InvalidValueError, match="2 rows: row 0, row 1"):
+            f.evaluate_array(env_of(quarters_early=([-10, 5], 1)))
+
+    def test_band_amount_outside_every_band(self):
+        bands = BandSet(
+            [Band.interval("低", "[0, 80)"), Band.interval("中", "[80, 85]")], scale=(0, 85)
+        )
+        f = BandAmount(bands, {"低": 500, "中": 300})
+        with pytest.raises(MissingDataError, match=r"band containing value \(1 row: row 2\)"):
+            f.evaluate_array(env_of(score=([7999, 8500, 8501], 2)))
+        assert f.evaluate_array(env_of(score=([7999, 8000], 2))).fractions() == [500, 300]
+        catch = BandSet([Band.interval("低", "[0, 80)")], catch_all="其他")
+        g = BandAmount(catch, {"低": 500, "其他": 1})
+        assert g.evaluate_array(env_of(score=([7999, 8000], 2))).fractions() == [500, 1]
+
+    def test_rule_refuses_negative_amounts_naming_rows(self):
+        rule = Rule("X", Text("x", "x"), "penalty", Expression("score - 90", ["score"]), YUAN)
+        with pytest.raises(InvalidValueError) as info:
+            rule.evaluate_array(env_of(score=([9100, 8950, 9000], 2)))
+        assert "'X' must give a non-negative penalty (1 row: row 1)" in str(info.value)
+
+    def test_formula_errors_carry_the_rule(self):
+        rule = Rule("R", Text("r", "r"), "reward", PerPeriodEarly(300), YUAN)
+        with pytest.raises(InvalidValueError) as info:
+            rule.evaluate_array(env_of(quarters_early=([-1], 0)))
+        assert info.value.__notes__ == ["while evaluating rule R on the array path"]
+
+    def test_sum_refuses_a_part_without_a_finite_decimal_form(self):
+        third = Shortfall(AtLeast(98), "score", rate=1, per=3)
+        env = env_of(score=([9700, 9500], 2))
+        with pytest.raises(InvalidValueError, match=r"1 row: row 0"):
+            Sum([third, Fixed(1)]).evaluate_array(env)
+        rounded = Sum([third, Fixed(1)], rounding=RoundingPolicy("half_up", "fen"))
+        assert rounded.evaluate_array(env).fractions() == [Fraction(133, 100), 2]
+        assert Sum([third]).evaluate_array(env_of(score=([9500], 2))).fractions() == [1]
+
+    def test_rate_tables(self):
+        table = RateTable(((0, "0.01"), (1_000_000, "0.02")), "fees", "graduated")
+        tiered = RateTable(((0, "0.01"), (1_000_000, "0.02")), "fees", "tiered", scale=2)
+        env = env_of(fees=([150_000_000, 99_999_999, 0], 2))
+        assert table.evaluate_array(env).fractions() == [20000, Fraction(999_999_99, 10000), 0]
+        assert tiered.evaluate_array(env).fractions() == [60000, Fraction(1_999_999_98, 10000), 0]
+
+    def test_multiply_only_where_the_condition_holds(self):
+        f = Multiply(Fixed(500), 2, Compare("repeat", "==", 1))
+        assert f.evaluate_array(env_of(repeat=([0, 1], 0))).fractions() == [500, 1000]
+
+    def test_in_ranks_uses_the_selections_mask(self):
+        scores = np.array([9000, 8000, 8000, 7000])
+        ranks = rank_arrays(
+            scores, RankingRule("higher", "competition"), groups=np.zeros(4, dtype=np.int64)
+        )
+        env = ArrayContext(4, {"score": Counts(scores, 2)}, {"province": ranks})
+        assert InRanks("province", Bottom(2)).test_array(env).tolist() == [False, True, True, True]
+
+    def test_inactive_rows_are_zero_in_rule_results(self):
+        rule = Rule("R", Text("r", "r"), "reward", Fixed(5), YUAN)
+        env = ArrayContext(3, active=np.array([True, False, True]))
+        assert rule.evaluate_array(env).tolist() == [5, 0, 5]
+
+    def test_formulas_and_predicates_without_an_array_path_are_refused(self):
+        class Custom:
+            def evaluate(self, context):
+                return Fixed(1).evaluate(context)
+
+            def test(self, _context):
+                return True, Text("", "")
+
+        env = ArrayContext(1)
+        with pytest.raises(InvalidValueError, match="has no array path"):
+            formula_array(Custom(), env)
+        with pytest.raises(InvalidValueError, match="has no array path"):
+            predicate_array(Custom(), env)
+        with pytest.raises(InvalidValueError, match="has no array form"):
+            InRanks("p", Custom()).test_array(ArrayContext(1, ranks={"p": _ranks(1)}))
+
+    def test_expressions_run_on_their_own_array_path(self):
+        env = env_of(a=([150, 300], 2), b=([2, 0], 0))
+        assert formula_array(Expression("a * 2 - b", ["a", "b"]), env).fractions() == [1, 6]
+        with pytest.raises(ExpressionError, match="not a constant"):
+            formula_array(Expression("a / b", ["a", "b"]), env)
+
+    def test_context_is_checked(self):
+        with pytest.raises(InvalidValueError, match="one entry per row"):
+            ArrayContext(3, {"score": Counts([1, 2], 2)})
+        with pytest.raises(FloatMoneyError):
+            Counts(np.array([91.5]), 2)
+        with pytest.raises(InvalidValueError, match="places"):
+            Counts([1], 19)
+        with pytest.raises(MissingDataError, match="no array of variable for 'score'"):
+            ArrayContext(1).value("score")
+        counts = Counts(np.array([1, 2]), 0)
+        with pytest.raises(ValueError, match="read-only"):
+            counts.counts[0] = 5
+
+
+def _ranks(n):
+    return rank_arrays(
+        np.arange(n), RankingRule("higher", "dense"), groups=np.zeros(n, dtype=np.int64)
+    )
+
+
+def _exact_contexts(scheme, population):
+    valid = {row.subject: (row, _row_values(scheme, row)[0]) for row in population.rows}
+    rankings = _rankings(scheme, valid)
+    return [
+        Context(s, valid[s][1], {name: r[s] for name, r in rankings.items()})
+        for s in population.subjects
+    ]
+
+
+@settings(max_examples=60)
+@given(st.data(), rounding_policies)
+def test_every_value_equals_the_exact_value(data, policy):
+    """Unrounded values equal the exact path's fractions; rules agree at every place."""
+    pick = DrawPicker(data.draw)
+    drawn = random_scheme(pick)
+    scheme = drawn.scheme
+    population = random_population(drawn, data.draw(st.integers(0, 2**32 - 1)), 40)
+    env = array_context(
+        scheme,
+        population.columns,
+        population.attributes,
+        subjects=population.subjects,
+        places=population.places,
+    )
+    contexts = _exact_contexts(scheme, population)
+    predicate = _Builder(pick, drawn.precision).predicate(2)
+    assert predicate_array(predicate, env).tolist() == [predicate.test(c)[0] for c in contexts]
+    for rule in scheme.rules:
+        exact, refused = [], []
+        for i, context in enumerate(contexts):
+            try:
+                exact.append(rule.formula.evaluate(context).value)
+            except BankKPIError:
+                refused.append(i)
+        if refused:
+            with pytest.raises(BankKPIError):
+                formula_array(rule.formula, env)
+            continue
+        values = formula_array(rule.formula, env)
+        assert np.broadcast_to(values.num, (env.size,)).tolist() == [
+            int(v * values.den) for v in exact
+        ]
+        assert all(Fraction(int(v * values.den), values.den) == v for v in exact)
+        rounded = Rule(rule.id, rule.name, "reward", rule.formula, policy)
+        if all(v >= 0 for v in exact):
+            counts = rounded.evaluate_array(env)
+            amounts = [rounded.evaluate(c).amount for c in contexts]
+            assert [Decimal(int(c)).scaleb(policy.exponent) for c in counts] == amounts
+
+
+# ------------------------------------------------------------------ bankkpi.vector
+
+
+def _csv_rows():
+    with (EXAMPLES / "data" / "scheme_a_2024.csv").open(encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+INPUTS = ("score", "quarters_early", "complaints", "repeat")
+
+
+class TestEvaluateArrays:
+    def test_scheme_a_data_agrees_with_the_exact_path(self):
+        scheme = scheme_a()
+        rows = _csv_rows()
+        exact = evaluate(
+            scheme,
+            [SubjectRow(r["subject"], {"region": r["region"], "head": r["head"]}, r) for r in rows],
+        )
+        attributes = {k: np.array([r[k] for r in rows]) for k in ("region", "head")}
+        subjects = [r["subject"] for r in rows]
+        as_text = {k: [r[k] for r in rows] for k in INPUTS}
+        as_counts = {
+            "score": np.array([int(Decimal(r["score"]) * 100) for r in rows]),
+            **{k: np.array([int(r[k]) for r in rows]) for k in INPUTS[1:]},
+        }
+        for columns in (as_text, as_counts):
+            out = evaluate_arrays(scheme, columns, attributes, subjects=subjects)
+            assert isinstance(out, ArrayResults)
+            index = {s: i for i, s in enumerate(subjects)}
+            for line in exact.lines:
+                assert out.amounts[line.rule][index[line.subject]] == int(line.amount * 100)
+            assert out.group_totals["region"].as_dict() == exact.group_totals["region"]
+            heads = out.rollups["penalty→head"]
+            assert {str(k): v for k, v in zip(heads.keys, heads.penalty, strict=True)} == {
+                k: int(v * 100) for k, v in exact.rollups["penalty→head"].items()
+            }
+            assert out.total("penalty") == int(sum(t.penalty for t in exact.totals) * 100)
+            assert out.rules == tuple(r.id for r in scheme.rules)
+            assert (out.net == out.reward - out.penalty).all()
+
+    def test_python_ints_are_values_numpy_ints_are_counts(self):
+        scheme = scheme_a()
+        attributes = {"region": ["R", "R"], "head": ["H", "H"]}
+        by_value = evaluate_arrays(scheme, {"score": [95, 99], "complaints": [0, 0]}, attributes)
+        by_count = evaluate_arrays(
+            scheme, {"score": np.array([9500, 9900]), "complaints": [0, 0]}, attributes
+        )
+        for rule, amounts in by_value.amounts.items():
+            assert amounts.tolist() == by_count.amounts[rule].tolist()
+        assert by_value.amounts["A.region_top2"].tolist() == [0, 50000]
+
+    def test_floats_are_refused_unless_asked_for(self):
+        scheme = scheme_a()
+        attributes = {"region": ["R", "R"], "head": ["H", "H"]}
+        columns = {"score": np.array([97.5, 99.0]), "complaints": [0, 0]}
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, columns, attributes)
+        assert isinstance(info.value.problems[0], FloatMoneyError)
+        assert "floats='repr'" in str(info.value.problems[0])
+        out = evaluate_arrays(scheme, columns, attributes, floats="repr")
+        assert out.amounts["A.region_top2"].tolist() == [0, 50000]
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, {"score": [Decimal(95), 0.5], "complaints": [0, 0]}, attributes)
+        assert "floats='repr' to convert each through its shortest repr (1 row: row 1)" in str(
+            info.value
+        )
+
+    def test_nan_is_a_blank_with_floats_repr(self):
+        scheme = scheme_a()
+        attributes = {"region": ["R", "R"], "head": ["H", "H"]}
+        columns = {"score": ["97", "98"], "complaints": [0, 0], "repeat": np.array([np.nan, 1.0])}
+        out = evaluate_arrays(scheme, columns, attributes, floats="repr")
+        assert out.size == 2
+        columns["complaints"] = np.array([np.nan, 0.0])
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, columns, attributes, floats="repr")
+        assert "no value of input 'complaints' (1 row: row 0)" in str(info.value)
+
+    def test_every_input_problem_at_once_naming_rows(self):
+        scheme = scheme_a()
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(
+                scheme,
+                {"score": ["104", "90", "abc", "-1", None], "repeat": [0, 0, 0, 0, 0]},
+                {"region": ["R", " ", "R", "R", "R"]},
+                subjects=["o1", "o2", "o3", "o2", "o5"],
+            )
+        text = str(info.value)
+        kinds = [type(p) for p in info.value.problems]
+        assert DuplicateError in kinds
+        assert OutOfRangeError in kinds
+        assert "'subject' must be unique; repeated (1 row: row 3 (o2))" in text
+        assert "no attribute 'region' (1 row: row 1 (o2))" in text
+        assert "no array of attribute for 'head'" in text
+        assert (
+            "'score' must be an exact number (Decimal, int or decimal str) (1 row: row 2 (o3))"
+            in text
+        )
+        assert "no value of input 'score' (1 row: row 4 (o5))" in text
+        assert "'mystery_shopper' must be within [0, 100] (2 rows: row 0 (o1), row 3 (o2))" in text
+        assert "no column of input for 'complaints'" in text
+
+    def test_values_beyond_exact_arithmetic_are_refused(self):
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(
+                scheme_a(),
+                {"score": ["9e99"], "complaints": ["1e40"], "repeat": ["1e-40"]},
+                {"region": ["R"], "head": ["H"]},
+            )
+        text = str(info.value)
+        assert "'score' has more digits than exact arithmetic holds" in text
+        assert "'complaints' holds values beyond int64" in text
+        assert "'repeat' needs at most 18 decimal places" in text
+
+    def test_out_of_scale_counts_are_refused(self):
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(
+                scheme_a(),
+                {"score": np.array([10001]), "complaints": np.array([0])},
+                {"region": ["R"], "head": ["H"]},
+            )
+        assert "'mystery_shopper' must be within [0, 100] (1 row: row 0)" in str(info.value)
+
+    def test_rule_problems_are_grouped_by_rule(self):
+        scheme = scheme_a()
+        bad = Rule("Z", Text("z", "z"), "reward", PerPeriodEarly(300), YUAN)
+        negative = Rule("N", Text("n", "n"), "penalty", Expression("score - 99", ["score"]), YUAN)
+        import attrs  # noqa: PLC0415 - only this test rebuilds a scheme
+
+        scheme = attrs.evolve(scheme, rules=(*scheme.rules, bad, negative))
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(
+                scheme,
+                {"score": ["98", "99.5"], "complaints": [0, 0], "quarters_early": ["-1", "2"]},
+                {"region": ["R", "R"], "head": ["H", "H"]},
+                subjects=["a", "b"],
+            )
+        early, z, n = info.value.problems  # A.early reads quarters_early too (row a meets 98)
+        assert "'quarters_early' must be a whole number >= 0 (1 row: row 0 (a))" in str(z)
+        assert early.__notes__ == ["while evaluating rule A.early on the array path"]
+        assert z.__notes__ == ["while evaluating rule Z on the array path"]
+        assert "'N' must give a non-negative penalty (1 row: row 0 (a))" in str(n)
+
+    def test_ordinal_ties_need_subject_ids(self):
+        data = {
+            "format": 1,
+            "id": "o",
+            "version": "1",
+            "name": "o",
+            "effective": {"start": "2024-01-01", "end": "2024-12-31"},
+            "rounding": {"mode": "half_up", "place": "yuan"},
+            "inputs": [{"name": "score", "label": "得分"}],
+            "rankings": [
+                {
+                    "name": "all",
+                    "variable": "score",
+                    "better": "higher",
+                    "ties": "ordinal",
+                    "tie_break": "subject_desc",
+                }
+            ],
+            "rules": [
+                {
+                    "id": "T",
+                    "name": "top",
+                    "kind": "reward",
+                    "formula": {
+                        "type": "when",
+                        "when": {
+                            "type": "in_ranks",
+                            "ranking": "all",
+                            "selection": {"type": "top", "n": 1},
+                        },
+                        "then": {"type": "fixed", "amount": 100},
+                    },
+                }
+            ],
+        }
+        from bankkpi import parse_scheme  # noqa: PLC0415 - only here
+
+        scheme = parse_scheme(data)
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, {"score": np.array([9, 9])})
+        assert isinstance(info.value.problems[0], AmbiguousInputError)
+        out = evaluate_arrays(scheme, {"score": np.array([9, 9])}, subjects=["a", "b"])
+        assert out.amounts["T"].tolist() == [0, 10000]  # ties by id descending: b first
+
+    def test_places_for_integer_columns_without_an_indicator(self):
+        scheme = scheme_a()
+        base = {"score": ["97", "98"], "complaints": np.array([0, 5])}
+        attributes = {"region": ["R", "R"], "head": ["H", "H"]}
+        out = evaluate_arrays(scheme, base, attributes, places={"complaints": 1})
+        assert out.amounts["A.no_complaint"].tolist() == [50000, 0]
+
+    def test_lengths_must_agree(self):
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(
+                scheme_a(),
+                {"score": ["97", "98"], "complaints": [0]},
+                {"region": ["R", "R"], "head": ["H", "H"]},
+            )
+        assert "'columns[complaints]' must have one entry per row (2): 1" in str(info.value)
+
+    def test_no_columns_at_all(self):
+        with pytest.raises(InvalidValueError, match="at least one column"):
+            evaluate_arrays(scheme_a(), {})
+
+    def test_bad_floats_argument(self):
+        with pytest.raises(InvalidValueError, match="'refuse' or 'repr'"):
+            evaluate_arrays(scheme_a(), {"score": ["1"]}, floats="round")  # type: ignore[arg-type]
+
+    def test_group_totals_as_dict(self):
+        totals = GroupTotals(np.array([2, 10]), np.array([1, 2]), np.array([5, 0]))
+        assert list(totals.as_dict()) == ["10", "2"]
+        assert totals.amount("reward").tolist() == [5, 0]
+
+    def test_huge_counts_are_refused_not_wrapped(self):
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(
+                scheme_a(),
+                {"score": np.array([2**63], dtype=np.uint64), "complaints": [0]},
+                {"region": ["R"], "head": ["H"]},
+            )
+        assert isinstance(info.value.problems[0], OverflowRiskError)
+
+
+junk = st.one_of(
+    st.none(),
+    st.just(""),
+    st.booleans(),
+    st.integers(-5, 200),
+    st.floats(allow_nan=True),
+    st.text(max_size=4),
+    st.decimals(allow_nan=True, allow_infinity=True, places=3),
+)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(junk, junk, junk), min_size=1, max_size=6), st.booleans())
+def test_only_documented_errors_escape(rows, repr_floats):
+    columns = {
+        "score": [r[0] for r in rows],
+        "complaints": [r[1] for r in rows],
+        "quarters_early": [r[2] for r in rows],
+    }
+    attributes = {"region": ["R"] * len(rows), "head": ["H"] * len(rows)}
+    try:
+        out = evaluate_arrays(
+            scheme_a(), columns, attributes, floats="repr" if repr_floats else "refuse"
+        )
+    except ValidationErrorGroup:  # every row problem collected in the group, none loose
+        return
+    assert out.size == len(rows)
