@@ -541,3 +541,49 @@ def test_only_documented_errors_escape(rows, repr_floats):
     except ValidationErrorGroup:  # every row problem collected in the group, none loose
         return
     assert out.size == len(rows)
+
+
+def test_derived_inputs_agree_with_the_exact_path():
+    """Scheme B's annual average is derived from four quarters and rounded once."""
+    from bankkpi import SubjectRow, evaluate, load_scheme  # noqa: PLC0415
+    from bankkpi.vector import evaluate_arrays  # noqa: PLC0415
+
+    scheme = load_scheme(
+        (Path(__file__).parent.parent / "examples" / "scheme_b.toml").read_text(encoding="utf-8"),
+        format="toml",
+    )
+    rng = np.random.default_rng(11)
+    n = 300
+    columns = {q: rng.integers(8600, 9401, n) for q in ("q1", "q2", "q3", "q4")}  # many .5 ties
+    regions = [f"R{i % 7}" for i in range(n)]
+    out = evaluate_arrays(scheme, columns, {"region": np.array(regions)})
+    rows = [
+        SubjectRow(
+            f"o{i:03d}",
+            {"region": regions[i]},
+            {q: Decimal(int(columns[q][i])).scaleb(-2) for q in columns},
+        )
+        for i in range(n)
+    ]
+    exact = {t.subject: t for t in evaluate(scheme, rows).totals}
+    for i in range(n):
+        total = exact[f"o{i:03d}"]
+        assert (int(total.penalty * 100), int(total.reward * 100)) == (
+            int(out.penalty[i]),
+            int(out.reward[i]),
+        )
+
+
+def test_a_derived_input_is_not_read_from_a_column():
+    from bankkpi import load_scheme  # noqa: PLC0415
+    from bankkpi.exceptions import ValidationErrorGroup  # noqa: PLC0415
+    from bankkpi.vector import evaluate_arrays  # noqa: PLC0415
+
+    scheme = load_scheme(
+        (Path(__file__).parent.parent / "examples" / "scheme_b.toml").read_text(encoding="utf-8"),
+        format="toml",
+    )
+    columns = {q: np.array([9000]) for q in ("q1", "q2", "q3", "q4", "annual_avg")}
+    with pytest.raises(ValidationErrorGroup) as info:
+        evaluate_arrays(scheme, columns, {"region": np.array(["R"])})
+    assert "derived" in str(info.value)

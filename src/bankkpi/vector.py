@@ -549,6 +549,41 @@ def _input_column(
     return counts, errors
 
 
+def _derived_column(
+    scheme: Scheme,
+    item: Input,
+    variables: Mapping[str, Counts],
+    columns: Mapping[str, ArrayLike],
+    subjects: NDArray[Any] | None,
+) -> tuple[Counts | None, list[BankKPIError]]:
+    """A derived input computed from earlier inputs, rounded once by its indicator."""
+    assert item.derive is not None  # noqa: S101 - only called for derived inputs
+    assert item.indicator is not None  # noqa: S101 - a derived input names one (checked)
+    if item.name in columns:
+        return None, [
+            InvalidValueError(
+                f"columns[{item.name}]",
+                f"must not be given: the input is derived from {', '.join(item.derive.names)}",
+                item.derive.source,
+            )
+        ]
+    missing = [name for name in item.derive.names if name not in variables]
+    if missing:
+        return None, []  # the missing inputs are reported already
+    indicator = scheme.indicator(item.indicator)
+    policy = indicator.policy
+    try:
+        counts = item.derive.evaluate_array(
+            {name: variables[name].counts for name in item.derive.names},
+            rounding=policy,
+            places={name: variables[name].places for name in item.derive.names},
+        )
+    except BankKPIError as exc:
+        return None, [exc]
+    column = Counts(counts, max(0, -policy.exponent))
+    return column, _scale_errors(indicator, column, subjects)
+
+
 def array_context(
     scheme: Scheme,
     columns: Mapping[str, ArrayLike],
@@ -567,6 +602,37 @@ def array_context(
         scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
     )
     return env
+
+
+def _variables(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    size: int,
+    *,
+    places: Mapping[str, int],
+    floats: FloatPolicy,
+    ids: NDArray[Any] | None,
+    problems: list[BankKPIError],
+) -> dict[str, Counts]:
+    """Every input's column, read or derived in declaration order; problems collected."""
+    variables: dict[str, Counts] = {}
+    for item in scheme.inputs:
+        if item.derive is not None:
+            counts, errors = _derived_column(scheme, item, variables, columns, ids)
+        else:
+            counts, errors = _input_column(
+                scheme,
+                item,
+                columns.get(item.name),
+                size,
+                places=places,
+                floats=floats,
+                subjects=ids,
+            )
+        problems.extend(errors)
+        if counts is not None:
+            variables[item.name] = counts
+    return variables
 
 
 def _prepare(
@@ -590,20 +656,9 @@ def _prepare(
         problems.extend(errors)
         if array is not None:
             keys[name] = array
-    variables: dict[str, Counts] = {}
-    for item in scheme.inputs:
-        counts, errors = _input_column(
-            scheme,
-            item,
-            columns.get(item.name),
-            size,
-            places=places or {},
-            floats=floats,
-            subjects=ids,
-        )
-        problems.extend(errors)
-        if counts is not None:
-            variables[item.name] = counts
+    variables = _variables(
+        scheme, columns, size, places=places or {}, floats=floats, ids=ids, problems=problems
+    )
     if any(spec.rule.ties == "ordinal" for spec in scheme.rankings) and subjects is None:
         problems.append(
             AmbiguousInputError(
