@@ -75,10 +75,17 @@ __all__ = [
     "FixedArray",
     "FloatPolicy",
     "GroupTotals",
+    "ScenarioResult",
+    "ScenarioTable",
     "array_context",
     "evaluate_arrays",
+    "grid",
+    "monte_carlo",
+    "override",
     "round_counts",
+    "seek_parameter",
     "to_fen",
+    "what_if",
 ]
 
 FloatPolicy: TypeAlias = Literal["refuse", "repr"]
@@ -801,3 +808,16 @@ def _column_sum(columns: list[NDArray[np.int64]], size: int) -> NDArray[np.int64
     for column in columns:
         total += column
     return total
+
+
+# The what-if API lives in its own module and is public here; it calls back into
+# evaluate_arrays above, so it is imported last.
+from bankkpi._whatif import (  # noqa: E402
+    ScenarioResult,
+    ScenarioTable,
+    grid,
+    monte_carlo,
+    override,
+    seek_parameter,
+    what_if,
+)

@@ -1,0 +1,335 @@
+"""What-if modelling: a scheme under many parameter overrides, over numpy columns.
+
+A *scenario* is a mapping of **paths** in the scheme's canonical form to new values.
+A path names keys with dots and list items with brackets — ``rules[A.P3]`` picks the
+rule whose ``id`` is ``A.P3`` (``[2]`` picks by position) — and ``*`` matches any one
+key or item, ``**`` any depth below. ``"rules[A.P3].**.threshold": 97`` sets every
+threshold under rule A.P3 to 97. Each scenario is validated like a scheme file, so a
+path that matches nothing or a value a scheme may not hold is a typed error.
+
+:func:`what_if` evaluates the scheme over the population once per scenario with
+:func:`~bankkpi.vector.evaluate_arrays` (no Python loop over subjects) and returns a
+:class:`ScenarioTable`: totals per scenario, and per group.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+import attrs
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bankkpi._money import fen_to_yuan, to_decimal
+from bankkpi._schemefile import dump_scheme, parse_scheme
+from bankkpi._schemes import Scheme
+from bankkpi.exceptions import ConfigError, InvalidValueError
+
+__all__ = [
+    "ScenarioResult",
+    "ScenarioTable",
+    "grid",
+    "monte_carlo",
+    "override",
+    "seek_parameter",
+    "what_if",
+]
+
+Scenario = Mapping[str, object]
+"""Path → new value."""
+
+_STEP: Final = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
+
+
+def _steps(path: str) -> list[str]:
+    """``rules[A.P3].formula.rate`` → ``["rules", "[A.P3]", "formula", "rate"]``."""
+    steps: list[str] = []
+    position = 0
+    while position < len(path):
+        if path[position] == ".":
+            position += 1
+            continue
+        match = _STEP.match(path, position)
+        if match is None:
+            raise ConfigError(f"path {path!r}: cannot read it at column {position + 1}")
+        steps.append(match.group(1) if match.group(1) is not None else f"[{match.group(2)}]")
+        position = match.end()
+    if not steps:
+        raise ConfigError(f"path {path!r} is empty")
+    return steps
+
+
+def _children(node: object, step: str) -> list[tuple[object, object]]:
+    """(container, key) pairs that ``step`` selects under ``node``."""
+    if step.startswith("["):
+        inner = step[1:-1]
+        if not isinstance(node, list):
+            return []
+        if inner == "*":
+            return [(node, i) for i in range(len(node))]
+        if inner.isdigit():
+            index = int(inner)
+            return [(node, index)] if index < len(node) else []
+        return [
+            (node, i)
+            for i, item in enumerate(node)
+            if isinstance(item, dict)
+            and (item.get("id") == inner or item.get("code") == inner or item.get("name") == inner)
+        ]
+    if isinstance(node, dict):
+        if step == "*":
+            return [(node, k) for k in node]
+        return [(node, step)] if step in node else []
+    return []
+
+
+def _descendants(node: object) -> Iterable[object]:
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _descendants(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _descendants(value)
+
+
+def _targets(root: object, steps: list[str]) -> list[tuple[object, object]]:
+    nodes: list[object] = [root]
+    found: list[tuple[object, object]] = []
+    for depth, step in enumerate(steps):
+        last = depth == len(steps) - 1
+        if step == "**":
+            nodes = [d for n in nodes for d in _descendants(n)]
+            continue
+        pairs = [pair for n in nodes for pair in _children(n, step)]
+        if last:
+            found = pairs
+        nodes = [c[k] for c, k in pairs]  # type: ignore[index]
+    return found
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        raise InvalidValueError("value", "must be exact (Decimal, int or str), not a float", value)
+    return value
+
+
+def override(scheme: Scheme, scenario: Scenario) -> Scheme:
+    """A new scheme with the values at ``scenario``'s paths replaced (validated).
+
+    >>> from pathlib import Path
+    >>> from bankkpi import load_scheme
+    >>> a = load_scheme(Path("examples/scheme_a.toml").read_text(encoding="utf-8"), format="toml")
+    >>> b = override(a, {"rules[A.P3].**.threshold": 97, "rules[A.P3].**.rate": 150})
+    >>> b.rules[0].formula.formula.otherwise.rate, b.rules[0].formula.formula.otherwise.target
+    (Decimal('150'), AtLeast(threshold=Decimal('97'), inclusive=True))
+    """
+    data: Any = dump_scheme(scheme)
+    for path, value in scenario.items():
+        found = _targets(data, _steps(path))
+        if not found:
+            raise ConfigError(f"path {path!r} matches nothing in scheme {scheme.id}")
+        for container, key in found:
+            container[key] = _plain(value)  # type: ignore[index]
+    return parse_scheme(data)
+
+
+def grid(axes: Mapping[str, Sequence[object]]) -> tuple[dict[str, object], ...]:
+    """Every combination of the values of each path (a cartesian product).
+
+    >>> grid({"a": [1, 2], "b": ["x", "y"]})
+    ({'a': 1, 'b': 'x'}, {'a': 1, 'b': 'y'}, {'a': 2, 'b': 'x'}, {'a': 2, 'b': 'y'})
+    """
+    paths = list(axes)
+    for path in paths:
+        if not axes[path]:
+            raise InvalidValueError(path, "needs at least one value", list(axes[path]))
+    return tuple(
+        dict(zip(paths, combo, strict=True))
+        for combo in itertools.product(*(axes[p] for p in paths))
+    )
+
+
+@attrs.frozen
+class ScenarioResult:
+    """One scenario's totals: in fen, for the population and per group key."""
+
+    scenario: Mapping[str, object]
+    penalty_fen: int
+    reward_fen: int
+    groups: Mapping[str, Mapping[str, tuple[int, int]]]
+    payers: int
+
+    @property
+    def penalty(self) -> Decimal:
+        """Total penalties in yuan."""
+        return fen_to_yuan(self.penalty_fen)
+
+    @property
+    def reward(self) -> Decimal:
+        """Total rewards in yuan."""
+        return fen_to_yuan(self.reward_fen)
+
+
+@attrs.frozen
+class ScenarioTable:
+    """Results of :func:`what_if`, one per scenario, in order."""
+
+    results: tuple[ScenarioResult, ...]
+
+    def records(self) -> list[dict[str, object]]:
+        """One flat dict per scenario (paths, penalty, reward, payers): a DataFrame's rows."""
+        return [
+            {
+                **{str(k): v for k, v in r.scenario.items()},
+                "penalty": r.penalty,
+                "reward": r.reward,
+                "payers": r.payers,
+            }
+            for r in self.results
+        ]
+
+    def group_records(self, attribute: str) -> list[dict[str, object]]:
+        """One flat dict per scenario and group key of ``attribute``."""
+        return [
+            {
+                **{str(k): v for k, v in r.scenario.items()},
+                attribute: key,
+                "penalty": fen_to_yuan(p),
+                "reward": fen_to_yuan(w),
+            }
+            for r in self.results
+            for key, (p, w) in r.groups[attribute].items()
+        ]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+
+def _evaluate(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike] | None,
+    scenario: Scenario,
+) -> ScenarioResult:
+    from bankkpi.vector import evaluate_arrays  # noqa: PLC0415 - vector imports this module
+
+    out = evaluate_arrays(scheme, columns, attributes)
+    groups = {
+        name: {
+            str(k): (int(p), int(w))
+            for k, p, w in zip(g.keys.tolist(), g.penalty, g.reward, strict=True)
+        }
+        for name, g in out.group_totals.items()
+    }
+    return ScenarioResult(
+        dict(scenario),
+        out.total("penalty"),
+        out.total("reward"),
+        groups,
+        int(np.count_nonzero(out.penalty)),
+    )
+
+
+def what_if(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike] | None,
+    scenarios: Iterable[Scenario],
+) -> ScenarioTable:
+    """Totals per scenario (and per group) of ``scheme`` over the population.
+
+    >>> from pathlib import Path
+    >>> from bankkpi import load_scheme
+    >>> a = load_scheme(Path("examples/scheme_a.toml").read_text(encoding="utf-8"), format="toml")
+    >>> cols = {"score": np.array([9750, 9900, 9615, 9820]),
+    ...         "complaints": np.array([0, 1, 0, 0])}
+    >>> groups = {"region": np.array(["东", "东", "西", "西"]),
+    ...           "head": np.array(["张", "张", "李", "李"])}
+    >>> table = what_if(a, cols, groups, grid({"rules[A.no_complaint].**.amount": [500, 800]}))
+    >>> [(r["rules[A.no_complaint].**.amount"], r["reward"]) for r in table.records()]
+    [(500, Decimal('2500.00')), (800, Decimal('3400.00'))]
+    """
+    return ScenarioTable(
+        tuple(_evaluate(override(scheme, s), columns, attributes, s) for s in scenarios)
+    )
+
+
+def monte_carlo(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike] | None,
+    *,
+    draw: Callable[[np.random.Generator, Mapping[str, NDArray[Any]]], Mapping[str, ArrayLike]],
+    runs: int,
+    seed: int,
+) -> ScenarioTable:
+    """Totals over ``runs`` simulated populations; ``draw(rng, columns)`` returns new columns.
+
+    The generator is ``numpy.random.default_rng(seed)``: the same seed, the same table.
+    Each run's scenario is ``{"run": k}``.
+    """
+    if runs < 1:
+        raise InvalidValueError("runs", "must be >= 1", runs)
+    rng = np.random.default_rng(seed)
+    base = {k: np.asarray(v) for k, v in columns.items()}
+    results = []
+    for run in range(runs):
+        simulated = {**base, **draw(rng, base)}
+        results.append(_evaluate(scheme, simulated, attributes, {"run": run}))
+    return ScenarioTable(tuple(results))
+
+
+def seek_parameter(
+    scheme: Scheme,
+    columns: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike] | None,
+    *,
+    path: str,
+    low: object,
+    high: object,
+    step: object,
+    kind: Literal["penalty", "reward"],
+    budget: object,
+) -> Decimal | None:
+    """The parameter value on ``[low, high]`` (a grid of ``step``) whose total reaches ``budget``.
+
+    The total of ``kind`` must be monotone in the parameter (a rate, a base, a
+    target). Returns the value closest to ``low`` at which the total is at least
+    ``budget`` when it rises with the parameter, or at most ``budget`` when it falls;
+    ``None`` if no value on the grid reaches it. Bisection: ``log2(grid size)``
+    evaluations of the whole population.
+    """
+    lo, hi, st = (to_decimal(v, field=n) for v, n in ((low, "low"), (high, "high"), (step, "step")))
+    want = to_decimal(budget, field="budget")
+    if st <= 0 or hi < lo:
+        raise InvalidValueError("step", "must be > 0 with low <= high", st)
+    count = int((hi - lo) / st)
+
+    def total(i: int) -> Decimal:
+        value = lo + st * i
+        result = _evaluate(override(scheme, {path: value}), columns, attributes, {path: value})
+        return result.penalty if kind == "penalty" else result.reward
+
+    rising = total(count) >= total(0)
+
+    def reached(i: int) -> bool:
+        amount = total(i)
+        return amount >= want if rising else amount <= want
+
+    if not reached(count):
+        return None
+    first, last = 0, count
+    while first < last:
+        middle = (first + last) // 2
+        if reached(middle):
+            last = middle
+        else:
+            first = middle + 1
+    return lo + st * first

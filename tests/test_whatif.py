@@ -1,0 +1,125 @@
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bankkpi import SubjectRow, evaluate, load_scheme
+from bankkpi._schemefile import SchemeFileError
+from bankkpi.exceptions import ConfigError, InvalidValueError
+from bankkpi.vector import grid, monte_carlo, override, seek_parameter, what_if
+
+SCHEME_A = load_scheme(
+    (Path(__file__).parent.parent / "examples" / "scheme_a.toml").read_text(encoding="utf-8"),
+    format="toml",
+)
+N = 600
+K = np.arange(N)
+COLUMNS = {"score": 9000 + (K * 7919) % 1001, "complaints": (K % 5 == 0).astype(np.int64)}
+REGIONS = np.array([f"R{j:02d}" for j in K % 12])
+ATTRIBUTES = {"region": REGIONS, "head": REGIONS}
+
+
+def exact_penalty(scheme):
+    rows = [
+        SubjectRow(
+            f"o{i:03d}",
+            {"region": str(REGIONS[i]), "head": str(REGIONS[i])},
+            {
+                "score": Decimal(int(COLUMNS["score"][i])).scaleb(-2),
+                "complaints": int(COLUMNS["complaints"][i]),
+            },
+        )
+        for i in range(N)
+    ]
+    return sum(t.penalty for t in evaluate(scheme, rows).totals)
+
+
+class TestOverride:
+    def test_by_id_wildcards_and_index(self):
+        changed = override(
+            SCHEME_A, {"rules[A.P3].**.threshold": 97, "rules[2].formula.then.amount": 250}
+        )
+        text = repr(changed.rules[0].formula)
+        assert "threshold=Decimal('97')" in text
+        assert "threshold=Decimal('98')" not in text
+        assert changed.rules[2].formula.then.amount == 250
+        assert changed.rules[1] == SCHEME_A.rules[1]
+
+    def test_a_path_that_matches_nothing_is_refused(self):
+        with pytest.raises(ConfigError, match="matches nothing"):
+            override(SCHEME_A, {"rules[A.P9].**.rate": 1})
+
+    def test_an_invalid_value_is_refused_like_a_file_mistake(self):
+        with pytest.raises(SchemeFileError) as info:
+            override(SCHEME_A, {"rules[A.P3].**.rate": -5})
+        assert "'rate' must be >= 0" in str(info.value)
+
+    def test_floats_are_refused(self):
+        with pytest.raises(InvalidValueError, match="not a float"):
+            override(SCHEME_A, {"rules[A.P3].**.rate": 150.5})
+
+
+def test_grid_is_the_cartesian_product():
+    assert len(grid({"a": [1, 2, 3], "b": [4, 5]})) == 6
+    with pytest.raises(InvalidValueError):
+        grid({"a": []})
+
+
+def test_what_if_totals_equal_the_exact_path_per_scenario():
+    scenarios = grid({"rules[A.P3].**.threshold": [97, 98], "rules[A.P3].**.rate": [150, 200]})
+    table = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
+    assert len(table) == 4
+    for scenario, result in zip(scenarios, table.results, strict=True):
+        assert result.penalty == exact_penalty(override(SCHEME_A, scenario))
+    by_region = table.group_records("region")
+    assert len(by_region) == 4 * 12
+    first = [r["penalty"] for r in by_region[:12]]
+    assert sum(first) == table.results[0].penalty
+
+
+def test_monte_carlo_is_reproducible_by_seed():
+    def shift(rng, base):
+        return {
+            "score": np.clip(base["score"] + rng.integers(-50, 51, base["score"].size), 0, 10000)
+        }
+
+    one = monte_carlo(SCHEME_A, COLUMNS, ATTRIBUTES, draw=shift, runs=3, seed=1)
+    two = monte_carlo(SCHEME_A, COLUMNS, ATTRIBUTES, draw=shift, runs=3, seed=1)
+    other = monte_carlo(SCHEME_A, COLUMNS, ATTRIBUTES, draw=shift, runs=3, seed=2)
+    assert one.records() == two.records()
+    assert one.records() != other.records()
+    with pytest.raises(InvalidValueError):
+        monte_carlo(SCHEME_A, COLUMNS, ATTRIBUTES, draw=shift, runs=0, seed=1)
+
+
+def test_seek_parameter_finds_the_lowest_rate_that_collects_the_budget():
+    budget = Decimal(800_000)
+    path = "rules[A.P3].**.rate"
+    rate = seek_parameter(
+        SCHEME_A,
+        COLUMNS,
+        ATTRIBUTES,
+        path=path,
+        low=100,
+        high=400,
+        step=10,
+        kind="penalty",
+        budget=budget,
+    )
+    assert rate is not None
+    assert 100 < rate < 400
+    assert exact_penalty(override(SCHEME_A, {path: rate})) >= budget
+    assert exact_penalty(override(SCHEME_A, {path: rate - 10})) < budget
+    unreachable = seek_parameter(
+        SCHEME_A,
+        COLUMNS,
+        ATTRIBUTES,
+        path=path,
+        low=100,
+        high=110,
+        step=10,
+        kind="penalty",
+        budget=10**9,
+    )
+    assert unreachable is None
