@@ -253,6 +253,24 @@ class TestCompositionAndRounding:
             "  early = 300 yuan",
         ]
 
+    def test_sum_of_a_non_terminating_part_is_rounded_once_by_the_rule(self):
+        """(95 − 94) ÷ 3 × 200 = 66.67 (exactly 200/3) + 100 = 166.67 → 167 half-up."""
+        part = Shortfall(AtLeast(95), rate=200, per=3)
+        rule = Rule("r", Text("r", "r"), "penalty", Sum([part, Fixed(100)]), YUAN)
+        trace = rule.evaluate(ctx(score=94))
+        assert trace.value == Fraction(500, 3)
+        assert trace.amount == 167
+        assert "≈66.666667 yuan" in trace.render("en")
+        assert trace.to_dict()["parts"][0]["amount"] is None
+
+    def test_counts_must_be_whole_and_not_negative(self):
+        with pytest.raises(InvalidValueError, match="whole count >= 0"):
+            PerCount(100, "praise").evaluate(ctx(praise=-3))
+        with pytest.raises(InvalidValueError, match="whole count >= 0"):
+            PerCount(100, "praise").evaluate(ctx(praise="1.5"))
+        with pytest.raises(InvalidValueError, match="'points' must be >= 0"):
+            Escalating((200, 500)).evaluate(ctx(points=-1, offence=1))
+
     def test_clamp(self):
         capped = Clamp(Shortfall(AtLeast(95), rate=200, base=1000), maximum=3000)
         trace = capped.evaluate(ctx(score="80"))

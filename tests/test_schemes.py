@@ -181,7 +181,7 @@ class TestEvaluate:
         results = evaluate(scheme_a(), [row("A", "97.5"), row("B", "104")])
         # alone in its province, A is in the top 200: not assessed, whatever its score
         assert "penalty = 0 yuan [phase 3 target missed" in results.explain("A", "en")
-        assert "in top 200 in province not assessed" in results.explain("A", "en")
+        assert "top 200 in province not assessed: yes" in results.explain("A", "en")
         assert "error:" in results.explain("B")
 
     def test_scheme_validation_lists_every_problem(self):
@@ -393,6 +393,11 @@ class TestRobustness:
         results = evaluate(scheme_a(), rows)
         assert [t.subject for t in results.totals] == ["ok"]
         assert results.errors[0].subject == "big"
+        assert "34 significant digits" in results.errors[0].message
+
+    def test_a_value_beyond_exact_arithmetic_is_that_rows_error(self):
+        results = evaluate(scheme_a(), [row("huge", "9e99"), row("ok", "97")])
+        assert [t.subject for t in results.totals] == ["ok"]
         assert "34 significant digits" in results.errors[0].message
 
     def test_rank_based_results_are_marked_provisional_when_rows_failed(self):

@@ -362,9 +362,10 @@ class Trace:
         else:
             exact = exact_decimal(self.value)
             if exact is None:
+                where = f"rule {self.rule}" if self.rule else f"'{self.label.en}'"
                 raise InvalidValueError(
                     "rounding",
-                    f"must be stated for rule {self.rule}: its value has no finite decimal form",
+                    f"must be stated for {where}: its value has no finite decimal form",
                     str(self.value),
                 )
             amount = exact
@@ -379,7 +380,10 @@ class Trace:
     def render(self, lang: Lang = "zh", *, indent: int = 0) -> str:
         """This line and its parts, one per line, parts indented below."""
         pad = "  " * indent
-        shown_amount = format_number(self.amount, grouping=lang == "en")
+        if self.rounding is None and exact_decimal(self.value) is None:
+            shown_amount = _show_exact(self.value, lang)  # an exact part like 200/3
+        else:
+            shown_amount = format_number(self.amount, grouping=lang == "en")
         unit = self.unit.render(lang)
         tail = f" {unit}" if unit else ""
         head = f"{pad}{self.label.render(lang)} = "
@@ -406,7 +410,11 @@ class Trace:
         out: dict[str, Any] = {
             "rule": self.rule,
             "label": self.label.to_dict(),
-            "amount": str(self.amount),
+            "amount": (
+                None
+                if self.rounding is None and exact_decimal(self.value) is None
+                else str(self.amount)
+            ),
             "value": _fraction_text(self.value),
             "unit": self.unit.to_dict(),
         }

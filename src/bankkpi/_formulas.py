@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from bankkpi import _fixedpoint as fx
 from bankkpi._bands import Band, BandSet
 from bankkpi._checks import non_empty, one_of
-from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, num
+from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, num
 from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import DecimalLike, RoundingPolicy, to_decimal
 from bankkpi._ranking import RankArrays
@@ -524,8 +524,8 @@ class InRanks:
             where_zh = f"（第{top}名，倒数第{bottom}名，共{size}）"
             where_en = f" (rank {top} of {size}, {bottom} from the bottom)"
         return ok, Text(
-            f"{'属于' if ok else '不属于'}{zh}{where_zh}",
-            f"{'in' if ok else 'not in'} {en}{where_en}",
+            f"{zh}：{'是' if ok else '否'}{where_zh}",
+            f"{en}: {'yes' if ok else 'no'}{where_en}",
         )
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
@@ -859,13 +859,33 @@ class PerCount:
     label: Text = _AMOUNT
 
     def evaluate(self, context: Context) -> Trace:
-        """The count times the rate."""
+        """The count times the rate; the count must be a whole number >= 0."""
         var = _var(self.variable)
+        count = var.get(context)
+        if count < 0 or count != count.to_integral_value():
+            raise InvalidValueError(
+                var.name, "must be a whole count >= 0", count, subject=context.subject
+            )
         return Trace.of("", self.label, var.num(context) * num(self.rate))
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
-        """The count times the rate, per row."""
-        return fx.scale(env.value(_var(self.variable).name), self.rate, "PerCount")
+        """The count times the rate, per row.
+
+        Raises:
+            InvalidValueError: naming the active rows whose count is negative or not whole.
+        """
+        name = _var(self.variable).name
+        count = env.value(name)
+        bad = (count.num < 0) | (count.num % np.int64(count.den) != 0)
+        _rows_error(
+            env,
+            bad,
+            count,
+            lambda rows, first, subject: InvalidValueError(
+                name, f"must be a whole count >= 0 ({rows})", first, subject=subject
+            ),
+        )
+        return fx.scale(count, self.rate, "PerCount")
 
 
 def _rates(values: Iterable[DecimalLike]) -> tuple[Decimal, ...]:
@@ -902,6 +922,11 @@ class Escalating:
                 offence,
                 subject=context.subject,
             )
+        units = _var(self.units)
+        if units.get(context) < 0:
+            raise InvalidValueError(
+                units.name, "must be >= 0", units.get(context), subject=context.subject
+            )
         index = min(int(offence), len(self.rates)) - 1
         note = Text(
             f"第{offence}次，每单位{self.rates[index]}元",
@@ -932,11 +957,21 @@ class Escalating:
                 name, f"must be a whole offence number >= 1 ({rows})", first, subject=subject
             ),
         )
+        units_name = _var(self.units).name
+        units = env.value(units_name)
+        _rows_error(
+            env,
+            units.num < 0,
+            units,
+            lambda rows, first, subject: InvalidValueError(
+                units_name, f"must be >= 0 ({rows})", first, subject=subject
+            ),
+        )
         index = np.where(valid, np.minimum(number, len(self.rates)) - 1, 0)
         rates, den = fx.align([_const(r, what) for r in self.rates], what)
         table = np.array([int(r) for r in rates], dtype=np.int64)
         rate = FixedArray(np.take(table, index), den, fx.max_abs(table))
-        return fx.multiply(env.value(_var(self.units).name), rate, what)
+        return fx.multiply(units, rate, what)
 
 
 @attrs.frozen
@@ -1375,8 +1410,10 @@ def _formulas(items: Iterable[Formula]) -> tuple[Formula, ...]:
 class Sum:
     """The sum of ``parts``. With ``rounding``, each part is rounded first.
 
-    Without it the parts stay exact and only the enclosing :class:`Rule` rounds
-    (rounding on the total). Either way each amount is rounded exactly once.
+    Without it the parts stay exact (even ``700 ÷ 3``) and only the enclosing
+    :class:`Rule` rounds the total. With it, each part is rounded by ``rounding`` and
+    the rule then rounds the sum by its own policy: give both the same place (a
+    coarser rule place would round a second time).
     """
 
     parts: tuple[Formula, ...] = attrs.field(converter=_formulas)
@@ -1386,19 +1423,14 @@ class Sum:
     def evaluate(self, context: Context) -> Trace:
         """Each part's trace under this one, and their sum."""
         traces = [attrs.evolve(p.evaluate(context), rounding=self.rounding) for p in self.parts]
-        terms = [Num(t.amount if self.rounding else _exact(t), t.label) for t in traces]
+        terms = [Num(t.amount, t.label) if self.rounding else _exact_term(t) for t in traces]
         expr: Expr = terms[0]
         for term in terms[1:]:
             expr = expr + term
         return Trace.of("", self.label, expr, parts=traces)
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
-        """The sum of the parts per row, each part rounded first when ``rounding`` says so.
-
-        Raises:
-            InvalidValueError: without ``rounding``, naming the active rows where a
-                part has no finite decimal form (the exact path refuses those too).
-        """
+        """The sum of the parts per row (exact); each part rounded first if ``rounding``."""
         what = "Sum"
         total = _zero()
         for part in self.parts:
@@ -1406,24 +1438,16 @@ class Sum:
             if self.rounding is not None:
                 counts = fx.round_counts(value, self.rounding, what)
                 value = fx.from_place_counts(counts, self.rounding, what)
-            else:
-                _rows_error(
-                    env,
-                    ~fx.finite_decimal(value),
-                    value,
-                    lambda rows, first, subject: InvalidValueError(
-                        "rounding",
-                        f"must be stated for a Sum whose part has no finite decimal form ({rows})",
-                        str(first),
-                        subject=subject,
-                    ),
-                )
             total = fx.add(total, value, what)
         return total
 
 
-def _exact(trace: Trace) -> Decimal:
-    return trace.amount
+def _exact_term(trace: Trace) -> Expr:
+    """A part's exact value as a named term; its expression when it has no finite decimal."""
+    exact = exact_decimal(trace.value)
+    if exact is not None:
+        return Num(exact, trace.label)
+    return _as_expr(trace)
 
 
 def _as_expr(trace: Trace) -> Expr:

@@ -237,12 +237,18 @@ class RoundingPolicy:
         """Round ``value`` to the place by the mode, exactly once."""
         exponent = self.exponent
         quantum = Decimal(1).scaleb(min(exponent, 0))
-        if exponent <= 0:
-            return value.quantize(quantum, rounding=_DECIMAL_MODE[self.mode], context=CONTEXT)
-        scaled = value.scaleb(-exponent, context=CONTEXT).quantize(
-            Decimal(1), rounding=_DECIMAL_MODE[self.mode], context=CONTEXT
-        )
-        return scaled.scaleb(exponent, context=CONTEXT).quantize(Decimal(1), context=CONTEXT)
+        try:
+            if exponent <= 0:
+                return value.quantize(quantum, rounding=_DECIMAL_MODE[self.mode], context=CONTEXT)
+            scaled = value.scaleb(-exponent, context=CONTEXT).quantize(
+                Decimal(1), rounding=_DECIMAL_MODE[self.mode], context=CONTEXT
+            )
+            return scaled.scaleb(exponent, context=CONTEXT).quantize(Decimal(1), context=CONTEXT)
+        except decimal.InvalidOperation:
+            raise OverflowRiskError(
+                f"{value} at {self.place} needs more than the 34 significant digits of an "
+                "exact amount"
+            ) from None
 
     def apply_fraction(self, value: Fraction) -> Decimal:
         """Round an exact rational (an average, a ratio) once, with no double rounding."""

@@ -360,7 +360,7 @@ def _decimal_column(
                 value = indicator.check(value)
             except OutOfRangeError as exc:
                 problems.add("scale", row, exc.value)
-            except decimal.InvalidOperation:
+            except (decimal.InvalidOperation, OverflowRiskError):
                 problems.add("digits", row, value)
         filled.append(value)
     return None if problems.rows else _to_counts(filled, indicator, problems)
