@@ -849,3 +849,35 @@ def test_ranking_equality_ignores_the_index():
     b = Ranking(COMPETITION, list(a))
     assert a == b
     assert b["A"] == a["A"]
+
+
+@given(
+    ranking_inputs(),
+    st.sampled_from(("competition", "dense", "average")),
+    st.sampled_from((1, 10**9, 10**16)),
+)
+def test_every_array_strategy_gives_the_exact_ranks(inputs, ties, spread):
+    """Counting (narrow values), packed sort (wide values) and lexsort (too wide to pack)
+    all give the exact path's ranks; the spread of the codes picks the strategy."""
+    from bankkpi._ranking import _counting_ranks, _fast_order  # noqa: PLC0415
+
+    values, groups, _ = inputs
+    rule = RankingRule("higher", ties)
+    exact = rank(values, rule, groups=groups)
+    ids = list(values)
+    codes = np.array([int(values[i].scaleb(1)) * spread for i in ids], dtype=np.int64)
+    group_codes = np.array([GROUP_CODES[groups[i]] for i in ids], dtype=np.int64)
+    if codes.size and spread == 1:
+        assert _counting_ranks(codes, group_codes, rule) is not None
+    if codes.size and spread > 1:
+        assert _counting_ranks(codes, group_codes, rule) is None or len(set(codes.tolist())) == 1
+        span = int(codes.max()) - int(codes.min()) + 1
+        key = (int(group_codes.max()) - int(group_codes.min()) + 1) * span - 1
+        fits = key << max(len(ids) - 1, 1).bit_length() < 2**63
+        assert (_fast_order(codes, group_codes, rule) is not None) == fits
+    arrays = rank_arrays(codes, rule, groups=group_codes)
+    scale = 2 if ties == "average" else 1
+    for k, subject in enumerate(ids):
+        assert int(arrays.rank_from_top[k]) == exact[subject].rank_from_top * scale
+        assert int(arrays.rank_from_bottom[k]) == exact[subject].rank_from_bottom * scale
+        assert int(arrays.group_size[k]) == exact[subject].group_size

@@ -145,6 +145,8 @@ def max_abs(array: NDArray[np.int64]) -> int:
 
 def reduce(num: NDArray[np.int64], den: int, what: What) -> FixedArray:
     """``num / den`` with the common factor of all numerators and ``den`` taken out."""
+    if den == 1:  # whole numbers: nothing to take out, and no pass over the array
+        return FixedArray(num, 1, max_abs(num))
     common = int(np.gcd.reduce(num.ravel())) if num.size else 0
     if common == 0:  # every value is zero
         return FixedArray(np.zeros_like(num), 1, 0)

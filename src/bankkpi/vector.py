@@ -705,6 +705,20 @@ class _Groups:
 
     @classmethod
     def of(cls, values: NDArray[Any]) -> _Groups:
+        """Factorize: sorted distinct keys and each row's position among them.
+
+        Small non-negative integer keys (region codes) are counted in one pass
+        instead of sorted; any other keys go through ``numpy.unique``.
+        """
+        n = int(values.shape[0])
+        if values.dtype.kind in "iu" and n and int(values.min()) >= 0:
+            top = int(values.max())
+            if top < 4 * n + 1024:
+                present = np.bincount(values, minlength=top + 1)
+                codes = np.flatnonzero(present)
+                position = np.cumsum(present > 0, dtype=np.int64) - 1
+                index = position[values].astype(np.int64)
+                return cls(codes.astype(values.dtype), index, present[codes].astype(np.int64))
         keys, inverse = np.unique(values, return_inverse=True)
         index = inverse.reshape(-1).astype(np.int64)
         return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
