@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
-
-from bankkpi import Scheme, SubjectRow, evaluate, load_scheme
-from bankkpi.vector import evaluate_arrays
 from workload import I64, Outcome, WorkloadParams
+
+from bankkpi import Scheme, SubjectRow, dump_scheme, evaluate, load_scheme, parse_scheme
+from bankkpi.vector import evaluate_arrays
 
 LABEL: Final = "bankkpi.vector"
 """What the runner prints, and writes to its JSON line, for the bankkpi row."""
@@ -33,26 +33,40 @@ SCHEME_FILE: Final = Path(__file__).with_name("scheme_a_phase.toml")
 
 
 @cache
-def scheme() -> Scheme:
-    """The workload's scheme, loaded once."""
-    return load_scheme(SCHEME_FILE.read_text(encoding="utf-8"), format="toml")
-
-
-def _check_params(params: WorkloadParams) -> None:
-    if params != WorkloadParams(
-        score_min=params.score_min,
-        score_max=params.score_max,
-        score_step=params.score_step,
-        outlets_per_region=params.outlets_per_region,
-    ):
-        msg = "bankkpi runs the parameters of scheme_a_phase.toml; edit the file for others"
-        raise ValueError(msg)
+def scheme(params: WorkloadParams = WorkloadParams()) -> Scheme:  # noqa: B008 - frozen value
+    """``scheme_a_phase.toml``, its numbers set from ``params`` (a cut-off of 0 drops its case)."""
+    base = load_scheme(SCHEME_FILE.read_text(encoding="utf-8"), format="toml")
+    data = dump_scheme(base)
+    target = str(Decimal(params.target).scaleb(-2))
+    data["indicators"][0]["scale_min"] = str(Decimal(params.scale_min).scaleb(-2))
+    data["indicators"][0]["scale_max"] = str(Decimal(params.scale_max).scaleb(-2))
+    phase, lowest = data["rules"][0]["formula"]["parts"]
+    phase["otherwise"] |= {"base": params.base, "rate": params.rate}
+    exempt_case, bottom_case = phase["cases"]
+    exempt_case["when"]["selection"]["n"] = params.top_exempt
+    bottom_case["when"]["selection"]["n"] = params.bottom_n
+    bottom_case["then"] |= {"base": params.bottom_base, "rate": params.rate}
+    phase["otherwise"]["target"]["threshold"] = target
+    bottom_case["then"]["target"]["threshold"] = target
+    lowest_exempt, first, second = lowest["cases"]
+    lowest_exempt["when"]["selection"]["n"] = params.top_exempt
+    for case, extra in ((first, params.region_extra[0]), (second, params.region_extra[1])):
+        case["then"]["parts"][0]["amount"] = extra
+        case["then"]["parts"][1] |= {"rate": params.region_rate}
+        case["then"]["parts"][1]["target"]["threshold"] = target
+    if params.bottom_n == 0:
+        phase["cases"].remove(bottom_case)
+    if params.top_exempt == 0:
+        phase["cases"].remove(exempt_case)
+        lowest["cases"].remove(lowest_exempt)
+    if not phase["cases"]:
+        data["rules"][0]["formula"]["parts"][0] = phase["otherwise"]
+    return parse_scheme(data)
 
 
 def run_bankkpi(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
     """The workload through bankkpi's vector engine (amounts in whole yuan)."""
-    _check_params(params)
-    out = evaluate_arrays(scheme(), {"score": scores}, {"region": regions})
+    out = evaluate_arrays(scheme(params), {"score": scores}, {"region": regions})
     amounts = out.penalty // 100  # every amount is whole yuan: the scheme rounds to yuan
     totals = out.group_totals["region"]
     region_totals = np.zeros(int(regions.max()) + 1 if regions.size else 0, dtype=np.int64)

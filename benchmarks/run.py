@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from bankkpi_workload import IS_STAND_IN, LABEL, run_bankkpi
+from bankkpi_workload import IS_STAND_IN, LABEL, exact_rate, run_bankkpi
 from check import difference, run_check
 from peers import IMPLEMENTATIONS, Implementation, numba_fused, versions
 from workload import DEFAULT, I64, make_population
@@ -34,6 +34,7 @@ from workload import DEFAULT, I64, make_population
 DEFAULT_SIZES: Final = (100_000, 1_000_000, 10_000_000)
 QUICK_SIZES: Final = (20_000,)
 RATIO_N: Final = 1_000_000
+EXACT_N: Final = 20_000  # outlets for the exact-path rate (it is ~10^4 times slower)
 PYTHON_MAX_N: Final = 1_000_000
 """The pure-Python loop is not run above this size (its ratio there is null)."""
 SEED: Final = 20240501
@@ -187,6 +188,13 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
                 _row(n, name, seconds.get(name), _ratio(medians, name), skipped.get(name, ""))
         del scores, regions
         gc.collect()
+    exact_n = 2_000 if max(sizes) <= 10_000 else EXACT_N
+    scores, regions = make_population(exact_n, SEED)
+    exact_per_second, _ = exact_rate(scores, regions)
+    print(
+        f"exact path (bankkpi.evaluate, Decimal, full trace per amount): "
+        f"{exact_per_second:,.0f} outlet-evaluations/s over {exact_n:,} outlets"
+    )
     at_ratio_n = all_medians.get(str(RATIO_N), {})
     summary: dict[str, object] = {
         "workload": "scheme-A phase",
@@ -200,6 +208,8 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
         "medians": all_medians,
         "mins": all_mins,
         "ratios_at_n": RATIO_N,
+        "exact_outlets_per_second": round(exact_per_second),
+        "exact_outlets": exact_n,
     }
     summary |= {key: _ratio(at_ratio_n, name) for name, key in JSON_PEERS.items()}
     print(json.dumps(summary))
