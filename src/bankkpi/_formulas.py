@@ -485,6 +485,11 @@ class Met:
 
     target: AtLeast | AtMost | Within
     variable: str | Var = attrs.field(default="score", converter=_var)
+    _words: tuple[str, str] = attrs.field(init=False, eq=False, repr=False)
+
+    @_words.default
+    def _describe_once(self) -> tuple[str, str]:
+        return self.target.describe("zh"), self.target.describe("en")
 
     def test(self, context: Context) -> tuple[bool, Text]:
         """Met or not, with the value and the target in the reason."""
@@ -492,9 +497,10 @@ class Met:
         value = var.get(context)
         ok = self.target.met(value)
         verb_zh, verb_en = ("达到", "meets") if ok else ("未达到", "misses")
+        target_zh, target_en = self._words
         return ok, Text(
-            f"{var.text.zh}{_fmt(value)}{verb_zh}目标{self.target.describe('zh')}",
-            f"{var.text.en} {_fmt(value)} {verb_en} target {self.target.describe('en')}",
+            f"{var.text.zh}{_fmt(value)}{verb_zh}目标{target_zh}",
+            f"{var.text.en} {_fmt(value)} {verb_en} target {target_en}",
         )
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
@@ -508,12 +514,17 @@ class InRanks:
 
     ranking: str
     selection: RankSelection
+    _words: tuple[str, str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def test(self, context: Context) -> tuple[bool, Text]:
         """In the selection or not."""
         ranked = context.rank(self.ranking)
         ok = bool(self.selection.contains(ranked))
-        zh, en = self.selection.describe("zh"), self.selection.describe("en")
+        words = self._words
+        if words is None:  # described once: a selection never changes
+            words = (self.selection.describe("zh"), self.selection.describe("en"))
+            object.__setattr__(self, "_words", words)
+        zh, en = words
         where_zh = where_en = ""
         top, bottom = (
             getattr(ranked, "rank_from_top", None),
