@@ -520,3 +520,14 @@ class TestSchemeAWithRankings:
         amounts = [self.amount(self.per_point, f"o{i:03d}").amount for i in range(450)]
         assert amounts == sorted(amounts, reverse=True)
         assert amounts[250:] == [0] * 200
+
+
+def test_started_and_completed_units_keep_the_gap_in_the_trace():
+    formula = Shortfall(AtLeast(95), rate=200, counting="started")
+    trace = formula.evaluate(Context("x", {"score": "91.5"}))
+    assert trace.amount == 800
+    assert "95 − 91.5 counted as 4 started units" in trace.render("en")
+    completed = Shortfall(AtLeast(95), rate=200, counting="completed")
+    assert "counted as 3 whole units" in completed.evaluate(Context("x", {"score": "91.5"})).render(
+        "en"
+    )

@@ -829,16 +829,25 @@ class Shortfall:
             else var.num(context) - threshold
         )
         units: Expr = gap if self.per == 1 else gap / num(self.per)
+        notes = [why]
         if self.counting != "exact":
             exact_units = units.exact()
             whole = (
                 math.ceil(exact_units) if self.counting == "started" else math.floor(exact_units)
             )
+            shown = units.render("zh"), units.render("en")
+            started = self.counting == "started"
+            notes.append(
+                Text(
+                    f"{shown[0]}按{'不足1单位计1单位' if started else '满1单位计'}，计{whole}单位",
+                    f"{shown[1]} counted as {whole} {'started' if started else 'whole'} units",
+                )
+            )
             units = Num(Decimal(whole), Text("计数单位", "units"))
         expr: Expr = units * num(self.rate)
         if self.base:
             expr = num(self.base) + expr
-        return Trace.of("", self.label, expr, notes=[why], inputs=[(var.text, actual)])
+        return Trace.of("", self.label, expr, notes=notes, inputs=[(var.text, actual)])
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The same formula per row: 0 where met, ``base + rate × units`` elsewhere."""

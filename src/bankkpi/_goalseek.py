@@ -4,6 +4,11 @@ Values are searched on the indicator's grid (its scale at its precision), so the
 answer is a value a measurement can actually take. The formula must be monotone in
 the variable (penalties fall and rewards rise as the value improves); the search
 uses bisection, about ``log2(grid size)`` evaluations.
+
+Only the variable changes: ranks in the context stay as they are. A subject who
+scores higher may also climb the ranking, which can change a rank-based amount; to
+model that, rerun the population (``bankkpi.vector.seek_parameter`` or
+:func:`bankkpi.evaluate`) rather than goal-seek one subject.
 """
 
 from __future__ import annotations

@@ -134,7 +134,11 @@ def _tuple(values: Iterable[Any]) -> tuple[Any, ...]:
 
 @attrs.frozen
 class Scheme:
-    """One assessment scheme: a validated value; see the module documentation."""
+    """One assessment scheme: a validated value; see the module documentation.
+
+    Every :class:`Rule` carries its own rounding; ``rounding`` is the scheme's named
+    policy, which a scheme file applies to every rule that does not state one.
+    """
 
     id: str = attrs.field(validator=non_empty("id"))
     version: str = attrs.field(validator=non_empty("version"))
