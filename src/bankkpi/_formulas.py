@@ -881,11 +881,7 @@ class PerCount:
     def evaluate(self, context: Context) -> Trace:
         """The count times the rate; the count must be a whole number >= 0."""
         var = _var(self.variable)
-        count = var.get(context)
-        if count < 0 or count != count.to_integral_value():
-            raise InvalidValueError(
-                var.name, "must be a whole count >= 0", count, subject=context.subject
-            )
+        _whole_count(var, context, "must be a whole count >= 0")
         return Trace.of("", self.label, var.num(context) * num(self.rate))
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
@@ -894,18 +890,31 @@ class PerCount:
         Raises:
             InvalidValueError: naming the active rows whose count is negative or not whole.
         """
-        name = _var(self.variable).name
-        count = env.value(name)
-        bad = (count.num < 0) | (count.num % np.int64(count.den) != 0)
-        _rows_error(
-            env,
-            bad,
-            count,
-            lambda rows, first, subject: InvalidValueError(
-                name, f"must be a whole count >= 0 ({rows})", first, subject=subject
-            ),
-        )
+        count = _whole_count_array(env, _var(self.variable), "must be a whole count >= 0")
         return fx.scale(count, self.rate, "PerCount")
+
+
+def _whole_count(var: Var, context: Context, rule: str) -> Decimal:
+    """The variable's value, refused unless it is a whole number >= 0."""
+    value = var.get(context)
+    if value < 0 or value != value.to_integral_value():
+        raise InvalidValueError(var.name, rule, value, subject=context.subject)
+    return value
+
+
+def _whole_count_array(env: ArrayContext, var: Var, rule: str) -> FixedArray:
+    """The variable per row; the active rows that are negative or not whole are refused."""
+    value = env.value(var.name)
+    bad = (value.num < 0) | (value.num % np.int64(value.den) != 0)
+    _rows_error(
+        env,
+        bad,
+        value,
+        lambda rows, first, subject: InvalidValueError(
+            var.name, f"{rule} ({rows})", first, subject=subject
+        ),
+    )
+    return value
 
 
 def _rates(values: Iterable[DecimalLike]) -> tuple[Decimal, ...]:
@@ -1005,11 +1014,7 @@ class PerPeriodEarly:
     def evaluate(self, context: Context) -> Trace:
         """The amount per period times the (non-negative) number of periods early."""
         var = _var(self.variable)
-        early = var.get(context)
-        if early < 0 or early != early.to_integral_value():
-            raise InvalidValueError(
-                var.name, "must be a whole number >= 0", early, subject=context.subject
-            )
+        _whole_count(var, context, "must be a whole number >= 0")
         return Trace.of("", self.label, var.num(context) * num(self.amount))
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
@@ -1019,17 +1024,7 @@ class PerPeriodEarly:
             InvalidValueError: naming the active rows with a negative or fractional
                 number of periods.
         """
-        name = _var(self.variable).name
-        early = env.value(name)
-        bad = (early.num < 0) | (early.num % np.int64(early.den) != 0)
-        _rows_error(
-            env,
-            bad,
-            early,
-            lambda rows, first, subject: InvalidValueError(
-                name, f"must be a whole number >= 0 ({rows})", first, subject=subject
-            ),
-        )
+        early = _whole_count_array(env, _var(self.variable), "must be a whole number >= 0")
         return fx.scale(early, self.amount, "PerPeriodEarly")
 
 

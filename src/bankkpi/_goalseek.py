@@ -22,7 +22,7 @@ from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, DecimalLike, to_decimal
 from bankkpi.exceptions import InvalidValueError
 
-__all__ = ["break_even", "crossing", "worst_value_where"]
+__all__ = ["break_even", "crossing", "first_holding", "worst_value_where"]
 
 
 def _grid(
@@ -69,6 +69,19 @@ def worst_value_where(
         trace = formula.evaluate(context.with_value(variable, value_at(i)))
         return condition(trace.amount)
 
+    first = first_holding(count, holds)
+    return None if first is None else value_at(first)
+
+
+def first_holding(count: int, holds: Callable[[int], bool]) -> int | None:
+    """The smallest ``i`` in ``0..count`` with ``holds(i)``, for a monotone ``holds``.
+
+    Bisection: ``holds`` must be false up to some point and true from it on.
+    ``None`` when it does not hold even at ``count``.
+
+    >>> first_holding(100, lambda i: i * i >= 50)
+    8
+    """
     if not holds(count):
         return None
     first, last = 0, count
@@ -78,7 +91,7 @@ def worst_value_where(
             last = middle
         else:
             first = middle + 1
-    return value_at(first)
+    return first
 
 
 def break_even(

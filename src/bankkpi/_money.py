@@ -77,20 +77,15 @@ CONTEXT: Final = decimal.Context(
 )
 
 
-# Sums of amounts must be exact: any rounding at all is an error, never a silent change.
-_EXACT: Final = decimal.Context(
-    prec=34,
-    rounding=decimal.ROUND_HALF_EVEN,
-    Emin=-999_999,
-    Emax=999_999,
-    traps=[
-        decimal.InvalidOperation,
-        decimal.Inexact,
-        decimal.Rounded,
-        decimal.Overflow,
-        decimal.FloatOperation,
-    ],
-)
+def _exact_context() -> decimal.Context:
+    """:data:`CONTEXT`, also trapping any rounding: sums must be exact, never rounded."""
+    context = CONTEXT.copy()
+    context.traps[decimal.Inexact] = True
+    context.traps[decimal.Rounded] = True
+    return context
+
+
+_EXACT: Final = _exact_context()
 
 
 def exact_sum(values: Iterable[Decimal], *, field: str = "total") -> Decimal:

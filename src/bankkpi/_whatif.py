@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bankkpi._goalseek import first_holding
 from bankkpi._money import fen_to_yuan, to_decimal
 from bankkpi._schemefile import dump_scheme, parse_scheme
 from bankkpi._schemes import Scheme
@@ -323,13 +324,5 @@ def seek_parameter(
         amount = total(i)
         return amount >= want if rising else amount <= want
 
-    if not reached(count):
-        return None
-    first, last = 0, count
-    while first < last:
-        middle = (first + last) // 2
-        if reached(middle):
-            last = middle
-        else:
-            first = middle + 1
-    return lo + st * first
+    first = first_holding(count, reached)
+    return None if first is None else lo + st * first
