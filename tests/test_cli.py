@@ -209,3 +209,27 @@ class TestSla:
         assert "zone: is required" in err
         assert "periods: must be one of" in err
         assert "limits[0].inclusive: must be stated" in err
+
+
+def test_splits_are_written_with_the_results(tmp_path):
+    text = Path(SCHEME_A).read_text(encoding="utf-8")
+    text = text.replace(
+        'attributes = ["region", "head"]', 'attributes = ["region", "head", "team"]'
+    )
+    text += '\n[[splits]]\nmembers = "team"\nkind = "reward"\n'
+    scheme = tmp_path / "split.toml"
+    scheme.write_text(text, encoding="utf-8")
+    data = tmp_path / "rows.csv"
+    data.write_text(
+        "subject,region,head,team,score,complaints,quarters_early,repeat\n"
+        "X1,R1,H1,张三*2;李四,99,0,,\n",
+        encoding="utf-8",
+    )
+    code, _out, err = run("evaluate", str(scheme), str(data), "-o", str(tmp_path / "o"))
+    assert code == 0, err
+    lines = (tmp_path / "o" / "splits.csv").read_text(encoding="utf-8").splitlines()
+    assert lines == [
+        "split,subject,member,amount",
+        "reward÷team,X1,张三,666.67",
+        "reward÷team,X1,李四,333.33",
+    ]

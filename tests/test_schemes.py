@@ -464,3 +464,65 @@ class TestSchemeAOverAProvince:
             assert lines[(subject, "A.region_lowest")] == expected, subject
             top2 = 500 if score >= 98 and from_top <= 2 else 0
             assert lines[(subject, "A.region_top2")] == top2, subject
+
+
+class TestSplits:
+    """Team amounts split among members: scheme A with a ``members`` attribute."""
+
+    def scheme(self):
+        data = dump_scheme(scheme_a())
+        data["attributes"].append("members")
+        data["splits"] = [{"members": "members", "kind": "reward"}]
+        return parse_scheme(json.loads(json.dumps(data)))
+
+    def member_row(self, subject, score, members, complaints=0):
+        values = {"score": score, "complaints": complaints}
+        attributes = {"region": "R1", "head": "H1", "members": members}
+        return SubjectRow(subject, attributes, values, subject)
+
+    def test_parts_add_up_to_each_subjects_amount(self):
+        rows = [
+            self.member_row("A", "99", "张三*2;李四;王五"),  # reward 500 + 500 → 1000
+            self.member_row("B", "99.5", "赵六;钱七;孙八"),  # 1000 split three ways
+            self.member_row("C", "90", "周九", complaints=2),  # no reward: 0
+        ]
+        results = evaluate(self.scheme(), rows)
+        parts = results.splits["reward÷members"]
+        rewards = {t.subject: t.reward for t in results.totals}
+        for subject, split in parts.items():
+            assert sum(split.values()) == rewards[subject]
+        assert parts["A"] == {
+            "张三": Decimal("500.00"),
+            "李四": Decimal("250.00"),
+            "王五": Decimal("250.00"),
+        }
+        # 1000 / 3: 333.33 each and the extra fen to the id that sorts first
+        assert sorted(parts["B"].values()) == [
+            Decimal("333.33"),
+            Decimal("333.33"),
+            Decimal("333.34"),
+        ]
+        assert parts["C"] == {"周九": Decimal("0.00")}
+
+    def test_an_unreadable_member_list_is_that_rows_error(self):
+        rows = [
+            self.member_row("A", "99", "张三*0;李四"),
+            self.member_row("B", "99", "赵六;;钱七"),
+            self.member_row("C", "99", "孙八;孙八"),
+            self.member_row("D", "99", "周九"),
+        ]
+        results = evaluate(self.scheme(), rows)
+        assert [t.subject for t in results.totals] == ["D"]
+        messages = {e.subject: e.message for e in results.errors}
+        assert "share > 0" in messages["A"]
+        assert "'name;name'" in messages["B"]
+        assert "each member once" in messages["C"]
+
+    def test_splits_round_trip_and_need_fen_rounding(self):
+        scheme = self.scheme()
+        assert parse_scheme(json.loads(canonical_json(scheme))) == scheme
+        data = dump_scheme(scheme)
+        data["rules"][0]["rounding"] = {"mode": "half_up", "place": "0.001"}
+        with pytest.raises(SchemeFileError) as info:
+            parse_scheme(json.loads(json.dumps(data)))
+        assert "must round to the fen or coarser when amounts are split" in str(info.value)

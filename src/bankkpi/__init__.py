@@ -124,9 +124,11 @@ from bankkpi._schemes import (
     Results,
     RollUp,
     Scheme,
+    Split,
     SubjectRow,
     SubjectTotal,
     evaluate,
+    parse_members,
     split_amount,
 )
 from bankkpi._scorecards import (
@@ -294,6 +296,7 @@ __all__ = [
     "Side",
     "SlaArrays",
     "SlaStatus",
+    "Split",
     "StagedTarget",
     "Stepped",
     "SubjectRow",
@@ -344,6 +347,7 @@ __all__ = [
     "num",
     "parse_any",
     "parse_competition",
+    "parse_members",
     "parse_scheme",
     "period_on_period",
     "prorate",

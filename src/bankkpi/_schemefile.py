@@ -54,7 +54,7 @@ from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, RoundingPolicy, to_decimal
 from bankkpi._periods import Period
 from bankkpi._ranking import Bottom, Exemption, Percentile, RankingRule, RankRange, Top
-from bankkpi._schemes import Input, RankingSpec, RollUp, Scheme
+from bankkpi._schemes import Input, RankingSpec, RollUp, Scheme, Split
 from bankkpi._scorecards import (
     ByPlace,
     ByRank,
@@ -777,6 +777,7 @@ RANKING = _Object(
     },
 )
 ROLLUP = _Object(RollUp, [_f("to", STR), _f("kind", _Str(("penalty", "reward")))])
+SPLIT = _Object(Split, [_f("members", STR), _f("kind", _Str(("penalty", "reward")))])
 
 
 def _rule_spec(default_rounding: RoundingPolicy | None) -> _Object:
@@ -810,6 +811,7 @@ def _scheme_spec(default_rounding: RoundingPolicy | None) -> _Object:
             _f("rankings", _List(RANKING), ()),
             _f("rules", _List(_rule_spec(default_rounding), non_empty=True)),
             _f("rollups", _List(ROLLUP), ()),
+            _f("splits", _List(SPLIT), ()),
         ],
         build=lambda v: Scheme(**{k: val for k, val in v.items() if k not in ("format", "kind")}),
         read=lambda s: {

@@ -56,9 +56,11 @@ __all__ = [
     "Results",
     "RollUp",
     "Scheme",
+    "Split",
     "SubjectRow",
     "SubjectTotal",
     "evaluate",
+    "parse_members",
     "split_amount",
 ]
 
@@ -128,6 +130,45 @@ class RollUp:
     kind: RuleKind = attrs.field(validator=one_of("kind", ("penalty", "reward")))
 
 
+@attrs.frozen
+class Split:
+    """A subject's total of ``kind`` split among the members listed in attribute ``members``.
+
+    The attribute's cell lists the members, separated by ``;``, each optionally with
+    its share after ``*`` (``张三;李四`` shares equally, ``张三*2;李四*1`` two to one).
+    Each subject's amount is split with :func:`split_amount` to the fen: the parts
+    always add up to the amount. A cell that cannot be read is that row's error.
+    """
+
+    members: str = attrs.field(validator=non_empty("members"))
+    kind: RuleKind = attrs.field(validator=one_of("kind", ("penalty", "reward")))
+
+
+def parse_members(cell: str, *, subject: str, field: str = "members") -> dict[str, Decimal]:
+    """``"张三*2;李四"`` → ``{"张三": Decimal(2), "李四": Decimal(1)}``, refusing bad cells.
+
+    >>> parse_members("张三*2; 李四", subject="A")
+    {'张三': Decimal('2'), '李四': Decimal('1')}
+    """
+    shares: dict[str, Decimal] = {}
+    for part in cell.split(";"):
+        name, _, share_text = part.partition("*")
+        name = name.strip()
+        if not name:
+            raise InvalidValueError(
+                field, "must list members as 'name;name' or 'name*2;name*1'", cell, subject=subject
+            )
+        share = to_decimal(share_text.strip() or "1", field=f"{field}[{name}]", subject=subject)
+        if share <= 0:
+            raise InvalidValueError(
+                f"{field}[{name}]", "must have a share > 0", share, subject=subject
+            )
+        if name in shares:
+            raise DuplicateError(field, "must name each member once", name, subject=subject)
+        shares[name] = share
+    return shares
+
+
 def _tuple(values: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(values)
 
@@ -152,6 +193,7 @@ class Scheme:
     rankings: tuple[RankingSpec, ...] = attrs.field(default=(), converter=_tuple)
     group_by: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     rollups: tuple[RollUp, ...] = attrs.field(default=(), converter=_tuple)
+    splits: tuple[Split, ...] = attrs.field(default=(), converter=_tuple)
 
     def __attrs_post_init__(self) -> None:
         problems = list(self._problems())
@@ -210,6 +252,20 @@ class Scheme:
         for rollup in self.rollups:
             if rollup.to not in attributes:
                 yield UnknownKeyError("attribute for roll-up", rollup.to)
+        yield from self._split_problems(attributes)
+
+    def _split_problems(self, attributes: set[str]) -> Iterator[BankKPIError]:
+        for split in self.splits:
+            if split.members not in attributes:
+                yield UnknownKeyError("attribute for split", split.members)
+        if self.splits:
+            for rule in self.rules:
+                if rule.rounding.place < Decimal("0.01"):
+                    yield InvalidValueError(
+                        f"rules[{rule.id}].rounding",
+                        "must round to the fen or coarser when amounts are split",
+                        rule.rounding.place,
+                    )
 
     def input(self, name: str) -> Input:
         """The input called ``name``."""
@@ -329,6 +385,8 @@ class Results:
     errors: tuple[ErrorRecord, ...]
     rows: int
     ranked_over: int = 0
+    splits: Mapping[str, Mapping[str, Mapping[str, Decimal]]] = attrs.field(factory=dict)
+    """``{"reward÷members": {subject: {member: amount}}}``: one entry per :class:`Split`."""
 
     @property
     def provisional(self) -> bool:
@@ -369,13 +427,26 @@ def error_record(subject: str, exc: BankKPIError, source: str, rule: str = "") -
     return ErrorRecord(subject, field, str(value), message, source, rule)
 
 
-def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], list[BankKPIError]]:
-    values: dict[str, Decimal] = {}
+def _attribute_problems(scheme: Scheme, row: SubjectRow) -> list[BankKPIError]:
+    """Blank attributes, and member lists a split cannot read."""
     problems: list[BankKPIError] = [
         MissingDataError(f"attribute {attribute!r}", row.subject, subject=row.subject)
         for attribute in scheme.attributes
         if not str(row.attributes.get(attribute, "")).strip()
     ]
+    for split in scheme.splits:
+        cell = str(row.attributes.get(split.members, "")).strip()
+        if cell:
+            try:
+                parse_members(cell, subject=row.subject, field=split.members)
+            except BankKPIError as exc:
+                problems.append(exc)
+    return problems
+
+
+def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], list[BankKPIError]]:
+    values: dict[str, Decimal] = {}
+    problems = _attribute_problems(scheme, row)
     for item in scheme.inputs:
         if item.derive is not None:
             if problems:
@@ -508,6 +579,7 @@ def evaluate(
         tuple(errors),
         len(rows),
         len(valid) if scheme.rankings else 0,
+        _splits(scheme, totals),
     )
 
 
@@ -551,6 +623,20 @@ def _rollups(scheme: Scheme, totals: Iterable[SubjectTotal]) -> dict[str, dict[s
             amount = total.penalty if rollup.kind == "penalty" else total.reward
             charged[key] = exact_sum((charged.get(key, _ZERO), amount), field=f"{rollup.to} {key}")
         out[f"{rollup.kind}→{rollup.to}"] = dict(sorted(charged.items()))
+    return out
+
+
+def _splits(
+    scheme: Scheme, totals: Iterable[SubjectTotal]
+) -> dict[str, dict[str, dict[str, Decimal]]]:
+    out: dict[str, dict[str, dict[str, Decimal]]] = {}
+    for split in scheme.splits:
+        parts: dict[str, dict[str, Decimal]] = {}
+        for total in totals:
+            shares = parse_members(total.attributes[split.members], subject=total.subject)
+            amount = total.penalty if split.kind == "penalty" else total.reward
+            parts[total.subject] = split_amount(amount, shares, "fen")
+        out[f"{split.kind}÷{split.members}"] = parts
     return out
 
 

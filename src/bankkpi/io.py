@@ -28,6 +28,7 @@ __all__ = [
     "read_rows",
     "read_scheme",
     "results_csv",
+    "splits_csv",
     "summary_json",
     "traces_jsonl",
     "write_results",
@@ -259,6 +260,18 @@ def summary_json(results: Results) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
 
 
+def splits_csv(results: Results) -> str:
+    """One row per split, subject and member: the member's part of the subject's amount."""
+    rows = [["split", "subject", "member", "amount"]]
+    rows.extend(
+        [name, subject, member, f"{amount:f}"]
+        for name, by_subject in results.splits.items()
+        for subject, parts in by_subject.items()
+        for member, amount in parts.items()
+    )
+    return _csv(rows)
+
+
 def competition_csv(results: CompetitionResults) -> str:
     """One row per scored subject: total, vetoed, winner."""
     winners = set(results.winners.winners) if results.winners else set()
@@ -329,6 +342,8 @@ def write_results(
             "traces.jsonl": traces_jsonl(results),
             "summary.json": summary_json(results),
         }
+        if results.splits:
+            files["splits.csv"] = splits_csv(results)
     else:
         raise ConfigError("results do not belong to this kind of scheme")
     written = []
