@@ -233,3 +233,17 @@ def test_splits_are_written_with_the_results(tmp_path):
         "reward÷team,X1,张三,666.67",
         "reward÷team,X1,李四,333.33",
     ]
+
+
+def test_progress_is_reported_to_a_terminal_only():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    code = main(["explain", SCHEME_A, DATA_A, "R001-01"], out=io.StringIO(), err=err)
+    assert code == 0
+    assert "100% 1500/1500" in err.getvalue()
+    quiet = io.StringIO()
+    main(["explain", SCHEME_A, DATA_A, "R001-01"], out=io.StringIO(), err=quiet)
+    assert quiet.getvalue() == ""

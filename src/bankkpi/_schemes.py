@@ -15,7 +15,7 @@ partial totals); subjects are ranked among the valid rows only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
@@ -531,20 +531,30 @@ def _valid_rows(
 
 
 def evaluate(
-    scheme: Scheme, rows: Iterable[SubjectRow], *, scheme_hash: str = "", library_version: str = ""
+    scheme: Scheme,
+    rows: Iterable[SubjectRow],
+    *,
+    scheme_hash: str = "",
+    library_version: str = "",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Results:
     """Evaluate ``scheme`` over the population ``rows``; pure and deterministic.
 
     ``scheme_hash`` and ``library_version`` are recorded in the results (the batch
     command fills them from the scheme file's canonical form and the installed
-    package).
+    package). ``progress(done, total)``, if given, is called as subjects are
+    computed (the batch command draws its progress bar with it).
     """
     rows = list(rows)
     valid, errors = _valid_rows(scheme, rows)
     rankings = _rankings(scheme, valid)
+    report = progress or (lambda _done, _total: None)
+    step = max(1, len(valid) // 100)
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []
-    for subject in sorted(valid):
+    for done, subject in enumerate(sorted(valid), start=1):
+        if done % step == 0 or done == len(valid):
+            report(done, len(valid))
         row, values = valid[subject]
         context = Context(
             subject,

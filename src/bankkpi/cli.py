@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TextIO
@@ -84,13 +84,23 @@ def _run(
         entries = list(read_entries(data_path, encoding=encoding))
         return scheme, run_competition(scheme, entries, scheme_hash=digest, library_version=version)
     rows = list(read_rows(data_path, scheme, encoding=encoding))
-    if err.isatty():
-        err.write(f"bankkpi: evaluating {len(rows)} rows …\r")
-        err.flush()
-    results = evaluate(scheme, rows, scheme_hash=digest, library_version=version)
-    if err.isatty():
-        err.write(" " * 60 + "\r")
+    bar = _progress_bar(err) if err.isatty() else None
+    results = evaluate(scheme, rows, scheme_hash=digest, library_version=version, progress=bar)
+    if bar is not None:
+        err.write("\r" + " " * 60 + "\r")
     return scheme, results
+
+
+def _progress_bar(err: TextIO) -> Callable[[int, int], None]:
+    """A one-line progress bar on a terminal: ``[#######.............]  35% 525/1500``."""
+
+    def draw(done: int, total: int) -> None:
+        filled = 20 * done // max(total, 1)
+        percent = 100 * done // max(total, 1)
+        err.write(f"\r[{'#' * filled}{'.' * (20 - filled)}] {percent:3d}% {done}/{total}")
+        err.flush()
+
+    return draw
 
 
 def main(
