@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bankkpi._goalseek import first_holding
-from bankkpi._money import fen_to_yuan, to_decimal
+from bankkpi._money import CONTEXT, fen_to_yuan, to_decimal
 from bankkpi._schemefile import dump_scheme, parse_scheme
 from bankkpi._schemes import Scheme
 from bankkpi.exceptions import ConfigError, InvalidValueError
@@ -311,10 +311,13 @@ def seek_parameter(
     want = to_decimal(budget, field="budget")
     if st <= 0 or hi < lo:
         raise InvalidValueError("step", "must be > 0 with low <= high", st)
-    count = int((hi - lo) / st)
+    count = int(CONTEXT.divide_int(CONTEXT.subtract(hi, lo), st))
+
+    def value_at(i: int) -> Decimal:
+        return CONTEXT.add(lo, CONTEXT.multiply(st, Decimal(i)))
 
     def total(i: int) -> Decimal:
-        value = lo + st * i
+        value = value_at(i)
         result = _evaluate(override(scheme, {path: value}), columns, attributes, {path: value})
         return result.penalty if kind == "penalty" else result.reward
 
@@ -325,4 +328,4 @@ def seek_parameter(
         return amount >= want if rising else amount <= want
 
     first = first_holding(count, reached)
-    return None if first is None else lo + st * first
+    return None if first is None else value_at(first)
