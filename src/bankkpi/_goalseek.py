@@ -63,7 +63,7 @@ def worst_value_where(
     def value_at(i: int) -> Decimal:
         # i = 0 is the worst value, i = count the best.
         offset = CONTEXT.multiply(step, Decimal(i))
-        return lo + offset if better_up else hi - offset
+        return CONTEXT.add(lo, offset) if better_up else CONTEXT.subtract(hi, offset)
 
     def holds(i: int) -> bool:
         trace = formula.evaluate(context.with_value(variable, value_at(i)))
