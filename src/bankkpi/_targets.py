@@ -88,7 +88,7 @@ class AtLeast:
 
     def shortfall(self, value: Decimal) -> Decimal:
         """``max(0, threshold − value)`` in the indicator's units."""
-        return max(_ZERO, self.threshold - value)
+        return max(_ZERO, CONTEXT.subtract(self.threshold, value))
 
     def attainment(
         self,
@@ -136,7 +136,7 @@ class AtMost:
 
     def shortfall(self, value: Decimal) -> Decimal:
         """``max(0, value − threshold)``: the excess, in the indicator's units."""
-        return max(_ZERO, value - self.threshold)
+        return max(_ZERO, CONTEXT.subtract(value, self.threshold))
 
     def attainment(
         self,
@@ -198,7 +198,7 @@ class Within:
 
     def shortfall(self, value: Decimal) -> Decimal:
         """Distance from ``value`` to the range, 0 inside or on a bound."""
-        return max(_ZERO, self.low - value, value - self.high)
+        return max(_ZERO, CONTEXT.subtract(self.low, value), CONTEXT.subtract(value, self.high))
 
     def attainment(
         self,
@@ -254,7 +254,7 @@ class RelativeTarget:
 
     def threshold(self, baseline: Decimal) -> Decimal:
         """``baseline × (1 + change)``, exact."""
-        return CONTEXT.multiply(baseline, 1 + self.change)
+        return CONTEXT.multiply(baseline, CONTEXT.add(Decimal(1), self.change))
 
     def resolve(self, baseline: Decimal) -> AtLeast | AtMost:
         """The absolute target for this baseline (last year's value)."""
