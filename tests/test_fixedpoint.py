@@ -67,6 +67,23 @@ def test_operations_refuse_before_they_could_wrap():
     assert fx.add(big, fixed([-1], 1), "ok").fractions() == [Fraction(INT64_MAX // 2)]
 
 
+def test_operations_reduce_only_when_a_bound_would_not_fit():
+    """Common factors stay in until a check would fail; then the operands are reduced and
+    checked again, so a value is refused exactly when its reduced form would not fit."""
+    four = fixed([4 * 10**9, -8 * 10**9], 10**9)  # 4 and −8 over a needless 10**9
+    assert not four.tight
+    product = fx.multiply(four, four, "product")  # 16·10**36 unreduced: reduced first
+    assert product.fractions() == [16, 64]
+    total = fx.add(fixed([INT64_MAX // 4 * 2], 2), fixed([INT64_MAX // 4 * 2], 2), "sum")
+    assert total.fractions() == [Fraction(INT64_MAX // 4 * 2)]
+    tight = fx.tighten(four, "four")
+    assert (tight.num.tolist(), tight.den, tight.bound, tight.tight) == ([4, -8], 1, 8, True)
+    assert fx.tighten(tight, "four") is tight
+    assert fx.multiply(fixed([9150], 100), fx.constant(200, "rate"), "x").den == 1
+    with pytest.raises(OverflowRiskError, match="product could reach"):
+        fx.multiply(fixed([INT64_MAX // 2 + 1], 1), fixed([2], 1), "product")
+
+
 def test_overflow_message_is_built_only_when_raised():
     calls = []
 

@@ -16,6 +16,8 @@ from bankkpi._ranking import (
     Ranking,
     RankingRule,
     RankRange,
+    RankSource,
+    RankView,
     Top,
     rank,
     rank_arrays,
@@ -787,6 +789,52 @@ def test_array_path_equals_exact_path(inputs, rule, selection, as_exemption):
         assert set(assessed) | set(selected) == set(values)
         assert not set(assessed) & set(selected)
         assert (selection.assessed_mask(arrays) == ~mask).all()
+
+
+@given(
+    ranking_inputs(),
+    ranking_rules(),
+    selections(),
+    st.sampled_from([1, 10**7]),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
+def test_rank_source_selects_as_the_full_ranks(inputs, rule, selection, stretch, one, rnd):
+    """Cut-off selections (counted or sorted) equal masks of the full ranks; so do views.
+
+    ``stretch`` spreads the values so far apart that the cut-offs come from the
+    sorted packed keys instead of the (group, value) counts.
+    """
+    values, groups, secondary = inputs
+    if one:
+        groups = dict.fromkeys(groups, "north")
+    ids, arrays = arrays_for(values, groups, secondary, rule)
+    codes = np.array([GROUP_CODES[groups[i]] for i in ids], dtype=np.int64)
+    if rnd.random() < 0.8:  # non-negative codes take the cut-off path; others the full ranks
+        codes = codes + 3
+    by_id = sorted(ids)
+    source = RankSource(
+        rule,
+        np.array([int(values[i].scaleb(1)) * stretch for i in ids], dtype=np.int64),
+        None if one else codes,
+        subject_codes=np.array([by_id.index(i) for i in ids], dtype=np.int64),
+        secondary=(
+            np.array([int(secondary[i].scaleb(1)) for i in ids], dtype=np.int64)
+            if rule.uses_secondary
+            else None
+        ),
+    )
+    expected = selection.mask(arrays)
+    assert source.mask(selection).tolist() == expected.tolist()
+    assert source.arrays().rank_from_top.tolist() == arrays.rank_from_top.tolist()
+    assert source.arrays().group_size.tolist() == arrays.group_size.tolist()
+    rows = np.array(sorted(rnd.sample(range(len(ids)), rnd.randint(0, len(ids)))), dtype=np.intp)
+    view = RankView(source, rows)
+    assert view.mask(selection).tolist() == expected[rows].tolist()
+    assert view.arrays().rank_from_bottom.tolist() == arrays.rank_from_bottom[rows].tolist()
+    inner = np.arange(len(rows), dtype=np.intp)[::2]
+    assert view.take(inner).mask(selection).tolist() == expected[rows[inner]].tolist()
+    assert RankView(arrays, rows).mask(selection).tolist() == expected[rows].tolist()
 
 
 @given(ranking_inputs(), selections())

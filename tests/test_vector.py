@@ -3,6 +3,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -118,6 +119,31 @@ class TestFormulasOnArrays:
         assert chosen.evaluate_array(env).fractions() == [200, 7, 500]
         with pytest.raises(InvalidValueError, match="1 row: row 1"):
             checked.evaluate_array(env)
+
+    def test_a_branch_few_rows_take_names_the_population_rows(self):
+        """A branch taken by at most a third of the rows runs on a subset; errors still
+        name the rows and subjects of the whole population, and values land in place."""
+        checked = Escalating((200, 500), units="points", offence="offence")
+        complaints = [0, 0, 1, 0, 0, 0, 0, 1, 0]
+        env = ArrayContext(
+            9,
+            {
+                "complaints": Counts(complaints, 0),
+                "offence": Counts([0, 0, 2, 0, 0, 0, 0, 1, 0], 0),
+                "points": Counts([10] * 9, 1),
+            },
+            subjects=[f"s{i}" for i in range(9)],
+        )
+        for formula in (
+            Choose([(Compare("complaints", "==", 1), checked)], otherwise=Fixed(3)),
+            When(Compare("complaints", "==", 1), checked, Fixed(3)),
+        ):
+            assert formula.evaluate_array(env).fractions() == [3, 3, 500, 3, 3, 3, 3, 200, 3]
+        bad = attrs.evolve(env, variables={**env.variables, "offence": Counts([0] * 9, 0)})
+        with pytest.raises(InvalidValueError) as info:
+            When(Compare("complaints", "==", 1), checked).evaluate_array(bad)
+        assert info.value.subject == "s2"
+        assert "2 rows: row 2 (s2), row 7 (s7)" in str(info.value)
 
     def test_discretionary_range(self):
         f = Discretionary(Text("媒体表扬", "media praise"), 200, 1000)

@@ -40,6 +40,7 @@ __all__ = [
     "What",
     "add",
     "align",
+    "aligned",
     "bump",
     "check_bound",
     "compare",
@@ -57,6 +58,7 @@ __all__ = [
     "round_counts",
     "scale",
     "subtract",
+    "tighten",
     "to_fen",
     "where",
 ]
@@ -85,18 +87,27 @@ _COMPARE: Final = {
 class FixedArray:
     """Exact values ``num / den``: int64 numerators over one positive integer denominator.
 
-    ``bound`` is at least the largest ``|num|`` (exact after :func:`reduce`); every
-    operation checks, in Python integers, that its result stays within int64
-    *before* computing it. ``num`` may be 0-d (a constant) and broadcasts.
+    ``bound`` is at least the largest ``|num|``. Operations do not take common
+    factors out after every step (a pass over the array each time): they carry
+    ``den`` and ``bound`` forward in Python integers and check, *before* computing,
+    that the result stays within int64. Only when that check fails are the operands
+    reduced (:func:`tighten`: common factor out, exact bound) and the check made
+    again, so a value is refused exactly when its reduced form would not fit.
+    ``tight`` records that ``num``/``den`` are reduced and ``bound`` is exact.
+    ``num`` may be 0-d (a constant) and broadcasts.
 
     >>> value = from_counts("score", np.array([9150, 9725]), 2)
     >>> value.den, value.bound, value.fractions()
     (100, 9725, [Fraction(183, 2), Fraction(389, 4)])
+    >>> tight = tighten(value, "score")
+    >>> tight.den, tight.bound, tight.tight
+    (4, 389, True)
     """
 
     num: NDArray[np.int64]
     den: int
     bound: int
+    tight: bool = attrs.field(default=False, kw_only=True)
 
     def fractions(self) -> list[Fraction]:
         """The values as exact fractions (for tests and messages; a Python loop)."""
@@ -145,28 +156,70 @@ def max_abs(array: NDArray[np.int64]) -> int:
 
 def reduce(num: NDArray[np.int64], den: int, what: What) -> FixedArray:
     """``num / den`` with the common factor of all numerators and ``den`` taken out."""
-    if den == 1:  # whole numbers: nothing to take out, and no pass over the array
-        return FixedArray(num, 1, max_abs(num))
+    if den == 1:  # whole numbers: nothing to take out
+        return FixedArray(num, 1, max_abs(num), tight=True)
     common = int(np.gcd.reduce(num.ravel())) if num.size else 0
     if common == 0:  # every value is zero
-        return FixedArray(np.zeros_like(num), 1, 0)
+        return FixedArray(np.zeros_like(num), 1, 0, tight=True)
     factor = math.gcd(common, den)
     if factor > 1:
         num, den = num // np.int64(factor), den // factor
     check_bound(den, what)
-    return FixedArray(num, den, max_abs(num))
+    return FixedArray(num, den, max_abs(num), tight=True)
+
+
+def tighten(value: FixedArray, what: What) -> FixedArray:
+    """``value`` reduced: common factor out, exact bound (a pass over the array)."""
+    return value if value.tight else reduce(value.num, value.den, what)
+
+
+def _fits(*magnitudes: int) -> bool:
+    return all(m <= INT64_MAX for m in magnitudes)
+
+
+def _common(parts: Sequence[FixedArray]) -> tuple[int, list[int], int]:
+    """The least common denominator, each part's factor to it, and the aligned bound."""
+    den = math.lcm(*(p.den for p in parts))
+    factors = [den // p.den for p in parts]
+    return den, factors, max(p.bound * f for p, f in zip(parts, factors, strict=True))
+
+
+def _aligned_parts(
+    parts: Sequence[FixedArray], what: What, extra: Callable[[list[FixedArray], int], int]
+) -> tuple[list[FixedArray], int, list[int]]:
+    """``parts`` (reduced first if needed) whose common denominator and ``extra`` fit int64.
+
+    ``extra(parts, den)`` is the largest magnitude the caller's result can reach.
+    """
+    den, factors, bound = _common(parts)
+    if not _fits(den, bound, extra(list(parts), den)):
+        parts = [tighten(p, what) for p in parts]
+        den, factors, bound = _common(parts)
+        check_bound(den, what)
+        check_bound(bound, what)
+        check_bound(extra(list(parts), den), what)
+    return list(parts), den, factors
+
+
+def _no_extra(_parts: list[FixedArray], _den: int) -> int:
+    return 0
 
 
 def align(parts: Sequence[FixedArray], what: What) -> tuple[list[NDArray[np.int64]], int]:
     """The numerators of ``parts`` over their least common denominator, and that denominator."""
-    den = math.lcm(*(p.den for p in parts))
-    check_bound(den, what)
-    nums = []
-    for part in parts:
-        factor = den // part.den
-        check_bound(part.bound * factor, what)
-        nums.append(part.num * np.int64(factor) if factor != 1 else part.num)
+    nums, den, _bound = aligned(parts, what)
     return nums, den
+
+
+def aligned(parts: Sequence[FixedArray], what: What) -> tuple[list[NDArray[np.int64]], int, int]:
+    """:func:`align`, and a bound on every aligned numerator."""
+    fitted, den, factors = _aligned_parts(parts, what, _no_extra)
+    nums = [_times(p.num, f) for p, f in zip(fitted, factors, strict=True)]
+    return nums, den, max(p.bound * f for p, f in zip(fitted, factors, strict=True))
+
+
+def _times(num: NDArray[np.int64], factor: int) -> NDArray[np.int64]:
+    return num * np.int64(factor) if factor != 1 else num
 
 
 def constant(value: Fraction | Decimal | int, what: What) -> FixedArray:
@@ -222,14 +275,18 @@ def from_place_counts(counts: NDArray[np.int64], policy: RoundingPolicy, what: W
 
 def negate(value: FixedArray) -> FixedArray:
     """``−value``."""
-    return FixedArray(-value.num, value.den, value.bound)
+    return FixedArray(-value.num, value.den, value.bound, tight=value.tight)
+
+
+def _sum_bound(parts: list[FixedArray], den: int) -> int:
+    return sum(p.bound * (den // p.den) for p in parts)
 
 
 def add(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
     """``left + right``, exactly."""
-    (a, b), den = align([left, right], what)
-    check_bound(left.bound * (den // left.den) + right.bound * (den // right.den), what)
-    return reduce(a + b, den, what)
+    (left, right), den, (fl, fr) = _aligned_parts([left, right], what, _sum_bound)
+    bound = left.bound * fl + right.bound * fr
+    return FixedArray(_times(left.num, fl) + _times(right.num, fr), den, bound)
 
 
 def subtract(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
@@ -238,10 +295,26 @@ def subtract(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
 
 
 def multiply(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
-    """``left × right``, exactly."""
-    check_bound(left.bound * right.bound, what)
-    check_bound(left.den * right.den, what)
-    return reduce(left.num * right.num, left.den * right.den, what)
+    """``left × right``, exactly.
+
+    A constant factor first cancels with the other side's denominator (``× 200``
+    of a value over 100 is ``× 2`` of a whole number), which costs no pass.
+    """
+    if left.num.ndim == 0 and right.num.ndim > 0:
+        left, right = right, left
+    if right.num.ndim == 0 and left.den > 1:
+        factor = int(right.num)
+        common = math.gcd(factor, left.den)
+        if common > 1:
+            left = FixedArray(left.num, left.den // common, left.bound, tight=left.tight)
+            right = FixedArray(
+                np.array(factor // common, dtype=np.int64), right.den, abs(factor // common)
+            )
+    if not _fits(left.bound * right.bound, left.den * right.den):
+        left, right = tighten(left, what), tighten(right, what)
+        check_bound(left.bound * right.bound, what)
+        check_bound(left.den * right.den, what)
+    return FixedArray(left.num * right.num, left.den * right.den, left.bound * right.bound)
 
 
 def scale(value: FixedArray, factor: Fraction | Decimal | int, what: What) -> FixedArray:
@@ -252,16 +325,30 @@ def scale(value: FixedArray, factor: Fraction | Decimal | int, what: What) -> Fi
 def where(
     condition: NDArray[np.bool_], then: FixedArray, otherwise: FixedArray, what: What
 ) -> FixedArray:
-    """``then`` where ``condition`` holds, else ``otherwise`` (``numpy.where``)."""
-    (a, b), den = align([then, otherwise], what)
-    return reduce(np.asarray(np.where(condition, a, b), dtype=np.int64), den, what)
+    """``then`` where ``condition`` holds, else ``otherwise`` (``numpy.where``).
+
+    Computed as ``otherwise + (then − otherwise) × condition`` when that difference
+    fits int64 (several times faster than ``numpy.where`` on unpredictable masks).
+    """
+    (then, otherwise), den, (ft, fo) = _aligned_parts([then, otherwise], what, _no_extra)
+    a, b = _times(then.num, ft), _times(otherwise.num, fo)
+    bound = max(then.bound * ft, otherwise.bound * fo)
+    if otherwise.bound == 0:  # otherwise is all zeros
+        num = a * condition
+    elif _fits(then.bound * ft + otherwise.bound * fo):
+        num = b + (a - b) * condition
+    else:
+        num = np.where(condition, a, b)
+    return FixedArray(np.asarray(num, dtype=np.int64), den, bound)
 
 
 def _pick(
     parts: Sequence[FixedArray], pick: Callable[..., NDArray[np.int64]], what: What
 ) -> FixedArray:
-    nums, den = align(parts, what)
-    return reduce(np.asarray(functools.reduce(pick, nums), dtype=np.int64), den, what)
+    fitted, den, factors = _aligned_parts(parts, what, _no_extra)
+    nums = [_times(p.num, f) for p, f in zip(fitted, factors, strict=True)]
+    bound = max(p.bound * f for p, f in zip(fitted, factors, strict=True))
+    return FixedArray(np.asarray(functools.reduce(pick, nums), dtype=np.int64), den, bound)
 
 
 def minimum(parts: Sequence[FixedArray], what: What) -> FixedArray:
@@ -283,7 +370,7 @@ def compare(left: FixedArray, op: CompareOp, right: FixedArray, what: What) -> N
 def floor(value: FixedArray) -> FixedArray:
     """The largest integer ≤ each value (``math.floor``)."""
     whole = np.floor_divide(value.num, np.int64(value.den))
-    return FixedArray(whole, 1, max_abs(whole))
+    return FixedArray(whole, 1, -(-value.bound // value.den))
 
 
 def finite_decimal(value: FixedArray) -> NDArray[np.bool_]:
@@ -318,6 +405,9 @@ def round_counts(
     if exponent < 0:
         factor = 10**-exponent
         if value.bound * factor > INT64_MAX:
+            value = tighten(value, what)
+            num, den = value.num, value.den
+        if value.bound * factor > INT64_MAX:
             raise OverflowRiskError(
                 f"{_describe(what)} at {policy.place} needs {value.bound * factor} "
                 f"in its integer representation, beyond int64 ({INT64_MAX})"
@@ -325,12 +415,16 @@ def round_counts(
         num = num * np.int64(factor)
     else:
         den *= 10**exponent
-    negative = num < 0
-    magnitude = np.abs(num)
+    if den == 1:  # whole counts of the place already
+        return num.astype(np.int64, copy=num is value.num)
+    signed = bool(num.size) and int(num.min()) < 0
+    magnitude = np.abs(num) if signed else num
+    negative = num < 0 if signed else np.zeros(magnitude.shape, dtype=np.bool_)
     if den > INT64_MAX:  # then every |num| < den: the whole part is 0
         whole, rest = np.zeros_like(magnitude), magnitude
     else:
-        whole, rest = np.divmod(magnitude, np.int64(den))
+        whole = magnitude // np.int64(den)
+        rest = magnitude - whole * np.int64(den)
     half, odd = divmod(den, 2)
     if half > INT64_MAX:
         above = tie = np.zeros(magnitude.shape, dtype=np.bool_)
@@ -338,8 +432,10 @@ def round_counts(
         above = rest > np.int64(half)
         tie = (rest == np.int64(half)) if not odd else np.zeros(magnitude.shape, dtype=np.bool_)
     up = bump(policy.mode, whole=whole, inexact=rest != 0, negative=negative, above=above, tie=tie)
-    result = whole + up.astype(np.int64)
-    return np.asarray(np.where(negative, -result, result), dtype=np.int64)
+    result = whole + up
+    if signed:
+        result = result - 2 * result * negative
+    return np.asarray(result, dtype=np.int64)
 
 
 def bump(

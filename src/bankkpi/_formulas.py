@@ -38,7 +38,7 @@ from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, num
 from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import DecimalLike, RoundingPolicy, to_decimal
-from bankkpi._ranking import RankArrays
+from bankkpi._ranking import RankArrays, RankSource, RankView, Selection
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
     BankKPIError,
@@ -241,10 +241,19 @@ class Counts:
 
     counts: NDArray[np.int64] = attrs.field(converter=_count_array)
     places: int = attrs.field(validator=_check_places)
+    bound: int = attrs.field(init=False, repr=False)
+    """The largest magnitude among the counts."""
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "bound", fx.max_abs(self.counts))
 
     def fixed(self) -> FixedArray:
         """The values as an exact :class:`FixedArray` over ``10**places``."""
-        return FixedArray(self.counts, 10**self.places, fx.max_abs(self.counts))
+        return FixedArray(self.counts, 10**self.places, self.bound)
+
+    def take(self, rows: NDArray[np.intp]) -> Counts:
+        """The counts of ``rows`` only."""
+        return Counts(self.counts[rows], self.places)
 
     def decimal(self, index: int) -> Decimal:
         """Row ``index`` as an exact Decimal."""
@@ -258,7 +267,11 @@ def _counts_map(values: Mapping[str, Counts]) -> dict[str, Counts]:
     return dict(values)
 
 
-def _ranks_map(values: Mapping[str, RankArrays]) -> dict[str, RankArrays]:
+Ranks: TypeAlias = RankArrays | RankSource | RankView
+"""What an :class:`ArrayContext` holds per ranking: ranks, or what computes them."""
+
+
+def _ranks_map(values: Mapping[str, Ranks]) -> dict[str, Ranks]:
     return dict(values)
 
 
@@ -291,12 +304,16 @@ class ArrayContext:
 
     The array counterpart of :class:`Context`: ``variables`` maps variable names to
     :class:`Counts` (one int64 count per row), ``ranks`` maps ranking names to the
-    :class:`~bankkpi.RankArrays` of :func:`~bankkpi.rank_arrays`, ``size`` is the
+    :class:`~bankkpi.RankArrays` of :func:`~bankkpi.rank_arrays` (or a
+    :class:`~bankkpi.RankSource`, ranked on demand), ``size`` is the
     row count. ``subjects`` (optional) names the rows in error messages. ``active``
     marks the rows whose result matters: a branch of :class:`When` or
     :class:`Choose` is evaluated with only the rows that take it active, so a row
     is checked (offence numbers, discretionary ranges) exactly where the exact path
-    would check it. Inactive rows read their variables as 0.
+    would check it. Inactive rows read their variables as 0. A branch that few rows
+    take is evaluated on a :meth:`subset` instead: a smaller context of just those
+    rows, whose ``row_numbers`` keep the population's row numbers for messages and
+    whose rankings stay the population's.
 
     >>> env = ArrayContext(3, {"score": Counts([9150, 9500, 8937], 2)})
     >>> Shortfall(AtLeast(95), "score", rate=200, base=1000).evaluate_array(env).fractions()
@@ -305,9 +322,10 @@ class ArrayContext:
 
     size: int
     variables: Mapping[str, Counts] = attrs.field(factory=dict, converter=_counts_map)
-    ranks: Mapping[str, RankArrays] = attrs.field(factory=dict, converter=_ranks_map)
+    ranks: Mapping[str, Ranks] = attrs.field(factory=dict, converter=_ranks_map)
     subjects: NDArray[Any] | None = attrs.field(default=None, converter=_subjects)
     active: NDArray[np.bool_] | None = attrs.field(default=None, converter=_active, kw_only=True)
+    row_numbers: NDArray[np.intp] | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
@@ -320,6 +338,8 @@ class ArrayContext:
             lengths.append(("subjects", int(self.subjects.shape[0])))
         if self.active is not None:
             lengths.append(("active", int(self.active.shape[0])))
+        if self.row_numbers is not None:
+            lengths.append(("row_numbers", int(self.row_numbers.shape[0])))
         for field, length in lengths:
             if length != self.size:
                 raise InvalidValueError(field, f"must have one entry per row ({self.size})", length)
@@ -333,6 +353,25 @@ class ArrayContext:
     def restrict(self, mask: NDArray[np.bool_]) -> ArrayContext:
         """A copy in which only the active rows where ``mask`` holds stay active."""
         return attrs.evolve(self, active=self.rows() & mask)
+
+    def subset(self, mask: NDArray[np.bool_]) -> ArrayContext:
+        """A context of only the active rows where ``mask`` holds, all active.
+
+        Variables and subjects are those rows'; rankings stay the population's
+        (:class:`~bankkpi.RankView`); ``row_numbers`` keep each row's number in the
+        population, so errors name the same rows as on the whole.
+        """
+        rows = np.flatnonzero(self.rows() & mask)
+        return ArrayContext(
+            int(rows.shape[0]),
+            {name: counts.take(rows) for name, counts in self.variables.items()},
+            {
+                name: entry.take(rows) if isinstance(entry, RankView) else RankView(entry, rows)
+                for name, entry in self.ranks.items()
+            },
+            None if self.subjects is None else self.subjects[rows],
+            row_numbers=rows if self.row_numbers is None else self.row_numbers[rows],
+        )
 
     def any(self, mask: NDArray[np.bool_]) -> bool:
         """Whether ``mask`` holds in at least one active row."""
@@ -350,37 +389,63 @@ class ArrayContext:
         counts = self.counts(name)
         if self.active is None:
             return counts.fixed()
-        masked = np.where(self.active, counts.counts, np.int64(0))
-        return FixedArray(masked, 10**counts.places, fx.max_abs(masked))
+        return FixedArray(counts.counts * self.active, 10**counts.places, counts.bound)
 
     def rank(self, name: str) -> RankArrays:
         """The ranks in ranking ``name``."""
         try:
-            return self.ranks[name]
+            entry = self.ranks[name]
         except KeyError:
             raise MissingDataError("rank arrays of ranking", name) from None
+        return entry if isinstance(entry, RankArrays) else entry.arrays()
+
+    def rank_mask(self, name: str, selection: _RankMask) -> NDArray[np.bool_]:
+        """The rows ``selection`` picks in ranking ``name`` (all rows, active or not).
+
+        From cut-off values when the ranking is a :class:`~bankkpi.RankSource` and
+        the selection one of the library's; else ``selection.mask`` of the ranks.
+        """
+        entry = self.ranks.get(name)
+        if isinstance(entry, RankSource | RankView) and isinstance(selection, Selection):
+            return entry.mask(selection)
+        return np.asarray(selection.mask(self.rank(name)), dtype=np.bool_)
 
     def offending(self, bad: NDArray[np.bool_]) -> tuple[int, str, str]:
         """The first active row where ``bad`` holds, its subject, and a phrase naming the rows.
 
-        See :func:`describe_rows`.
+        The first row is this context's index (to read values at); the phrase and
+        subject name the population's rows (see :func:`describe_rows`).
         """
-        return describe_rows(np.flatnonzero(self.rows() & bad), self.subjects)
+        rows = np.flatnonzero(self.rows() & bad)
+        _first, subject, phrase = describe_rows(rows, self.subjects, numbers=self.row_numbers)
+        return int(rows[0]), subject, phrase
 
 
-def describe_rows(rows: NDArray[np.intp], subjects: NDArray[Any] | None) -> tuple[int, str, str]:
+def describe_rows(
+    rows: NDArray[np.intp],
+    subjects: NDArray[Any] | None,
+    *,
+    numbers: NDArray[np.intp] | None = None,
+) -> tuple[int, str, str]:
     """The first of ``rows``, its subject (or ``row i``), and a phrase naming the first few.
+
+    ``numbers`` (optional) are the row numbers to show for ``rows``' positions, when
+    those are positions in a subset of a population.
 
     >>> describe_rows(np.array([4, 7, 9, 10, 11, 12, 13]), None)
     (4, 'row 4', '7 rows: row 4, row 7, row 9, row 10, row 11 and 2 more')
     >>> describe_rows(np.array([1]), np.array(["O1", "O2"]))
     (1, 'O2', '1 row: row 1 (O2)')
     """
-    names = [f"row {i}" if subjects is None else f"row {i} ({subjects[i]})" for i in rows[:_SHOWN]]
+    shown = rows if numbers is None else numbers[rows]
+    names = [
+        f"row {n}" if subjects is None else f"row {n} ({subjects[i]})"
+        for i, n in zip(rows[:_SHOWN], shown[:_SHOWN], strict=True)
+    ]
     count = int(rows.shape[0])
     more = f" and {count - _SHOWN} more" if count > _SHOWN else ""
-    first = int(rows[0])
-    subject = f"row {first}" if subjects is None else str(subjects[first])
+    first = int(shown[0])
+    subject = f"row {first}" if subjects is None else str(subjects[int(rows[0])])
     return first, subject, f"{count} row{'s' if count > 1 else ''}: {', '.join(names)}{more}"
 
 
@@ -547,7 +612,7 @@ class InRanks:
                 "has no array form (mask); use the exact path",
                 type(self.selection).__name__,
             )
-        return np.asarray(self.selection.mask(env.rank(self.ranking)), dtype=np.bool_)
+        return env.rank_mask(self.ranking, self.selection)
 
 
 @attrs.frozen
@@ -1272,12 +1337,56 @@ class When:
         no row takes it), so its checks apply to exactly the rows the exact path
         would evaluate it for.
         """
-        ok = predicate_array(self.predicate, env)
-        then = formula_array(self.then, env.restrict(ok)) if env.any(ok) else _zero()
-        otherwise = _zero()
-        if self.otherwise is not None and env.any(~ok):
-            otherwise = formula_array(self.otherwise, env.restrict(~ok))
-        return fx.where(ok, then, otherwise, "When")
+        ok = predicate_array(self.predicate, env) & env.rows()
+        pieces = [_on_rows(self.then, env, ok)] if ok.any() else []
+        rest = env.rows() & ~ok
+        if self.otherwise is not None and rest.any():
+            pieces.append(_on_rows(self.otherwise, env, rest))
+        return _assemble(pieces, env.size, "When")
+
+
+_SUBSET_SHARE: Final = 3
+"""A branch taken by at most 1/3 of the rows is evaluated on a subset of them."""
+
+
+@attrs.frozen(eq=False)
+class _Piece:
+    """A branch's values on the rows that take it: ``rows`` (``mask`` as indices)."""
+
+    mask: NDArray[np.bool_]
+    rows: NDArray[np.intp] | None
+    value: FixedArray
+
+
+def _on_rows(formula: Formula, env: ArrayContext, mask: NDArray[np.bool_]) -> _Piece:
+    """``formula`` on the active rows of ``mask``: a subset when they are few.
+
+    A branch a few rows take (the bottom 100, each region's lowest two) costs
+    those rows only; a branch most rows take is evaluated over every row with
+    only its own rows active.
+    """
+    taken = int(np.count_nonzero(mask))
+    if taken * _SUBSET_SHARE <= env.size:
+        sub = env.subset(mask)
+        rows = np.flatnonzero(mask)
+        return _Piece(mask, rows, formula_array(formula, sub))
+    return _Piece(mask, None, formula_array(formula, env.restrict(mask)))
+
+
+def _assemble(pieces: list[_Piece], size: int, what: str) -> FixedArray:
+    """One array from branches on disjoint rows; 0 on rows no branch took."""
+    if not pieces:
+        return _zero()
+    aligned, den, bound = fx.aligned([piece.value for piece in pieces], what)
+    out = np.zeros(size, dtype=np.int64)
+    for piece, values in zip(pieces, aligned, strict=True):
+        if piece.rows is not None:
+            out[piece.rows] = values
+        elif values.ndim == 0:
+            out[piece.mask] = values
+        else:
+            out += values * piece.mask
+    return FixedArray(out, den, bound)
 
 
 def _cases(items: Iterable[tuple[Predicate, Formula]]) -> tuple[tuple[Predicate, Formula], ...]:
@@ -1318,20 +1427,18 @@ class Choose:
         Case *k*'s predicate is tested on the rows no earlier case took, and its
         formula on the rows it takes, as on the exact path.
         """
-        what = "Choose"
         remaining = env.rows().copy()
-        result = _zero()
+        pieces: list[_Piece] = []
         for predicate, formula in self.cases:
             if not remaining.any():
                 break
             ok = predicate_array(predicate, env.restrict(remaining)) & remaining
             if ok.any():
-                result = fx.where(ok, formula_array(formula, env.restrict(ok)), result, what)
+                pieces.append(_on_rows(formula, env, ok))
             remaining &= ~ok
         if self.otherwise is not None and remaining.any():
-            otherwise = formula_array(self.otherwise, env.restrict(remaining))
-            result = fx.where(remaining, otherwise, result, what)
-        return result
+            pieces.append(_on_rows(self.otherwise, env, remaining))
+        return _assemble(pieces, env.size, "Choose")
 
 
 @attrs.frozen

@@ -71,6 +71,8 @@ __all__ = [
     "Rank",
     "RankArrays",
     "RankRange",
+    "RankSource",
+    "RankView",
     "RankedSubject",
     "Ranking",
     "RankingRule",
@@ -673,6 +675,206 @@ def rank_arrays(
     rank_from_bottom[order] = bottom
     group_size[order] = size
     return RankArrays(rule, rank_from_top, rank_from_bottom, group_size)
+
+
+@attrs.frozen(eq=False)
+class RankSource:
+    """A ranking's inputs on the array path; ranks and selections computed on demand.
+
+    :meth:`arrays` gives the full :class:`RankArrays` (what :func:`rank_arrays`
+    computes, once). :meth:`mask` answers a :class:`Top`, :class:`Bottom`,
+    :class:`RankRange` or :class:`Percentile` selection under ``competition`` or
+    ``dense`` ties *without* ranking every subject: under competition ties a
+    subject's rank from the top is at most ``last`` exactly when its value is at
+    least as good as the ``last``-th best value of its group counted with repeats,
+    and at least ``first`` exactly when it is worse than the ``first − 1``-th (under
+    dense ties, among distinct values). A selection needs only those cut-off values
+    per group: from a ``bincount`` over (group, value) cells when they are few, else
+    from one sort of packed ``group × span + value`` keys (no row indices, nothing
+    scattered back). ``average`` and ``ordinal`` ties use the full ranks.
+
+    ``groups`` are non-negative int codes (``None``: one group). Results are cached
+    in the instance, a memo of pure computations on read-only inputs.
+
+    >>> source = RankSource(RankingRule("higher", "competition"),
+    ...                     np.array([30, 20, 20, 10, 5]), np.array([0, 0, 0, 0, 1]))
+    >>> source.mask(Top(2)).tolist(), source.mask(Bottom(1)).tolist()
+    ([True, True, True, False, True], [False, False, False, True, True])
+    >>> source.arrays().rank_from_top.tolist()
+    [1, 2, 2, 4, 1]
+    """
+
+    rule: RankingRule
+    values: NDArray[np.int64]
+    groups: NDArray[np.int64] | None = None
+    subject_codes: NDArray[np.int64] | None = None
+    secondary: NDArray[np.int64] | None = None
+    _memo: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def arrays(self) -> RankArrays:
+        """The full ranks (computed once)."""
+        if "arrays" not in self._memo:
+            self._memo["arrays"] = rank_arrays(
+                self.values,
+                self.rule,
+                groups=self._codes(),
+                subject_codes=self.subject_codes,
+                secondary=self.secondary,
+            )
+        result: RankArrays = self._memo["arrays"]
+        return result
+
+    def mask(self, selection: Selection) -> NDArray[np.bool_]:
+        """``selection.mask(self.arrays())``, from cut-off values where it can."""
+        if not self._by_cutoffs():
+            return selection.mask(self.arrays())
+        first, last = selection._window_arrays(self._sizes())  # noqa: SLF001 - same module
+        largest = (selection._side() == "top") == (self.rule.better == "higher")  # noqa: SLF001
+        inside = self._at_least_as_good(largest, last)
+        if not (isinstance(first, int) and first <= 1):
+            inside &= ~self._at_least_as_good(largest, first - 1)
+        return inside
+
+    # -- internals --------------------------------------------------------------------
+
+    def _by_cutoffs(self) -> bool:
+        if self.rule.ties not in ("competition", "dense") or len(self) == 0:
+            return False
+        low, high = self._range()
+        return high - low < 2**62 and (self.groups is None or int(self.groups.min()) >= 0)
+
+    def _range(self) -> tuple[int, int]:
+        if "range" not in self._memo:
+            self._memo["range"] = (int(self.values.min()), int(self.values.max()))
+        result: tuple[int, int] = self._memo["range"]
+        return result
+
+    def _codes(self) -> NDArray[np.int64]:
+        return np.zeros(len(self), dtype=np.int64) if self.groups is None else self.groups
+
+    def _sizes(self) -> NDArray[np.int64]:
+        """Subjects per group code."""
+        if "sizes" not in self._memo:
+            self._memo["sizes"] = (
+                np.array([len(self)], dtype=np.int64)
+                if self.groups is None
+                else np.bincount(self.groups).astype(np.int64)
+            )
+        result: NDArray[np.int64] = self._memo["sizes"]
+        return result
+
+    def _at_least_as_good(self, largest: bool, j: int | NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Rows at least as good as the ``j``-th best value of their group.
+
+        Best is the largest value when ``largest``, else the smallest; the ``j``-th
+        counts repeats (competition) or distinct values (dense). ``j ≤ 0`` selects
+        nobody; ``j`` past the group's values selects everybody.
+        """
+        key = ("rows", largest, j if isinstance(j, int) else j.tobytes())
+        if key not in self._memo:
+            cut = self._cutoffs(largest, j)
+            per_row = cut[self.groups] if self.groups is not None else cut[0]
+            self._memo[key] = per_row
+        threshold = self._memo[key]
+        result: NDArray[np.bool_] = (
+            self.values >= threshold if largest else self.values <= threshold
+        )
+        return result
+
+    def _cutoffs(self, largest: bool, j: int | NDArray[np.int64]) -> NDArray[np.int64]:
+        """Per group code, the ``j``-th best value, or a sentinel past either end."""
+        low, high = self._range()
+        starts, counts = self._counts()
+        wanted = np.broadcast_to(np.asarray(j, dtype=np.int64), counts.shape)
+        inside = (wanted >= 1) & (wanted <= counts)
+        nth = np.where(largest, counts - wanted + 1, wanted)  # k-th smallest, 1-based
+        values = self._kth_smallest(starts, np.where(inside, nth, 1))
+        nobody, everybody = (high + 1, low - 1) if largest else (low - 1, high + 1)
+        cut = np.where(inside, values, np.where(wanted <= 0, nobody, everybody))
+        return np.asarray(cut, dtype=np.int64)
+
+    def _counts(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Per group code: where its values start in the ordered store, and how many.
+
+        The store holds each group's values in ascending order — every value under
+        competition ties, the distinct ones under dense ties — as a running count
+        over (group, value) cells or as sorted packed keys.
+        """
+        if "counts" in self._memo:
+            result: tuple[NDArray[np.int64], NDArray[np.int64]] = self._memo["counts"]
+            return result
+        low, high = self._range()
+        span = high - low + 1
+        offset = self.values - np.int64(low)
+        n_groups = 1 if self.groups is None else int(self.groups.max()) + 1
+        cells = offset if self.groups is None else self.groups * np.int64(span) + offset
+        dense = self.rule.ties == "dense"
+        if n_groups * span <= 4 * len(self) + 65_536:
+            tally = np.bincount(cells, minlength=n_groups * span)
+            running = np.cumsum(tally > 0 if dense else tally, dtype=np.int64)
+            ends = running[span - 1 :: span]
+            self._memo["store"] = ("running", running, span, low)
+        else:
+            packed = cells.astype(np.int32) if n_groups * span <= 2**31 else cells.copy()
+            packed.sort()
+            if dense:
+                keep = np.ones(packed.shape[0], dtype=np.bool_)
+                keep[1:] = packed[1:] != packed[:-1]
+                packed = packed[keep]
+            bounds = np.arange(1, n_groups + 1, dtype=np.int64) * np.int64(span)
+            ends = np.searchsorted(packed, bounds).astype(np.int64)
+            self._memo["store"] = ("sorted", packed, span, low)
+        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+        self._memo["counts"] = (starts, ends - starts)
+        return starts, ends - starts
+
+    def _kth_smallest(self, starts: NDArray[np.int64], nth: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Per group, its ``nth`` smallest stored value (1-based, within its count)."""
+        kind, store, span, low = self._memo["store"]
+        codes = np.arange(starts.shape[0], dtype=np.int64)
+        if kind == "running":  # the first cell whose running count reaches the wanted one
+            cell = np.searchsorted(store, starts + nth, side="left").astype(np.int64)
+        else:
+            cell = store[np.minimum(starts + nth - 1, max(store.shape[0] - 1, 0))].astype(np.int64)
+        return np.asarray(cell - codes * np.int64(span) + np.int64(low), dtype=np.int64)
+
+
+@attrs.frozen(eq=False)
+class RankView:
+    """Some rows of a ranking of a larger population; ranks stay the population's.
+
+    What a branch of a formula sees when it is evaluated on only the rows that
+    take it (see :meth:`bankkpi.vector.ArrayContext.subset`).
+    """
+
+    source: RankSource | RankArrays
+    rows: NDArray[np.intp]
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def arrays(self) -> RankArrays:
+        """The population's ranks of these rows."""
+        full = self.source.arrays() if isinstance(self.source, RankSource) else self.source
+        return RankArrays(
+            full.rule,
+            full.rank_from_top[self.rows],
+            full.rank_from_bottom[self.rows],
+            full.group_size[self.rows],
+        )
+
+    def mask(self, selection: Selection) -> NDArray[np.bool_]:
+        """The selection over the population, read at these rows."""
+        if isinstance(self.source, RankSource):
+            return self.source.mask(selection)[self.rows]
+        return selection.mask(self.source)[self.rows]
+
+    def take(self, rows: NDArray[np.intp]) -> RankView:
+        """A view of some of these rows."""
+        return RankView(self.source, self.rows[rows])
 
 
 def _array_inputs(

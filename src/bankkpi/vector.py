@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import decimal
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, get_args
 
@@ -47,12 +47,13 @@ from bankkpi._formulas import (
     ArrayFormula,
     ArrayPredicate,
     Counts,
+    Ranks,
     RuleKind,
     describe_rows,
 )
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
-from bankkpi._ranking import RankArrays, rank_arrays
+from bankkpi._ranking import RankArrays, RankSource
 from bankkpi._schemes import Input, Scheme
 from bankkpi.exceptions import (
     AmbiguousInputError,
@@ -679,17 +680,13 @@ def _prepare(
     used = {s.group_by for s in scheme.rankings if s.group_by is not None}
     used |= {*scheme.group_by, *(r.to for r in scheme.rollups)}
     groups = {name: _Groups.of(keys[name]) for name in sorted(used)}
-    ranks: dict[str, RankArrays] = {}
-    for spec in scheme.rankings:
+    ranks: dict[str, Ranks] = {}
+    for spec in scheme.rankings:  # ranked on demand: a selection may need only cut-offs
         ordinal = spec.rule.ties == "ordinal" and ids is not None
-        ranks[spec.name] = rank_arrays(
-            variables[spec.variable].counts,
+        ranks[spec.name] = RankSource(
             spec.rule,
-            groups=(
-                np.zeros(size, dtype=np.int64)
-                if spec.group_by is None
-                else groups[spec.group_by].index
-            ),
+            variables[spec.variable].counts,
+            None if spec.group_by is None else groups[spec.group_by].index,
             subject_codes=_Groups.of(ids).index if ordinal and ids is not None else None,
         )
     return ArrayContext(size, variables, ranks, ids), groups
@@ -812,8 +809,25 @@ def evaluate_arrays(
         reward,
         group_totals,
         rollups,
-        dict(env.ranks),
+        _RankMap(env.ranks),
     )
+
+
+class _RankMap(Mapping[str, RankArrays]):
+    """Ranking name → :class:`RankArrays`, each computed on first access."""
+
+    def __init__(self, ranks: Mapping[str, Ranks]) -> None:
+        self._ranks = dict(ranks)
+
+    def __getitem__(self, name: str) -> RankArrays:
+        entry = self._ranks[name]
+        return entry if isinstance(entry, RankArrays) else entry.arrays()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ranks)
+
+    def __len__(self) -> int:
+        return len(self._ranks)
 
 
 def _column_sum(columns: list[NDArray[np.int64]], size: int) -> NDArray[np.int64]:
