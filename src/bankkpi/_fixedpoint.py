@@ -291,7 +291,9 @@ def add(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
 
 def subtract(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
     """``left − right``, exactly."""
-    return add(left, negate(right), what)
+    (left, right), den, (fl, fr) = _aligned_parts([left, right], what, _sum_bound)
+    bound = left.bound * fl + right.bound * fr
+    return FixedArray(_times(left.num, fl) - _times(right.num, fr), den, bound)
 
 
 def multiply(left: FixedArray, right: FixedArray, what: What) -> FixedArray:

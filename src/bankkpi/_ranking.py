@@ -734,9 +734,9 @@ class RankSource:
         first, last = selection._window_arrays(self._sizes())  # noqa: SLF001 - same module
         largest = (selection._side() == "top") == (self.rule.better == "higher")  # noqa: SLF001
         inside = self._at_least_as_good(largest, last)
-        if not (isinstance(first, int) and first <= 1):
-            inside &= ~self._at_least_as_good(largest, first - 1)
-        return inside
+        if isinstance(first, int) and first <= 1:
+            return inside.copy()
+        return inside & ~self._at_least_as_good(largest, first - 1)
 
     # -- internals --------------------------------------------------------------------
 
@@ -776,12 +776,9 @@ class RankSource:
         key = ("rows", largest, j if isinstance(j, int) else j.tobytes())
         if key not in self._memo:
             cut = self._cutoffs(largest, j)
-            per_row = cut[self.groups] if self.groups is not None else cut[0]
-            self._memo[key] = per_row
-        threshold = self._memo[key]
-        result: NDArray[np.bool_] = (
-            self.values >= threshold if largest else self.values <= threshold
-        )
+            threshold = cut[self.groups] if self.groups is not None else cut[0]
+            self._memo[key] = self.values >= threshold if largest else self.values <= threshold
+        result: NDArray[np.bool_] = self._memo[key]
         return result
 
     def _cutoffs(self, largest: bool, j: int | NDArray[np.int64]) -> NDArray[np.int64]:
@@ -808,9 +805,13 @@ class RankSource:
             return result
         low, high = self._range()
         span = high - low + 1
-        offset = self.values - np.int64(low)
         n_groups = 1 if self.groups is None else int(self.groups.max()) + 1
-        cells = offset if self.groups is None else self.groups * np.int64(span) + offset
+        fits = n_groups * span <= 2**31 and low >= -(2**31) and high < 2**31
+        small = np.dtype(np.int32 if fits else np.int64)  # int32: half the memory traffic
+        cells: NDArray[np.signedinteger[Any]] = self.values.astype(small)
+        cells -= np.array(low, dtype=small)
+        if self.groups is not None:
+            cells += self.groups.astype(small) * np.array(span, dtype=small)
         dense = self.rule.ties == "dense"
         if n_groups * span <= 4 * len(self) + 65_536:
             tally = np.bincount(cells, minlength=n_groups * span)
@@ -818,14 +819,16 @@ class RankSource:
             ends = running[span - 1 :: span]
             self._memo["store"] = ("running", running, span, low)
         else:
-            packed = cells.astype(np.int32) if n_groups * span <= 2**31 else cells.copy()
+            packed = cells
             packed.sort()
             if dense:
                 keep = np.ones(packed.shape[0], dtype=np.bool_)
                 keep[1:] = packed[1:] != packed[:-1]
                 packed = packed[keep]
-            bounds = np.arange(1, n_groups + 1, dtype=np.int64) * np.int64(span)
-            ends = np.searchsorted(packed, bounds).astype(np.int64)
+            bounds = np.arange(1, n_groups, dtype=np.int64) * np.int64(span)  # groups 1 …
+            ends = np.append(
+                np.searchsorted(packed, bounds.astype(packed.dtype)), packed.shape[0]
+            ).astype(np.int64)
             self._memo["store"] = ("sorted", packed, span, low)
         starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
         self._memo["counts"] = (starts, ends - starts)

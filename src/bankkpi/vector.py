@@ -713,8 +713,11 @@ class _Groups:
             if top < 4 * n + 1024:
                 present = np.bincount(values, minlength=top + 1)
                 codes = np.flatnonzero(present)
-                position = np.cumsum(present > 0, dtype=np.int64) - 1
-                index = position[values].astype(np.int64)
+                if codes.shape[0] == top + 1:  # codes 0 … top all used: each is its index
+                    index = values.astype(np.int64, copy=False)
+                else:
+                    position = np.cumsum(present > 0, dtype=np.int64) - 1
+                    index = position[values].astype(np.int64)
                 return cls(codes.astype(values.dtype), index, present[codes].astype(np.int64))
         keys, inverse = np.unique(values, return_inverse=True)
         index = inverse.reshape(-1).astype(np.int64)
@@ -722,9 +725,11 @@ class _Groups:
 
     def sums(self, column: NDArray[np.int64], what: str) -> NDArray[np.int64]:
         """``column`` summed per group, exactly (``numpy.add.at`` on int64)."""
-        fx.check_bound(fx.max_abs(column) * int(self.sizes.max(initial=0)), what)
+        largest = fx.max_abs(column)
+        fx.check_bound(largest * int(self.sizes.max(initial=0)), what)
         out = np.zeros(self.keys.shape[0], dtype=np.int64)
-        np.add.at(out, self.index, column)
+        if largest:  # a column of zeros (no reward rules) sums to zeros
+            np.add.at(out, self.index, column)
         return out
 
     def totals(
@@ -832,6 +837,8 @@ class _RankMap(Mapping[str, RankArrays]):
 
 def _column_sum(columns: list[NDArray[np.int64]], size: int) -> NDArray[np.int64]:
     fx.check_bound(sum(fx.max_abs(c) for c in columns), "sum of rule amounts")
+    if len(columns) == 1:
+        return columns[0].copy()
     total = np.zeros(size, dtype=np.int64)
     for column in columns:
         total += column
