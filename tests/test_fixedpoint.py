@@ -119,6 +119,40 @@ def test_arithmetic_is_exact(nums, den):
     assert fx.where(condition, a, b, "").fractions() == [x if x > 0 else y for x, y in pairs]
 
 
+@given(numerators, st.sampled_from([1, 2, 3, 10, 100]), st.integers(-50, 50))
+def test_reusing_a_temporary_gives_the_same_values(nums, den, constant):
+    """``reuse=`` lets an operation write into the named temporary; values never change,
+    and an operand that is not named (or is a constant, or read-only) is left alone."""
+    c = fx.constant(Fraction(constant, 4), "c")
+    other = fixed(list(reversed(nums)), 7)
+    kept = other.num.copy()
+    condition = np.array([n % 2 == 0 for n in nums], dtype=np.bool_)
+    cases = [
+        (lambda x: fx.add(x, c, "", reuse=x), lambda x: fx.add(x, c, "")),
+        (lambda x: fx.add(c, x, "", reuse=x), lambda x: fx.add(c, x, "")),
+        (lambda x: fx.subtract(c, x, "", reuse=x), lambda x: fx.subtract(c, x, "")),
+        (lambda x: fx.subtract(x, other, "", reuse=x), lambda x: fx.subtract(x, other, "")),
+        (lambda x: fx.subtract(other, x, "", reuse=x), lambda x: fx.subtract(other, x, "")),
+        (lambda x: fx.scale(x, 200, "", reuse=x), lambda x: fx.scale(x, 200, "")),
+        (lambda x: fx.multiply(c, x, "", reuse=x), lambda x: fx.multiply(c, x, "")),
+        (
+            lambda x: fx.where(condition, fx.constant(0, ""), x, "", reuse=x),
+            lambda x: fx.where(condition, fx.constant(0, ""), x, ""),
+        ),
+        (
+            lambda x: fx.where(condition, x, fx.constant(0, ""), "", reuse=x),
+            lambda x: fx.where(condition, x, fx.constant(0, ""), ""),
+        ),
+    ]
+    for reusing, plain in cases:
+        expected = plain(fixed(nums, den)).fractions()
+        assert reusing(fixed(nums, den)).fractions() == expected
+        frozen = fixed(nums, den)
+        frozen.num.flags.writeable = False
+        assert reusing(frozen).fractions() == expected
+    assert other.num.tolist() == kept.tolist()
+
+
 def test_to_fen():
     counts = np.array([1700, -3])
     assert fx.to_fen(counts, Decimal(1), "a").tolist() == [170000, -300]

@@ -282,28 +282,85 @@ def _sum_bound(parts: list[FixedArray], den: int) -> int:
     return sum(p.bound * (den // p.den) for p in parts)
 
 
-def add(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
-    """``left + right``, exactly."""
-    (left, right), den, (fl, fr) = _aligned_parts([left, right], what, _sum_bound)
-    bound = left.bound * fl + right.bound * fr
-    return FixedArray(_times(left.num, fl) + _times(right.num, fr), den, bound)
+def _target(
+    fitted: Sequence[FixedArray], given: Sequence[FixedArray], reuse: FixedArray | None
+) -> int | None:
+    """Which operand's array may take the result, if any.
+
+    ``reuse``, when it is a full-size writeable array owning its data, that the other
+    operands broadcast to.
+    """
+    if reuse is None:
+        return None
+    for i, (part, original) in enumerate(zip(fitted, given, strict=True)):
+        num = part.num
+        if (
+            part is original is reuse
+            and num.ndim > 0
+            and num.flags.writeable
+            and num.flags.owndata
+            and all(o.num.shape in ((), num.shape) for o in fitted)
+        ):
+            return i
+    return None
 
 
-def subtract(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
-    """``left − right``, exactly."""
-    (left, right), den, (fl, fr) = _aligned_parts([left, right], what, _sum_bound)
-    bound = left.bound * fl + right.bound * fr
-    return FixedArray(_times(left.num, fl) - _times(right.num, fr), den, bound)
+def add(
+    left: FixedArray, right: FixedArray, what: What, *, reuse: FixedArray | None = None
+) -> FixedArray:
+    """``left + right``, exactly.
+
+    ``reuse`` may name ``left`` or ``right`` when it is the caller's temporary that
+    nothing else holds: its array then takes the result, one full-size array fewer
+    to allocate. The same holds in :func:`subtract`, :func:`multiply`,
+    :func:`scale` and :func:`where`.
+    """
+    return _add(left, right, what, reuse, np.add)
 
 
-def multiply(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
-    """``left × right``, exactly.
+def _add(
+    left: FixedArray,
+    right: FixedArray,
+    what: What,
+    reuse: FixedArray | None,
+    op: Callable[..., NDArray[np.int64]],
+) -> FixedArray:
+    fitted, den, factors = _aligned_parts([left, right], what, _sum_bound)
+    bound = fitted[0].bound * factors[0] + fitted[1].bound * factors[1]
+    target = _target(fitted, [left, right], reuse)
+    if target is None:
+        num = op(_times(fitted[0].num, factors[0]), _times(fitted[1].num, factors[1]))
+        return FixedArray(num, den, bound)
+    out = fitted[target].num
+    if factors[target] != 1:
+        np.multiply(out, np.int64(factors[target]), out=out)
+    other = _times(fitted[1 - target].num, factors[1 - target])
+    if target == 0 or op is np.add:
+        op(out, other, out=out)
+    else:  # out = other − out
+        np.negative(out, out=out)
+        np.add(out, other, out=out)
+    return FixedArray(out, den, bound)
+
+
+def subtract(
+    left: FixedArray, right: FixedArray, what: What, *, reuse: FixedArray | None = None
+) -> FixedArray:
+    """``left − right``, exactly (``reuse`` as in :func:`add`)."""
+    return _add(left, right, what, reuse, np.subtract)
+
+
+def multiply(
+    left: FixedArray, right: FixedArray, what: What, *, reuse: FixedArray | None = None
+) -> FixedArray:
+    """``left × right``, exactly (``reuse`` as in :func:`add`).
 
     A constant factor first cancels with the other side's denominator (``× 200``
     of a value over 100 is ``× 2`` of a whole number), which costs no pass.
     """
     if left.num.ndim == 0 and right.num.ndim > 0:
         left, right = right, left
+    reusable = _target([left], [left], reuse) == 0
     if right.num.ndim == 0 and left.den > 1:
         factor = int(right.num)
         common = math.gcd(factor, left.den)
@@ -313,29 +370,54 @@ def multiply(left: FixedArray, right: FixedArray, what: What) -> FixedArray:
                 np.array(factor // common, dtype=np.int64), right.den, abs(factor // common)
             )
     if not _fits(left.bound * right.bound, left.den * right.den):
+        reusable = False
         left, right = tighten(left, what), tighten(right, what)
         check_bound(left.bound * right.bound, what)
         check_bound(left.den * right.den, what)
-    return FixedArray(left.num * right.num, left.den * right.den, left.bound * right.bound)
+    den, bound = left.den * right.den, left.bound * right.bound
+    if reusable and right.num.shape in ((), left.num.shape):
+        return FixedArray(np.multiply(left.num, right.num, out=left.num), den, bound)
+    return FixedArray(left.num * right.num, den, bound)
 
 
-def scale(value: FixedArray, factor: Fraction | Decimal | int, what: What) -> FixedArray:
-    """``value × factor`` for a constant ``factor``."""
-    return multiply(value, constant(factor, what), what)
+def scale(
+    value: FixedArray,
+    factor: Fraction | Decimal | int,
+    what: What,
+    *,
+    reuse: FixedArray | None = None,
+) -> FixedArray:
+    """``value × factor`` for a constant ``factor`` (``reuse`` as in :func:`add`)."""
+    return multiply(value, constant(factor, what), what, reuse=reuse)
 
 
 def where(
-    condition: NDArray[np.bool_], then: FixedArray, otherwise: FixedArray, what: What
+    condition: NDArray[np.bool_],
+    then: FixedArray,
+    otherwise: FixedArray,
+    what: What,
+    *,
+    reuse: FixedArray | None = None,
 ) -> FixedArray:
     """``then`` where ``condition`` holds, else ``otherwise`` (``numpy.where``).
 
     Computed as ``otherwise + (then − otherwise) × condition`` when that difference
-    fits int64 (several times faster than ``numpy.where`` on unpredictable masks).
+    fits int64 (several times faster than ``numpy.where`` on unpredictable masks);
+    a side that is all zeros is a single product (``reuse`` as in :func:`add`).
     """
-    (then, otherwise), den, (ft, fo) = _aligned_parts([then, otherwise], what, _no_extra)
+    given = [then, otherwise]
+    fitted, den, (ft, fo) = _aligned_parts(given, what, _no_extra)
+    target = _target(fitted, given, reuse)
+    then, otherwise = fitted
     a, b = _times(then.num, ft), _times(otherwise.num, fo)
     bound = max(then.bound * ft, otherwise.bound * fo)
-    if otherwise.bound == 0:  # otherwise is all zeros
+    if then.bound == 0 and target == 1 and fo == 1:  # then is all zeros: b × ¬condition
+        num = np.multiply(b, ~condition, out=b)
+    elif then.bound == 0:
+        num = b * ~condition
+    elif otherwise.bound == 0 and target == 0 and ft == 1:
+        num = np.multiply(a, condition, out=a)
+    elif otherwise.bound == 0:  # otherwise is all zeros
         num = a * condition
     elif _fits(then.bound * ft + otherwise.bound * fo):
         num = b + (a - b) * condition
@@ -465,8 +547,12 @@ def bump(
     return np.asarray(above | (tie & (whole % 2 == 1)), dtype=np.bool_)  # half_even
 
 
-def to_fen(counts: NDArray[np.int64], place: Decimal, what: What = "amount") -> NDArray[np.int64]:
+def to_fen(
+    counts: NDArray[np.int64], place: Decimal, what: What = "amount", *, in_place: bool = False
+) -> NDArray[np.int64]:
     """Counts of ``place`` (a power of ten) as counts of fen (0.01 yuan).
+
+    ``in_place``: ``counts`` is the caller's temporary and may take the result.
 
     >>> to_fen(np.array([1700, 3]), Decimal(1)).tolist()
     [170000, 300]
@@ -480,6 +566,8 @@ def to_fen(counts: NDArray[np.int64], place: Decimal, what: What = "amount") -> 
     if exponent >= 0:
         factor = 10**exponent
         check_bound(max_abs(counts) * factor, what)
+        if in_place and counts.ndim and counts.flags.writeable and counts.dtype == np.int64:
+            return np.multiply(counts, np.int64(factor), out=counts)
         return np.asarray(counts * np.int64(factor), dtype=np.int64)
     divisor = 10**-exponent
     whole, rest = np.divmod(counts, np.int64(divisor))

@@ -924,15 +924,16 @@ class Shortfall:
             gap = fx.subtract(threshold, value, what)
         else:
             gap = fx.subtract(value, threshold, what)
-        units = gap if self.per == 1 else fx.scale(gap, 1 / Fraction(self.per), what)
+        # gap and what follows are this method's own temporaries: each step reuses them
+        units = gap if self.per == 1 else fx.scale(gap, 1 / Fraction(self.per), what, reuse=gap)
         if self.counting == "started":
             units = fx.negate(fx.floor(fx.negate(units)))
         elif self.counting == "completed":
             units = fx.floor(units)
-        amount = fx.scale(units, self.rate, what)
+        amount = fx.scale(units, self.rate, what, reuse=units)
         if self.base:
-            amount = fx.add(_const(self.base, what), amount, what)
-        return fx.where(met, _zero(), amount, what)
+            amount = fx.add(_const(self.base, what), amount, what, reuse=amount)
+        return fx.where(met, _zero(), amount, what, reuse=amount)
 
 
 @attrs.frozen
@@ -1378,14 +1379,17 @@ def _assemble(pieces: list[_Piece], size: int, what: str) -> FixedArray:
     if not pieces:
         return _zero()
     aligned, den, bound = fx.aligned([piece.value for piece in pieces], what)
-    out = np.zeros(size, dtype=np.int64)
+    out: NDArray[np.int64] | None = None
+    for piece, values in zip(pieces, aligned, strict=True):  # a branch over all rows first
+        if piece.rows is None and values.ndim > 0:
+            out = values * piece.mask if out is None else out + values * piece.mask
+    if out is None:
+        out = np.zeros(size, dtype=np.int64)
     for piece, values in zip(pieces, aligned, strict=True):
         if piece.rows is not None:
             out[piece.rows] = values
         elif values.ndim == 0:
             out[piece.mask] = values
-        else:
-            out += values * piece.mask
     return FixedArray(out, den, bound)
 
 
@@ -1554,14 +1558,17 @@ class Sum:
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The sum of the parts per row (exact); each part rounded first if ``rounding``."""
         what = "Sum"
-        total = _zero()
+        total: FixedArray | None = None
+        owned: FixedArray | None = None
         for part in self.parts:
             value = formula_array(part, env)
             if self.rounding is not None:
                 counts = fx.round_counts(value, self.rounding, what)
                 value = fx.from_place_counts(counts, self.rounding, what)
-            total = fx.add(total, value, what)
-        return total
+            # the running total is this method's own array from the second part on
+            total = value if total is None else fx.add(total, value, what, reuse=owned)
+            owned = total if total is not value else None
+        return _zero() if total is None else total
 
 
 def _exact_term(trace: Trace) -> Expr:
@@ -1652,8 +1659,11 @@ class Rule:
                 subject=subject,
             ),
         )
-        counts = fx.round_counts(inner, self.rounding, what)
-        result = np.array(np.broadcast_to(counts, (env.size,)), dtype=np.int64)
+        counts = fx.round_counts(inner, self.rounding, what)  # a new array
+        if counts.shape == (env.size,):
+            result = counts
+        else:
+            result = np.array(np.broadcast_to(counts, (env.size,)), dtype=np.int64)
         if env.active is not None:
             result[~env.active] = 0
         return result
@@ -1665,4 +1675,6 @@ class Rule:
             InvalidValueError: when the rule rounds finer than a fen and an amount is
                 not a whole number of fen.
         """
-        return fx.to_fen(self.evaluate_array(env), self.rounding.place, f"rule {self.id}")
+        return fx.to_fen(
+            self.evaluate_array(env), self.rounding.place, f"rule {self.id}", in_place=True
+        )
