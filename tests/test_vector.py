@@ -353,6 +353,37 @@ class TestEvaluateArrays:
             assert out.rules == tuple(r.id for r in scheme.rules)
             assert (out.net == out.reward - out.penalty).all()
 
+    def test_threads_give_the_same_results_and_errors(self, monkeypatch):
+        """Blocks of rows in several threads equal one thread: amounts, totals, ranks, and
+        (by evaluating again in one thread) the same errors naming every row."""
+        monkeypatch.setattr("bankkpi.vector._PARALLEL_ROWS", 0)
+        scheme = scheme_a()
+        rows = _csv_rows()
+        attributes = {k: np.array([r[k] for r in rows]) for k in ("region", "head")}
+        subjects = [r["subject"] for r in rows]
+        columns = {k: [r[k] for r in rows] for k in INPUTS}
+        one = evaluate_arrays(scheme, columns, attributes, subjects=subjects, workers=1)
+        for workers in (2, 3, 7):
+            many = evaluate_arrays(scheme, columns, attributes, subjects=subjects, workers=workers)
+            assert many.rules == one.rules
+            for rule in one.rules:
+                assert many.amounts[rule].tolist() == one.amounts[rule].tolist()
+            assert many.group_totals["region"].as_dict() == one.group_totals["region"].as_dict()
+            assert many.ranks["province"].rank_from_top.tolist() == (
+                one.ranks["province"].rank_from_top.tolist()
+            )
+        negative = Rule("N", Text("n", "n"), "penalty", Expression("score - 99", ["score"]), YUAN)
+        broken = attrs.evolve(scheme, rules=(*scheme.rules, negative))
+        messages = []
+        for workers in (1, 3):
+            with pytest.raises(ValidationErrorGroup) as info:
+                evaluate_arrays(broken, columns, attributes, subjects=subjects, workers=workers)
+            messages.append([str(p) for p in info.value.problems])
+        assert messages[0] == messages[1]
+        assert "'N' must give a non-negative penalty (" in messages[0][0]
+        with pytest.raises(InvalidValueError, match="'workers' must be a positive int"):
+            evaluate_arrays(scheme, columns, attributes, subjects=subjects, workers=0)
+
     def test_python_ints_are_values_numpy_ints_are_counts(self):
         scheme = scheme_a()
         attributes = {"region": ["R", "R"], "head": ["H", "H"]}
@@ -440,8 +471,6 @@ class TestEvaluateArrays:
         scheme = scheme_a()
         bad = Rule("Z", Text("z", "z"), "reward", PerPeriodEarly(300), YUAN)
         negative = Rule("N", Text("n", "n"), "penalty", Expression("score - 99", ["score"]), YUAN)
-        import attrs  # noqa: PLC0415 - only this test rebuilds a scheme
-
         scheme = attrs.evolve(scheme, rules=(*scheme.rules, bad, negative))
         with pytest.raises(ValidationErrorGroup) as info:
             evaluate_arrays(

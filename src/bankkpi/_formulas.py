@@ -38,7 +38,7 @@ from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, num
 from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import DecimalLike, RoundingPolicy, to_decimal
-from bankkpi._ranking import RankArrays, RankSource, RankView, Selection
+from bankkpi._ranking import RankArrays, RankSource, RankView, Rows, Selection
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
     BankKPIError,
@@ -242,7 +242,7 @@ class Counts:
     counts: NDArray[np.int64] = attrs.field(converter=_count_array)
     places: int = attrs.field(validator=_check_places)
     bound: int = attrs.field(init=False, repr=False)
-    """The largest magnitude among the counts."""
+    """At least the largest magnitude among the counts (exactly it, when built)."""
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "bound", fx.max_abs(self.counts))
@@ -251,9 +251,15 @@ class Counts:
         """The values as an exact :class:`FixedArray` over ``10**places``."""
         return FixedArray(self.counts, 10**self.places, self.bound)
 
-    def take(self, rows: NDArray[np.intp]) -> Counts:
-        """The counts of ``rows`` only."""
-        return Counts(self.counts[rows], self.places)
+    def take(self, rows: Rows) -> Counts:
+        """The counts of ``rows`` only; a slice is a read-only view, not a copy."""
+        if not isinstance(rows, slice):
+            return Counts(self.counts[rows], self.places)
+        view = object.__new__(Counts)
+        object.__setattr__(view, "counts", self.counts[rows])
+        object.__setattr__(view, "places", self.places)
+        object.__setattr__(view, "bound", self.bound)
+        return view
 
     def decimal(self, index: int) -> Decimal:
         """Row ``index`` as an exact Decimal."""
@@ -371,6 +377,26 @@ class ArrayContext:
             },
             None if self.subjects is None else self.subjects[rows],
             row_numbers=rows if self.row_numbers is None else self.row_numbers[rows],
+        )
+
+    def part(self, start: int, stop: int) -> ArrayContext:
+        """Rows ``start`` to ``stop − 1`` as a context of their own, for one thread's share.
+
+        Variables are views (no copy); rankings stay the population's; ``row_numbers``
+        keep each row's number in the population.
+        """
+        rows = slice(start, stop)
+        numbers = np.arange(start, stop, dtype=np.intp)
+        return ArrayContext(
+            stop - start,
+            {name: counts.take(rows) for name, counts in self.variables.items()},
+            {
+                name: entry.take(numbers) if isinstance(entry, RankView) else RankView(entry, rows)
+                for name, entry in self.ranks.items()
+            },
+            None if self.subjects is None else self.subjects[rows],
+            active=None if self.active is None else self.active[rows],
+            row_numbers=numbers if self.row_numbers is None else self.row_numbers[rows],
         )
 
     def any(self, mask: NDArray[np.bool_]) -> bool:

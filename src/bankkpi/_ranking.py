@@ -677,6 +677,10 @@ def rank_arrays(
     return RankArrays(rule, rank_from_top, rank_from_bottom, group_size)
 
 
+Rows: TypeAlias = NDArray[np.intp] | slice
+"""Some rows of a population: their indices, or a slice."""
+
+
 @attrs.frozen(eq=False)
 class RankSource:
     """A ranking's inputs on the array path; ranks and selections computed on demand.
@@ -727,16 +731,37 @@ class RankSource:
         result: RankArrays = self._memo["arrays"]
         return result
 
-    def mask(self, selection: Selection) -> NDArray[np.bool_]:
-        """``selection.mask(self.arrays())``, from cut-off values where it can."""
+    def mask(self, selection: Selection, rows: Rows | None = None) -> NDArray[np.bool_]:
+        """``selection.mask(self.arrays())``, from cut-off values where it can.
+
+        ``rows`` (indices or a slice) reads only those rows of the mask.
+        """
+        at: Rows = slice(None) if rows is None else rows
         if not self._by_cutoffs():
-            return selection.mask(self.arrays())
+            return selection.mask(self.arrays())[at]
+        within, beyond = self._bounds(selection)
+        if beyond is None:
+            return within[at].copy() if isinstance(at, slice) else within[at]
+        return within[at] & ~beyond[at]
+
+    def prepare(self, selection: Selection) -> None:
+        """Compute what :meth:`mask` needs for ``selection`` now (e.g. before threads)."""
+        if self._by_cutoffs():
+            self._bounds(selection)
+        else:
+            self.arrays()
+
+    def _bounds(self, selection: Selection) -> tuple[NDArray[np.bool_], NDArray[np.bool_] | None]:
+        """The rows a window needs: as good as its last rank, and as its first − 1.
+
+        The window is the first less the second (``None`` when it starts at rank 1).
+        """
         first, last = selection._window_arrays(self._sizes())  # noqa: SLF001 - same module
         largest = (selection._side() == "top") == (self.rule.better == "higher")  # noqa: SLF001
-        inside = self._at_least_as_good(largest, last)
+        within = self._at_least_as_good(largest, last)
         if isinstance(first, int) and first <= 1:
-            return inside.copy()
-        return inside & ~self._at_least_as_good(largest, first - 1)
+            return within, None
+        return within, self._at_least_as_good(largest, first - 1)
 
     # -- internals --------------------------------------------------------------------
 
@@ -854,9 +879,11 @@ class RankView:
     """
 
     source: RankSource | RankArrays
-    rows: NDArray[np.intp]
+    rows: Rows
 
     def __len__(self) -> int:
+        if isinstance(self.rows, slice):
+            return len(range(*self.rows.indices(len(self.source))))
         return int(self.rows.shape[0])
 
     def arrays(self) -> RankArrays:
@@ -872,11 +899,13 @@ class RankView:
     def mask(self, selection: Selection) -> NDArray[np.bool_]:
         """The selection over the population, read at these rows."""
         if isinstance(self.source, RankSource):
-            return self.source.mask(selection)[self.rows]
+            return self.source.mask(selection, self.rows)
         return selection.mask(self.source)[self.rows]
 
     def take(self, rows: NDArray[np.intp]) -> RankView:
         """A view of some of these rows."""
+        if isinstance(self.rows, slice):
+            return RankView(self.source, np.arange(len(self.source))[self.rows][rows])
         return RankView(self.source, self.rows[rows])
 
 

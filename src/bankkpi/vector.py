@@ -31,8 +31,11 @@ reported and the others still computed, use :func:`bankkpi.evaluate`.
 from __future__ import annotations
 
 import decimal
+import itertools
 import math
+import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, get_args
 
@@ -47,13 +50,14 @@ from bankkpi._formulas import (
     ArrayFormula,
     ArrayPredicate,
     Counts,
+    InRanks,
     Ranks,
     RuleKind,
     describe_rows,
 )
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
-from bankkpi._ranking import RankArrays, RankSource
+from bankkpi._ranking import RankArrays, RankSource, Selection
 from bankkpi._schemes import Input, Scheme
 from bankkpi.exceptions import (
     AmbiguousInputError,
@@ -747,12 +751,13 @@ def evaluate_arrays(
     subjects: ArrayLike | None = None,
     places: Mapping[str, int] | None = None,
     floats: FloatPolicy = "refuse",
+    workers: int | None = None,
 ) -> ArrayResults:
     """Evaluate ``scheme`` over a whole population given as columns; amounts in fen.
 
     Row *i* of every result equals what :func:`bankkpi.evaluate` gives the subject of
-    row *i*, to the fen: same rankings (computed with :func:`~bankkpi.rank_arrays`
-    over group codes from ``numpy.unique``), same rules, same rounding.
+    row *i*, to the fen: same rankings (the same tie policies, over the whole
+    population), same rules, same rounding.
 
     Args:
         scheme: the scheme, as loaded from its file.
@@ -770,6 +775,12 @@ def evaluate_arrays(
             required when a ranking breaks ties by subject id (``ordinal``).
         places: decimal places of integer columns of inputs without an indicator.
         floats: ``"refuse"`` (default) or ``"repr"``; see :data:`FloatPolicy`.
+        workers: threads for a large population (numpy works outside Python's
+            lock): the rankings' cut-offs are found side by side, then each thread
+            evaluates the rules over its own block of rows. ``None`` (default)
+            uses the processors this process may run on; ``1`` uses one thread.
+            Populations under 131,072 rows always use one. Results never depend
+            on it.
 
     Returns:
         :class:`ArrayResults`.
@@ -781,18 +792,11 @@ def evaluate_arrays(
             number below 1, a discretionary amount outside its range, a negative
             amount, a value outside every band), each naming its rows and rule.
     """
+    threads = _threads(workers, _size(columns, attributes or {}, subjects))
     env, groups = _prepare(
         scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
     )
-    amounts: dict[str, NDArray[np.int64]] = {}
-    errors: list[BankKPIError] = []
-    for rule in scheme.rules:
-        try:
-            amounts[rule.id] = rule.evaluate_fen(env)
-        except BankKPIError as exc:
-            errors.append(exc)
-    if errors:
-        raise ValidationErrorGroup(f"rules of scheme {scheme.id} refuse some rows", errors)
+    amounts = _rule_amounts(scheme, env, threads)
     kinds = {rule.id: rule.kind for rule in scheme.rules}
     penalty = _column_sum([a for r, a in amounts.items() if kinds[r] == "penalty"], env.size)
     reward = _column_sum([a for r, a in amounts.items() if kinds[r] == "reward"], env.size)
@@ -816,6 +820,93 @@ def evaluate_arrays(
         rollups,
         _RankMap(env.ranks),
     )
+
+
+_PARALLEL_ROWS: Final = 1 << 17
+"""Below this many rows, threads would cost more than they save."""
+
+
+def _threads(workers: int | None, size: int) -> int:
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidValueError("workers", "must be a positive int or None", workers)
+    return workers if size >= _PARALLEL_ROWS else 1
+
+
+def _rules_of(
+    scheme: Scheme, env: ArrayContext
+) -> tuple[dict[str, NDArray[np.int64]], list[BankKPIError]]:
+    amounts: dict[str, NDArray[np.int64]] = {}
+    errors: list[BankKPIError] = []
+    for rule in scheme.rules:
+        try:
+            amounts[rule.id] = rule.evaluate_fen(env)
+        except BankKPIError as exc:
+            errors.append(exc)
+    return amounts, errors
+
+
+def _selections(node: object, found: dict[str, list[Selection]]) -> None:
+    """Every ranking selection (:class:`InRanks`) in a formula tree, by ranking."""
+    if isinstance(node, InRanks):
+        if isinstance(node.selection, Selection):
+            found.setdefault(node.ranking, []).append(node.selection)
+        return
+    if attrs.has(type(node)):
+        for field in attrs.fields(type(node)):  # type: ignore[arg-type] # checked by has()
+            _selections(getattr(node, field.name), found)
+    elif isinstance(node, tuple | list):
+        for item in node:
+            _selections(item, found)
+
+
+def _rule_amounts(scheme: Scheme, env: ArrayContext, threads: int) -> dict[str, NDArray[np.int64]]:
+    """Every rule's amounts in fen, in ``threads`` threads.
+
+    With more than one: each ranking's cut-offs for the selections the rules use
+    are found in a thread of its own, then each thread evaluates every rule over
+    its block of rows (:meth:`ArrayContext.part`) and the blocks are joined. If a
+    block refuses rows, the whole population is evaluated again in one thread so
+    that errors name every offending row at once, as they would have.
+
+    Raises:
+        ValidationErrorGroup: every rule that refuses some rows.
+    """
+    if threads > 1:
+        wanted: dict[str, list[Selection]] = {}
+        for rule in scheme.rules:
+            _selections(rule.formula, wanted)
+        sources = [
+            (env.ranks[name], chosen)
+            for name, chosen in wanted.items()
+            if isinstance(env.ranks.get(name), RankSource)
+        ]
+        edges = [env.size * k // threads for k in range(threads + 1)]
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(_prepare_selections, sources))
+            blocks = list(
+                pool.map(
+                    lambda edge: _rules_of(scheme, env.part(*edge)),
+                    itertools.pairwise(edges),
+                )
+            )
+        if not any(errors for _amounts, errors in blocks):
+            return {
+                rule.id: np.concatenate([amounts[rule.id] for amounts, _errors in blocks])
+                for rule in scheme.rules
+            }
+    amounts, errors = _rules_of(scheme, env)
+    if errors:
+        raise ValidationErrorGroup(f"rules of scheme {scheme.id} refuse some rows", errors)
+    return amounts
+
+
+def _prepare_selections(item: tuple[Ranks, list[Selection]]) -> None:
+    source, chosen = item
+    if isinstance(source, RankSource):
+        for selection in chosen:
+            source.prepare(selection)
 
 
 class _RankMap(Mapping[str, RankArrays]):
