@@ -216,7 +216,7 @@ def _count_array(values: ArrayLike) -> NDArray[np.int64]:
         raise InvalidValueError("counts", "must hold integer counts (int64)", str(array.dtype))
     if array.ndim != 1:
         raise InvalidValueError("counts", "must be one-dimensional", array.shape)
-    if array.size and (int(array.max()) > fx.INT64_MAX or int(array.min()) <= fx.INT64_MIN):
+    if array.dtype.kind == "u" and array.size and int(array.max()) > fx.INT64_MAX:
         raise OverflowRiskError("'counts' holds values beyond the int64 range of the array path")
     result = np.array(array, dtype=np.int64)
     result.flags.writeable = False
@@ -245,6 +245,10 @@ class Counts:
     """At least the largest magnitude among the counts (exactly it, when built)."""
 
     def __attrs_post_init__(self) -> None:
+        if self.counts.size and int(self.counts.min()) == fx.INT64_MIN:  # −min would wrap
+            raise OverflowRiskError(
+                "'counts' holds values beyond the int64 range of the array path"
+            )
         object.__setattr__(self, "bound", fx.max_abs(self.counts))
 
     def fixed(self) -> FixedArray:

@@ -297,9 +297,11 @@ def _int_column(
     places: int,
     subjects: NDArray[Any] | None,
 ) -> tuple[Counts | None, list[BankKPIError]]:
-    if array.size and (int(array.max()) > fx.INT64_MAX or int(array.min()) <= fx.INT64_MIN):
+    try:
+        column = Counts(array, places)  # one copy, range checked
+    except OverflowRiskError:
         return None, [OverflowRiskError(f"'{item.name}' holds values beyond int64")]
-    counts = array.astype(np.int64)
+    counts = column.counts
     if indicator is not None and indicator.policy.exponent > 0:
         step = 10**indicator.policy.exponent
         off = counts % np.int64(step) != 0
@@ -313,7 +315,7 @@ def _int_column(
                     subject=subject,
                 )
             ]
-    return Counts(counts, places), []
+    return column, []
 
 
 def _exact_values(
