@@ -800,10 +800,37 @@ class RankSource:
         """
         key = ("rows", largest, j if isinstance(j, int) else j.tobytes())
         if key not in self._memo:
-            cut = self._cutoffs(largest, j)
-            threshold = cut[self.groups] if self.groups is not None else cut[0]
-            self._memo[key] = self.values >= threshold if largest else self.values <= threshold
+            cut = self._cutoffs(largest, j) - np.int64(self._range()[0])  # as offsets
+            offsets, codes = self._small()
+            if codes is None:
+                threshold = cut.astype(offsets.dtype)[0]
+            else:
+                threshold = cut.astype(offsets.dtype)[codes]
+            self._memo[key] = offsets >= threshold if largest else offsets <= threshold
         result: NDArray[np.bool_] = self._memo[key]
+        return result
+
+    def _small(
+        self,
+    ) -> tuple[NDArray[np.signedinteger[Any]], NDArray[np.signedinteger[Any]] | None]:
+        """Values as offsets from the lowest, and group codes, in the narrowest int type.
+
+        int32 when the (group, value) cells fit in it: half the memory traffic of
+        int64 for every gather and comparison.
+        """
+        if "small" not in self._memo:
+            low, high = self._range()
+            span = high - low + 1
+            n_groups = 1 if self.groups is None else int(self.groups.max()) + 1
+            fits = n_groups * span <= 2**31 and low >= -(2**31) and high < 2**31
+            small = np.dtype(np.int32 if fits else np.int64)
+            offsets: NDArray[np.signedinteger[Any]] = self.values.astype(small)
+            offsets -= np.array(low, dtype=small)
+            codes = None if self.groups is None else self.groups.astype(small, copy=False)
+            self._memo["small"] = (offsets, codes)
+        result: tuple[NDArray[np.signedinteger[Any]], NDArray[np.signedinteger[Any]] | None] = (
+            self._memo["small"]
+        )
         return result
 
     def _cutoffs(self, largest: bool, j: int | NDArray[np.int64]) -> NDArray[np.int64]:
@@ -831,12 +858,10 @@ class RankSource:
         low, high = self._range()
         span = high - low + 1
         n_groups = 1 if self.groups is None else int(self.groups.max()) + 1
-        fits = n_groups * span <= 2**31 and low >= -(2**31) and high < 2**31
-        small = np.dtype(np.int32 if fits else np.int64)  # int32: half the memory traffic
-        cells: NDArray[np.signedinteger[Any]] = self.values.astype(small)
-        cells -= np.array(low, dtype=small)
-        if self.groups is not None:
-            cells += self.groups.astype(small) * np.array(span, dtype=small)
+        offsets, codes = self._small()
+        cells = offsets.copy() if codes is None else codes * np.array(span, dtype=codes.dtype)
+        if codes is not None:
+            cells += offsets
         dense = self.rule.ties == "dense"
         if n_groups * span <= 4 * len(self) + 65_536:
             tally = np.bincount(cells, minlength=n_groups * span)
