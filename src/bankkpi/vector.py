@@ -607,7 +607,7 @@ def array_context(
     places: Mapping[str, int] | None = None,
     floats: FloatPolicy = "refuse",
 ) -> ArrayContext:
-    """The :class:`ArrayContext` of a population: inputs as counts, rankings computed.
+    """The :class:`ArrayContext` of a population: inputs as counts, rankings on demand.
 
     The first half of :func:`evaluate_arrays` (same arguments), for evaluating one
     rule on its own with :meth:`bankkpi.Rule.evaluate_array`.
