@@ -713,6 +713,8 @@ class RankSource:
     groups: NDArray[np.int64] | None = None
     subject_codes: NDArray[np.int64] | None = None
     secondary: NDArray[np.int64] | None = None
+    group_sizes: NDArray[np.int64] | None = attrs.field(default=None, kw_only=True)
+    """Subjects per group code (``bincount(groups)``), when the caller has them."""
     _memo: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
@@ -783,11 +785,12 @@ class RankSource:
     def _sizes(self) -> NDArray[np.int64]:
         """Subjects per group code."""
         if "sizes" not in self._memo:
-            self._memo["sizes"] = (
-                np.array([len(self)], dtype=np.int64)
-                if self.groups is None
-                else np.bincount(self.groups).astype(np.int64)
-            )
+            if self.groups is None:
+                self._memo["sizes"] = np.array([len(self)], dtype=np.int64)
+            elif self.group_sizes is not None:
+                self._memo["sizes"] = self.group_sizes
+            else:
+                self._memo["sizes"] = np.bincount(self.groups).astype(np.int64)
         result: NDArray[np.int64] = self._memo["sizes"]
         return result
 
@@ -875,10 +878,12 @@ class RankSource:
                 keep = np.ones(packed.shape[0], dtype=np.bool_)
                 keep[1:] = packed[1:] != packed[:-1]
                 packed = packed[keep]
-            bounds = np.arange(1, n_groups, dtype=np.int64) * np.int64(span)  # groups 1 …
-            ends = np.append(
-                np.searchsorted(packed, bounds.astype(packed.dtype)), packed.shape[0]
-            ).astype(np.int64)
+                bounds = np.arange(1, n_groups, dtype=np.int64) * np.int64(span)  # groups 1 …
+                ends = np.append(
+                    np.searchsorted(packed, bounds.astype(packed.dtype)), packed.shape[0]
+                ).astype(np.int64)
+            else:  # every value is stored: a group's run is as long as the group
+                ends = np.cumsum(self._sizes(), dtype=np.int64)
             self._memo["store"] = ("sorted", packed, span, low)
         starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
         self._memo["counts"] = (starts, ends - starts)

@@ -689,11 +689,13 @@ def _prepare(
     ranks: dict[str, Ranks] = {}
     for spec in scheme.rankings:  # ranked on demand: a selection may need only cut-offs
         ordinal = spec.rule.ties == "ordinal" and ids is not None
+        grouped = None if spec.group_by is None else groups[spec.group_by]
         ranks[spec.name] = RankSource(
             spec.rule,
             variables[spec.variable].counts,
-            None if spec.group_by is None else groups[spec.group_by].index,
+            None if grouped is None else grouped.index,
             subject_codes=_Groups.of(ids).index if ordinal and ids is not None else None,
+            group_sizes=None if grouped is None else grouped.sizes,
         )
     return ArrayContext(size, variables, ranks, ids), groups
 
