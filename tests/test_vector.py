@@ -352,6 +352,8 @@ class TestEvaluateArrays:
             assert out.total("penalty") == int(sum(t.penalty for t in exact.totals) * 100)
             assert out.rules == tuple(r.id for r in scheme.rules)
             assert (out.net == out.reward - out.penalty).all()
+            frozen = [out.penalty, out.reward, *out.amounts.values(), heads.penalty]
+            assert not any(array.flags.writeable for array in frozen)  # a result is a value
 
     def test_threads_give_the_same_results_and_errors(self, monkeypatch):
         """Blocks of rows in several threads equal one thread: amounts, totals, ranks, and

@@ -473,9 +473,16 @@ def finite_decimal(value: FixedArray) -> NDArray[np.bool_]:
 
 
 def round_counts(
-    value: FixedArray, policy: RoundingPolicy, what: What = "value"
+    value: FixedArray,
+    policy: RoundingPolicy,
+    what: What = "value",
+    *,
+    reuse: FixedArray | None = None,
 ) -> NDArray[np.int64]:
     """``value`` rounded to ``policy.place`` as integer counts of that place.
+
+    The result is a new array, or ``value``'s own when ``reuse`` names it (the
+    caller's temporary, as in :func:`add`) and it already holds whole counts.
 
     The same rule as :func:`~bankkpi.round_fraction`, on integers: with
     ``q = value / place = n / d``, ``whole, rest = divmod(|n|, d)`` and the mode
@@ -500,7 +507,8 @@ def round_counts(
     else:
         den *= 10**exponent
     if den == 1:  # whole counts of the place already
-        return num.astype(np.int64, copy=num is value.num)
+        mine = num is not value.num or _target([value], [value], reuse) == 0
+        return num.astype(np.int64, copy=not mine)
     signed = bool(num.size) and int(num.min()) < 0
     magnitude = np.abs(num) if signed else num
     negative = num < 0 if signed else np.zeros(magnitude.shape, dtype=np.bool_)

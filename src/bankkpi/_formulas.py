@@ -481,7 +481,12 @@ def describe_rows(
 
 @runtime_checkable
 class ArrayFormula(Protocol):
-    """A formula with an array path: exact values for every row at once."""
+    """A formula with an array path: exact values for every row at once.
+
+    The numerators returned are a new array or a read-only one: the caller may
+    write into a writeable result (as :class:`Sum` and :class:`Rule` do, to save
+    allocating another full-size array).
+    """
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The exact (unrounded unless stated) values, one per row."""
@@ -1589,15 +1594,13 @@ class Sum:
         """The sum of the parts per row (exact); each part rounded first if ``rounding``."""
         what = "Sum"
         total: FixedArray | None = None
-        owned: FixedArray | None = None
         for part in self.parts:
             value = formula_array(part, env)
             if self.rounding is not None:
                 counts = fx.round_counts(value, self.rounding, what)
                 value = fx.from_place_counts(counts, self.rounding, what)
-            # the running total is this method's own array from the second part on
-            total = value if total is None else fx.add(total, value, what, reuse=owned)
-            owned = total if total is not value else None
+            # a part's writeable result is new (ArrayFormula), so the total may take it
+            total = value if total is None else fx.add(total, value, what, reuse=total)
         return _zero() if total is None else total
 
 
@@ -1689,7 +1692,7 @@ class Rule:
                 subject=subject,
             ),
         )
-        counts = fx.round_counts(inner, self.rounding, what)  # a new array
+        counts = fx.round_counts(inner, self.rounding, what, reuse=inner)  # ours to keep
         if counts.shape == (env.size,):
             result = counts
         else:

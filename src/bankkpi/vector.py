@@ -145,6 +145,8 @@ class GroupTotals:
 class ArrayResults:
     """What :func:`evaluate_arrays` computed; every amount in fen (int64), row-aligned.
 
+    The arrays are read-only: a result is a value (copy one to change it).
+
     ``amounts`` maps each rule id (in the scheme's order) to its amounts;
     ``penalty`` and ``reward`` are each row's sums and :attr:`net` their difference;
     ``group_totals`` holds a :class:`GroupTotals` per ``scheme.group_by`` attribute
@@ -732,13 +734,13 @@ class _Groups:
         return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
 
     def sums(self, column: NDArray[np.int64], what: str) -> NDArray[np.int64]:
-        """``column`` summed per group, exactly (``numpy.add.at`` on int64)."""
+        """``column`` summed per group, exactly (``numpy.add.at`` on int64); read-only."""
         largest = fx.max_abs(column)
         fx.check_bound(largest * int(self.sizes.max(initial=0)), what)
         out = np.zeros(self.keys.shape[0], dtype=np.int64)
         if largest:  # a column of zeros (no reward rules) sums to zeros
             np.add.at(out, self.index, column)
-        return out
+        return _frozen(out)
 
     def totals(
         self, penalty: NDArray[np.int64], reward: NDArray[np.int64], what: str
@@ -800,7 +802,9 @@ def evaluate_arrays(
     env, groups = _prepare(
         scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
     )
-    amounts = _rule_amounts(scheme, env, threads)
+    amounts = {
+        rule: _frozen(column) for rule, column in _rule_amounts(scheme, env, threads).items()
+    }
     kinds = {rule.id: rule.kind for rule in scheme.rules}
     penalty = _column_sum([a for r, a in amounts.items() if kinds[r] == "penalty"], env.size)
     reward = _column_sum([a for r, a in amounts.items() if kinds[r] == "reward"], env.size)
@@ -931,13 +935,19 @@ class _RankMap(Mapping[str, RankArrays]):
 
 
 def _column_sum(columns: list[NDArray[np.int64]], size: int) -> NDArray[np.int64]:
+    """The row sums of read-only ``columns``, read-only (the one column itself if alone)."""
     fx.check_bound(sum(fx.max_abs(c) for c in columns), "sum of rule amounts")
     if len(columns) == 1:
-        return columns[0].copy()
+        return columns[0]
     total = np.zeros(size, dtype=np.int64)
     for column in columns:
         total += column
-    return total
+    return _frozen(total)
+
+
+def _frozen(array: NDArray[np.int64]) -> NDArray[np.int64]:
+    array.flags.writeable = False
+    return array
 
 
 # The what-if API lives in its own module and is public here; it calls back into
