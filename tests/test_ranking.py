@@ -837,6 +837,21 @@ def test_rank_source_selects_as_the_full_ranks(inputs, rule, selection, stretch,
     assert RankView(arrays, rows).mask(selection).tolist() == expected[rows].tolist()
 
 
+def test_rank_source_checks_its_arrays():
+    rule = RankingRule("higher", "competition")
+    with pytest.raises(FloatMoneyError):
+        RankSource(rule, np.array([1.5, 2.0]))
+    with pytest.raises(InvalidValueError, match="'groups' must have the length of values"):
+        RankSource(rule, np.array([1, 2]), np.array([0]))
+    with pytest.raises(InvalidValueError, match="'group_sizes' must hold one count"):
+        RankSource(rule, np.array([1, 2]), np.array([0, 1]), group_sizes=np.array([2]))
+    view = RankView(RankSource(rule, np.array([5, 4, 3, 2, 1])), slice(1, 5, 2))
+    assert len(view) == 2
+    assert view.mask(Top(2)).tolist() == [True, False]
+    assert view.take(np.array([1])).mask(Bottom(1)).tolist() == [False]
+    assert view.take(np.array([1])).rows.tolist() == [3]
+
+
 @given(ranking_inputs(), selections())
 def test_ordinal_selections_hold_exactly_the_count(inputs, selection):
     """With ordinal ranks there are no ties: each group holds exactly the window's count."""

@@ -717,6 +717,20 @@ class RankSource:
     """Subjects per group code (``bincount(groups)``), when the caller has them."""
     _memo: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
 
+    def __attrs_post_init__(self) -> None:
+        values = _int_array(self.values, "values", None)
+        n = int(values.shape[0])
+        object.__setattr__(self, "values", values)
+        if self.groups is not None:
+            object.__setattr__(self, "groups", _int_array(self.groups, "groups", n))
+        if self.group_sizes is not None and self.groups is not None:
+            sizes = _int_array(self.group_sizes, "group_sizes", None)
+            if n and sizes.shape[0] != int(self.groups.max()) + 1:
+                raise InvalidValueError(
+                    "group_sizes", "must hold one count per group code", sizes.shape[0]
+                )
+            object.__setattr__(self, "group_sizes", sizes)
+
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
@@ -935,7 +949,8 @@ class RankView:
     def take(self, rows: NDArray[np.intp]) -> RankView:
         """A view of some of these rows."""
         if isinstance(self.rows, slice):
-            return RankView(self.source, np.arange(len(self.source))[self.rows][rows])
+            start, _stop, step = self.rows.indices(len(self.source))
+            return RankView(self.source, start + step * np.asarray(rows, dtype=np.intp))
         return RankView(self.source, self.rows[rows])
 
 
