@@ -937,6 +937,8 @@ class _RankMap(Mapping[str, RankArrays]):
 def _column_sum(columns: list[NDArray[np.int64]], size: int) -> NDArray[np.int64]:
     """The row sums of read-only ``columns``, read-only (the one column itself if alone)."""
     fx.check_bound(sum(fx.max_abs(c) for c in columns), "sum of rule amounts")
+    if not columns:  # read-only zeros that take no memory
+        return np.broadcast_to(np.zeros(1, dtype=np.int64), (size,))
     if len(columns) == 1:
         return columns[0]
     total = np.zeros(size, dtype=np.int64)
