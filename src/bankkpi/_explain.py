@@ -89,16 +89,16 @@ class _Arithmetic:
     __slots__ = ()
 
     def __add__(self, other: Expr) -> BinOp:
-        return BinOp("+", self, other)  # type: ignore[arg-type]
+        return fast_binop("+", self, other)  # type: ignore[arg-type]
 
     def __sub__(self, other: Expr) -> BinOp:
-        return BinOp("-", self, other)  # type: ignore[arg-type]
+        return fast_binop("-", self, other)  # type: ignore[arg-type]
 
     def __mul__(self, other: Expr) -> BinOp:
-        return BinOp("*", self, other)  # type: ignore[arg-type]
+        return fast_binop("*", self, other)  # type: ignore[arg-type]
 
     def __truediv__(self, other: Expr) -> BinOp:
-        return BinOp("/", self, other)  # type: ignore[arg-type]
+        return fast_binop("/", self, other)  # type: ignore[arg-type]
 
 
 @attrs.frozen
@@ -110,7 +110,7 @@ class Num(_Arithmetic):
 
     def exact(self) -> Fraction:
         """The value as an exact rational."""
-        return Fraction(self.value)
+        return Fraction(*self.value.as_integer_ratio())
 
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """The number (or its name, with ``symbolic=True``)."""
@@ -225,6 +225,33 @@ def num(value: object, name: Text | None = None) -> Num:
     return Num(value, name)
 
 
+_new: Final = object.__new__
+_set: Final = object.__setattr__
+
+
+def fast_num(value: Decimal, name: Text | None = None) -> Num:
+    """``Num(value, name)`` for a value that is already a finite Decimal other than −0.
+
+    The hot paths build many numbers from values :func:`to_decimal` has already
+    coerced; this skips the converter (and falls back to it for anything else).
+    """
+    if type(value) is not Decimal or not value.is_finite() or (value.is_signed() and not value):
+        return Num(value, name)
+    result = _new(Num)
+    _set(result, "value", value)
+    _set(result, "name", name)
+    return result
+
+
+def fast_binop(op: Literal["+", "-", "*", "/"], left: Expr, right: Expr) -> BinOp:
+    """``BinOp(op, left, right)`` for an operator known to be valid (skips the validator)."""
+    result = _new(BinOp)
+    _set(result, "op", op)
+    _set(result, "left", left)
+    _set(result, "right", right)
+    return result
+
+
 def expr_from_dict(data: Mapping[str, Any]) -> Expr:
     """Rebuild an expression from :meth:`to_dict` output."""
     if "num" in data:
@@ -322,9 +349,9 @@ class Trace:
             expr.exact(),
             rounding,
             unit,
-            tuple((name, _text(v)) for name, v in inputs),
-            tuple(notes),
-            tuple(parts),
+            tuple([(name, _text(v)) for name, v in inputs]) if inputs else (),
+            notes if type(notes) is tuple else tuple(notes),
+            parts if type(parts) is tuple else tuple(parts),
         )
 
     @classmethod
@@ -344,13 +371,39 @@ class Trace:
             rule,
             label,
             None,
-            Fraction(amount),
+            Fraction(*amount.as_integer_ratio()) if type(amount) is Decimal else Fraction(amount),
             None,
             unit,
-            tuple((name, _text(v)) for name, v in inputs),
-            tuple(notes),
-            tuple(parts),
+            tuple([(name, _text(v)) for name, v in inputs]) if inputs else (),
+            notes if type(notes) is tuple else tuple(notes),
+            parts if type(parts) is tuple else tuple(parts),
         )
+
+    def relabel(
+        self, rule: str, label: Text, rounding: RoundingPolicy | None, notes: tuple[Text, ...]
+    ) -> Trace:
+        """A copy with another rule, label, rounding and notes (as ``attrs.evolve``, cheaper)."""
+        return Trace(
+            rule,
+            label,
+            self.expr,
+            self.value,
+            rounding,
+            self.unit,
+            self.inputs,
+            notes,
+            self.parts,
+        )
+
+    def with_notes(self, notes: tuple[Text, ...]) -> Trace:
+        """A copy with ``notes`` instead of this line's notes."""
+        return self.relabel(self.rule, self.label, self.rounding, notes)
+
+    def with_rounding(self, rounding: RoundingPolicy | None) -> Trace:
+        """A copy rounded by ``rounding`` (this line itself when it already is)."""
+        if rounding is self.rounding:
+            return self
+        return self.relabel(self.rule, self.label, rounding, self.notes)
 
     @property
     def amount(self) -> Decimal:

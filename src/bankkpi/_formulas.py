@@ -35,10 +35,10 @@ from numpy.typing import ArrayLike, NDArray
 from bankkpi import _fixedpoint as fx
 from bankkpi._bands import Band, BandSet
 from bankkpi._checks import non_empty, one_of
-from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, num
+from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, fast_num, num
 from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import DecimalLike, RoundingPolicy, to_decimal
-from bankkpi._ranking import RankArrays
+from bankkpi._ranking import RankArrays, RankedSubject
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
     BankKPIError,
@@ -144,9 +144,27 @@ class Context:
         except KeyError:
             raise MissingDataError("rank in ranking", name, subject=self.subject) from None
 
+    @classmethod
+    def _trusted(cls, subject: str, values: dict[str, Decimal], ranks: dict[str, Any]) -> Context:
+        """A context from values :func:`to_decimal` has already coerced (finite, no −0).
+
+        :func:`~bankkpi.evaluate` builds one per subject from values it validated
+        itself; this skips the converters and takes ``values`` and ``ranks`` as they
+        are (the caller hands over fresh dicts and never changes them).
+        """
+        context = _new(cls)
+        _set(context, "subject", subject)
+        _set(context, "values", values)
+        _set(context, "ranks", ranks)
+        return context
+
     def with_value(self, name: str, value: DecimalLike) -> Context:
         """A copy with variable ``name`` set to ``value`` (for what-if and goal-seek)."""
         return attrs.evolve(self, values={**self.values, name: value})
+
+
+_new: Final = object.__new__
+_set: Final = object.__setattr__
 
 
 def _var(value: str | Var) -> Var:
@@ -169,7 +187,8 @@ class Var:
         """The label; else a known name's (``score`` is 得分), else the bare name."""
         if self.label is not None:
             return self.label
-        return KNOWN_LABELS.get(self.name, Text(self.name, self.name))
+        known = KNOWN_LABELS.get(self.name)
+        return known if known is not None else Text(self.name, self.name)
 
     def get(self, context: Context) -> Decimal:
         """The variable's value in ``context``."""
@@ -177,7 +196,7 @@ class Var:
 
     def num(self, context: Context) -> Num:
         """The value as a named number for an expression."""
-        return Num(self.get(context), self.text)
+        return fast_num(self.get(context), self.text)
 
 
 class Formula(Protocol):
@@ -493,7 +512,9 @@ class Met:
 
     def test(self, context: Context) -> tuple[bool, Text]:
         """Met or not, with the value and the target in the reason."""
-        var = _var(self.variable)
+        var = self.variable
+        if not isinstance(var, Var):  # always a Var (the converter), but a str is typed too
+            var = _var(var)
         value = var.get(context)
         ok = self.target.met(value)
         verb_zh, verb_en = ("达到", "meets") if ok else ("未达到", "misses")
@@ -514,30 +535,41 @@ class InRanks:
 
     ranking: str
     selection: RankSelection
-    _words: tuple[str, str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _words: tuple[str, str, str, str] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     def test(self, context: Context) -> tuple[bool, Text]:
         """In the selection or not."""
-        ranked = context.rank(self.ranking)
+        try:
+            ranked = context.ranks[self.ranking]
+        except KeyError:
+            ranked = context.rank(self.ranking)  # raises the typed error
         ok = bool(self.selection.contains(ranked))
         words = self._words
         if words is None:  # described once: a selection never changes
-            words = (self.selection.describe("zh"), self.selection.describe("en"))
+            words = (
+                f"{self.selection.describe('zh')}：是",
+                f"{self.selection.describe('en')}: yes",
+                f"{self.selection.describe('zh')}：否",
+                f"{self.selection.describe('en')}: no",
+            )
             object.__setattr__(self, "_words", words)
-        zh, en = words
-        where_zh = where_en = ""
-        top, bottom = (
-            getattr(ranked, "rank_from_top", None),
-            getattr(ranked, "rank_from_bottom", None),
-        )
-        size = getattr(ranked, "group_size", None)
-        if top is not None and bottom is not None and size is not None:
-            where_zh = f"（第{top}名，倒数第{bottom}名，共{size}）"
-            where_en = f" (rank {top} of {size}, {bottom} from the bottom)"
-        return ok, Text(
-            f"{zh}：{'是' if ok else '否'}{where_zh}",
-            f"{en}: {'yes' if ok else 'no'}{where_en}",
-        )
+        if type(ranked) is RankedSubject:
+            where_zh, where_en = ranked.where()
+        else:
+            where_zh = where_en = ""
+            top, bottom = (
+                getattr(ranked, "rank_from_top", None),
+                getattr(ranked, "rank_from_bottom", None),
+            )
+            size = getattr(ranked, "group_size", None)
+            if top is not None and bottom is not None and size is not None:
+                where_zh = f"（第{top}名，倒数第{bottom}名，共{size}）"
+                where_en = f" (rank {top} of {size}, {bottom} from the bottom)"
+        if ok:
+            return True, Text(words[0] + where_zh, words[1] + where_en)
+        return False, Text(words[2] + where_zh, words[3] + where_en)
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In the selection or not, per row (the selection's ``mask``)."""
@@ -806,6 +838,9 @@ class Shortfall:
         validator=one_of("counting", ("exact", "started", "completed")),
     )
     label: Text = attrs.field(default=_AMOUNT, kw_only=True)
+    _memo: tuple[Met, Num, Num, Num | None, Num] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     @per.validator
     def _check_per(self, _attribute: object, per: Decimal) -> None:
@@ -815,20 +850,34 @@ class Shortfall:
             if value < 0:
                 raise InvalidValueError(field, "must be >= 0", value)
 
+    def _parts(self) -> tuple[Met, Num, Num, Num | None, Num]:
+        """The test and the constant numbers of the formula, built once."""
+        parts = self._memo
+        if parts is None:
+            parts = (
+                Met(self.target, self.variable),
+                Num(self.target.threshold, Text("目标", "target")),
+                Num(self.rate),
+                None if self.per == 1 else Num(self.per),
+                Num(self.base),
+            )
+            object.__setattr__(self, "_memo", parts)
+        return parts
+
     def evaluate(self, context: Context) -> Trace:
         """Zero with a "met" note, or the shortfall formula with numbers substituted."""
         var = _var(self.variable)
         actual = var.get(context)
-        met, why = Met(self.target, var).test(context)
+        test, threshold, rate, per, base = self._parts()
+        met, why = test.test(context)
         if met:
-            return Trace.fixed("", self.label, _ZERO, notes=[why])
-        threshold = Num(self.target.threshold, Text("目标", "target"))
+            return Trace.fixed("", self.label, _ZERO, notes=(why,))
         gap: Expr = (
             threshold - var.num(context)
             if isinstance(self.target, AtLeast)
             else var.num(context) - threshold
         )
-        units: Expr = gap if self.per == 1 else gap / num(self.per)
+        units: Expr = gap if per is None else gap / per
         notes = [why]
         if self.counting != "exact":
             exact_units = units.exact()
@@ -844,10 +893,10 @@ class Shortfall:
                 )
             )
             units = Num(Decimal(whole), Text("计数单位", "units"))
-        expr: Expr = units * num(self.rate)
+        expr: Expr = units * rate
         if self.base:
-            expr = num(self.base) + expr
-        return Trace.of("", self.label, expr, notes=notes, inputs=[(var.text, actual)])
+            expr = base + expr
+        return Trace.of("", self.label, expr, notes=tuple(notes), inputs=((var.text, actual),))
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The same formula per row: 0 where met, ``base + rate × units`` elsewhere."""
@@ -1308,9 +1357,9 @@ class Choose:
                 return _with_note(formula.evaluate(context), why)
             reasons.append(why)
         if self.otherwise is None:
-            return Trace.fixed("", _AMOUNT, _ZERO, notes=reasons)
+            return Trace.fixed("", _AMOUNT, _ZERO, notes=tuple(reasons))
         trace = self.otherwise.evaluate(context)
-        return attrs.evolve(trace, notes=(*reasons, *trace.notes))
+        return trace.with_notes((*reasons, *trace.notes))
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """Per row, the first case whose predicate holds; else ``otherwise``.
@@ -1437,8 +1486,9 @@ class Sum:
 
     def evaluate(self, context: Context) -> Trace:
         """Each part's trace under this one, and their sum."""
-        traces = [attrs.evolve(p.evaluate(context), rounding=self.rounding) for p in self.parts]
-        terms = [Num(t.amount, t.label) if self.rounding else _exact_term(t) for t in traces]
+        rounding = self.rounding
+        traces = tuple([p.evaluate(context).with_rounding(rounding) for p in self.parts])
+        terms = [fast_num(t.amount, t.label) if rounding else _exact_term(t) for t in traces]
         expr: Expr = terms[0]
         for term in terms[1:]:
             expr = expr + term
@@ -1461,7 +1511,7 @@ def _exact_term(trace: Trace) -> Expr:
     """A part's exact value as a named term; its expression when it has no finite decimal."""
     exact = exact_decimal(trace.value)
     if exact is not None:
-        return Num(exact, trace.label)
+        return fast_num(exact, trace.label)
     return _as_expr(trace)
 
 
@@ -1470,7 +1520,7 @@ def _as_expr(trace: Trace) -> Expr:
 
 
 def _with_note(trace: Trace, note: Text) -> Trace:
-    return attrs.evolve(trace, notes=(note, *trace.notes))
+    return trace.with_notes((note, *trace.notes))
 
 
 @attrs.frozen
@@ -1501,12 +1551,8 @@ class Rule:
                 str(inner.value),
                 subject=context.subject,
             )
-        return attrs.evolve(
-            inner,
-            rule=self.id,
-            label=_KIND_LABEL[self.kind],
-            rounding=self.rounding,
-            notes=(self.name, *inner.notes),
+        return inner.relabel(
+            self.id, _KIND_LABEL[self.kind], self.rounding, (self.name, *inner.notes)
         )
 
     def evaluate_array(self, env: ArrayContext) -> NDArray[np.int64]:

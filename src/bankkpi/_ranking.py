@@ -238,6 +238,19 @@ class RankedSubject:
     rank_from_top: Rank
     rank_from_bottom: Rank
     group_size: int
+    _where: tuple[str, str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def where(self) -> tuple[str, str]:
+        """Where the subject ranks, as trace notes say it: ``（第3名，倒数第48名，共50）``."""
+        where = self._where
+        if where is None:  # worded once: an entry never changes
+            top, bottom, size = self.rank_from_top, self.rank_from_bottom, self.group_size
+            where = (
+                f"（第{top}名，倒数第{bottom}名，共{size}）",
+                f" (rank {top} of {size}, {bottom} from the bottom)",
+            )
+            object.__setattr__(self, "_where", where)
+        return where
 
     def rank(self, side: Side) -> Rank:
         """The rank counted from ``side``."""
@@ -799,7 +812,12 @@ class _Window:
     def contains(self, ranked: RankedSubject) -> bool:
         """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
         first, last = self._window(ranked.group_size)
-        return first <= ranked.rank(self._side()) <= last
+        side = self._side()
+        if side == "top" and type(ranked) is RankedSubject:
+            return first <= ranked.rank_from_top <= last
+        if side == "bottom" and type(ranked) is RankedSubject:
+            return first <= ranked.rank_from_bottom <= last
+        return first <= ranked.rank(side) <= last
 
     def select(self, ranking: Ranking) -> tuple[str, ...]:
         """The selected subject ids, in the ranking's order (group, rank, id)."""

@@ -552,15 +552,15 @@ def evaluate(
     step = max(1, len(valid) // 100)
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []
+    ranks_of: dict[str, dict[str, Any]] = {subject: {} for subject in valid}
+    for name, ranking in rankings.items():
+        for entry in ranking:
+            ranks_of[entry.subject][name] = entry
     for done, subject in enumerate(sorted(valid), start=1):
         if done % step == 0 or done == len(valid):
             report(done, len(valid))
         row, values = valid[subject]
-        context = Context(
-            subject,
-            values,
-            {name: ranking[subject] for name, ranking in rankings.items() if subject in ranking},
-        )
+        context = Context._trusted(subject, _context_values(values), ranks_of[subject])  # noqa: SLF001
         subject_lines: list[ResultLine] = []
         failed = False
         for rule in scheme.rules:
@@ -591,6 +591,15 @@ def evaluate(
         len(valid) if scheme.rankings else 0,
         _splits(scheme, totals),
     )
+
+
+def _context_values(values: dict[str, Decimal]) -> dict[str, Decimal]:
+    """A copy of a row's values as :class:`Context` would convert them (−0 becomes 0)."""
+    if all(
+        value.is_finite() and not (value.is_signed() and not value) for value in values.values()
+    ):
+        return dict(values)
+    return {name: to_decimal(value, field=name) for name, value in values.items()}
 
 
 def _rankings(
