@@ -37,7 +37,7 @@ from bankkpi._bands import Band, BandSet
 from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, fast_num, num
 from bankkpi._fixedpoint import FixedArray
-from bankkpi._money import DecimalLike, RoundingPolicy, to_decimal
+from bankkpi._money import EXACT_CONTEXT, DecimalLike, RoundingPolicy, round_ratio, to_decimal
 from bankkpi._ranking import RankArrays, RankedSubject
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
@@ -524,6 +524,10 @@ class Met:
             f"{var.text.en} {_fmt(value)} {verb_en} target {target_en}",
         )
 
+    def _holds(self, context: Context) -> bool:
+        """:meth:`test` without the reason (the lean path)."""
+        return self.target.met(_var(self.variable).get(context))
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Met or not, per row."""
         return _met_array(self.target, env.value(_var(self.variable).name))
@@ -570,6 +574,10 @@ class InRanks:
         if ok:
             return True, Text(words[0] + where_zh, words[1] + where_en)
         return False, Text(words[2] + where_zh, words[3] + where_en)
+
+    def _holds(self, context: Context) -> bool:
+        """:meth:`test` without the reason (the lean path)."""
+        return bool(self.selection.contains(context.rank(self.ranking)))
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In the selection or not, per row (the selection's ``mask``)."""
@@ -649,6 +657,10 @@ class Compare:
             f"{var.text.en}: {shown} is {'true' if ok else 'false'}",
         )
 
+    def _holds(self, context: Context) -> bool:
+        """:meth:`test` without the reason (the lean path)."""
+        return _COMPARE[self.op](_var(self.variable).get(context), self.value)
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The comparison, per row."""
         value = env.value(_var(self.variable).name)
@@ -673,6 +685,11 @@ class AllOf:
         results = [p.test(context) for p in self.predicates]
         return all(ok for ok, _ in results), _join(t for _, t in results)
 
+    def _holds(self, context: Context) -> bool:
+        """:meth:`test` without the reasons: every predicate is tested, as there."""
+        results = [_holds(p, context) for p in self.predicates]
+        return all(results)
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """All of them, per row (every predicate is evaluated, as on the exact path)."""
         results = [predicate_array(p, env) for p in self.predicates]
@@ -690,6 +707,11 @@ class AnyOf:
         results = [p.test(context) for p in self.predicates]
         return any(ok for ok, _ in results), _join(t for _, t in results)
 
+    def _holds(self, context: Context) -> bool:
+        """:meth:`test` without the reasons: every predicate is tested, as there."""
+        results = [_holds(p, context) for p in self.predicates]
+        return any(results)
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Any of them, per row (every predicate is evaluated, as on the exact path)."""
         results = [predicate_array(p, env) for p in self.predicates]
@@ -706,6 +728,10 @@ class Not:
         """The negation; the reason is the inner one."""
         ok, why = self.predicate.test(context)
         return not ok, why
+
+    def _holds(self, context: Context) -> bool:
+        """:meth:`test` without the reason (the lean path)."""
+        return not _holds(self.predicate, context)
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The negation, per row."""
@@ -797,6 +823,10 @@ class Fixed:
         return Trace.fixed(
             "", self.label, self.amount, notes=() if self.note is None else [self.note]
         )
+
+    def _lean(self, context: Context) -> Decimal:  # noqa: ARG002 - one signature
+        """:meth:`evaluate`'s value without the trace (the lean path)."""
+        return self.amount
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:  # noqa: ARG002 - one signature
         """The amount itself, for every row."""
@@ -897,6 +927,29 @@ class Shortfall:
         if self.base:
             expr = base + expr
         return Trace.of("", self.label, expr, notes=tuple(notes), inputs=((var.text, actual),))
+
+    def _lean(self, context: Context) -> Decimal:
+        """:meth:`evaluate`'s value without the trace, in exact Decimal arithmetic.
+
+        Raises:
+            decimal.Inexact: when ``units`` has no exact 34-digit decimal form (a
+                division by ``per``); the caller then builds the trace.
+        """
+        value = _var(self.variable).get(context)
+        target = self.target
+        if target.met(value):
+            return _ZERO
+        exact = EXACT_CONTEXT
+        if isinstance(target, AtLeast):
+            units = exact.subtract(target.threshold, value)
+        else:
+            units = exact.subtract(value, target.threshold)
+        if self.per != 1:
+            units = exact.divide(units, self.per)
+        if self.counting != "exact":
+            units = Decimal(math.ceil(units) if self.counting == "started" else math.floor(units))
+        amount = exact.multiply(units, self.rate)
+        return exact.add(self.base, amount) if self.base else amount
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The same formula per row: 0 where met, ``base + rate × units`` elsewhere."""
@@ -1314,6 +1367,12 @@ class When:
             return Trace.fixed("", _AMOUNT, _ZERO, notes=[why])
         return _with_note(self.otherwise.evaluate(context), why)
 
+    def _lean(self, context: Context) -> Decimal:
+        """:meth:`evaluate`'s value without the trace (the lean path)."""
+        if _holds(self.predicate, context):
+            return _lean(self.then, context)
+        return _ZERO if self.otherwise is None else _lean(self.otherwise, context)
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """``then`` on the rows where the predicate holds, ``otherwise`` on the rest.
 
@@ -1360,6 +1419,13 @@ class Choose:
             return Trace.fixed("", _AMOUNT, _ZERO, notes=tuple(reasons))
         trace = self.otherwise.evaluate(context)
         return trace.with_notes((*reasons, *trace.notes))
+
+    def _lean(self, context: Context) -> Decimal:
+        """:meth:`evaluate`'s value without the trace (the lean path)."""
+        for predicate, formula in self.cases:
+            if _holds(predicate, context):
+                return _lean(formula, context)
+        return _ZERO if self.otherwise is None else _lean(self.otherwise, context)
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """Per row, the first case whose predicate holds; else ``otherwise``.
@@ -1494,6 +1560,17 @@ class Sum:
             expr = expr + term
         return Trace.of("", self.label, expr, parts=traces)
 
+    def _lean(self, context: Context) -> Decimal:
+        """:meth:`evaluate`'s value without the trace, in exact Decimal arithmetic."""
+        rounding = self.rounding
+        total = _ZERO
+        for part in self.parts:
+            value = _lean(part, context)
+            if rounding is not None:
+                value = round_ratio(*value.as_integer_ratio(), rounding)
+            total = EXACT_CONTEXT.add(total, value)
+        return total
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The sum of the parts per row (exact); each part rounded first if ``rounding``."""
         what = "Sum"
@@ -1523,6 +1600,52 @@ def _with_note(trace: Trace, note: Text) -> Trace:
     return trace.with_notes((note, *trace.notes))
 
 
+def _lean(formula: Formula, context: Context) -> Decimal:
+    """A lean-capable formula's exact value (see :func:`lean_capable`)."""
+    lean: Callable[[Context], Decimal] = formula._lean  # type: ignore[attr-defined]  # noqa: SLF001
+    return lean(context)
+
+
+def _holds(predicate: Predicate, context: Context) -> bool:
+    """A lean-capable predicate's outcome (see :func:`lean_capable`)."""
+    holds: Callable[[Context], bool] = predicate._holds  # type: ignore[attr-defined]  # noqa: SLF001
+    return holds(context)
+
+
+def lean_capable(node: object) -> bool:
+    """Whether a formula or predicate tree has a lean path: its value without a trace.
+
+    The lean path covers :class:`Fixed`, :class:`Shortfall`, :class:`Sum`,
+    :class:`Choose` and :class:`When` over :class:`Met`, :class:`InRanks`,
+    :class:`Compare`, :class:`AllOf`, :class:`AnyOf` and :class:`Not` (these exact
+    classes, not subclasses). It performs the same lookups and tests as
+    ``evaluate``/``test`` in the same order, computing in exact Decimal arithmetic.
+    """
+    kind = type(node)
+    if kind in (Fixed, Shortfall, Met, InRanks, Compare):
+        return True
+    if kind is Sum:
+        return all(lean_capable(part) for part in node.parts)  # type: ignore[attr-defined]
+    if kind is Choose:
+        cases: tuple[tuple[Predicate, Formula], ...] = node.cases  # type: ignore[attr-defined]
+        otherwise = node.otherwise  # type: ignore[attr-defined]
+        return all(lean_capable(p) and lean_capable(f) for p, f in cases) and (
+            otherwise is None or lean_capable(otherwise)
+        )
+    if kind is When:
+        otherwise = node.otherwise  # type: ignore[attr-defined]
+        return (
+            lean_capable(node.predicate)  # type: ignore[attr-defined]
+            and lean_capable(node.then)  # type: ignore[attr-defined]
+            and (otherwise is None or lean_capable(otherwise))
+        )
+    if kind in (AllOf, AnyOf):
+        return all(lean_capable(p) for p in node.predicates)  # type: ignore[attr-defined]
+    if kind is Not:
+        return lean_capable(node.predicate)  # type: ignore[attr-defined]
+    return False
+
+
 @attrs.frozen
 class Rule:
     """A named formula with its kind and the rounding applied once to its result.
@@ -1536,6 +1659,31 @@ class Rule:
     kind: RuleKind = attrs.field(validator=one_of("kind", ("penalty", "reward")))
     formula: Formula
     rounding: RoundingPolicy
+    _lean_memo: bool | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def lean_amount(self, context: Context) -> Decimal | None:
+        """The rounded amount without building the trace, or ``None``.
+
+        When this gives an amount, :meth:`evaluate` on the same context gives a
+        trace with that amount and raises nothing. ``None`` means the lean path
+        cannot vouch for it (a formula without a lean path, see
+        :func:`lean_capable`; a value with no exact 34-digit decimal form; a
+        negative amount; any error): call :meth:`evaluate`, which gives the trace or
+        the error.
+        """
+        lean = self._lean_memo
+        if lean is None:
+            lean = lean_capable(self.formula)
+            object.__setattr__(self, "_lean_memo", lean)
+        if not lean:
+            return None
+        try:
+            value = _lean(self.formula, context)
+            if value < 0:
+                return None
+            return round_ratio(*value.as_integer_ratio(), self.rounding)
+        except (BankKPIError, ArithmeticError):
+            return None
 
     def evaluate(self, context: Context) -> Trace:
         """The rounded amount with the whole trace."""

@@ -87,6 +87,10 @@ def _exact_context() -> decimal.Context:
 
 _EXACT: Final = _exact_context()
 
+EXACT_CONTEXT: Final = _EXACT
+""":data:`CONTEXT` trapping ``Inexact`` and ``Rounded`` too: an operation in it is exact
+or raises (the lean path of :func:`~bankkpi.evaluate` then builds the full trace)."""
+
 
 def exact_sum(values: Iterable[Decimal], *, field: str = "total") -> Decimal:
     """Add Decimals exactly, whatever the caller's decimal context.
@@ -294,9 +298,17 @@ def round_fraction(value: Fraction, policy: RoundingPolicy) -> Decimal:
     >>> round_fraction(Fraction(2, 3), RoundingPolicy("half_up", "fen"))
     Decimal('0.67')
     """
+    return round_ratio(value.numerator, value.denominator, policy)
+
+
+def round_ratio(numerator: int, denominator: int, policy: RoundingPolicy) -> Decimal:
+    """:func:`round_fraction` of ``numerator / denominator`` (``denominator > 0``).
+
+    ``round_ratio(*d.as_integer_ratio(), policy)`` rounds a Decimal ``d`` exactly as
+    ``round_fraction(Fraction(d), policy)`` does, without building the Fraction.
+    """
     exponent = policy.exponent
     # value / 10**exponent as numerator / denominator, in integers only
-    numerator, denominator = value.numerator, value.denominator
     if exponent < 0:
         numerator *= 10**-exponent
     elif exponent > 0:

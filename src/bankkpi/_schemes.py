@@ -340,19 +340,76 @@ class ErrorRecord:
     rule: str = ""
 
 
-@attrs.frozen
+@attrs.frozen(eq=False, repr=False)
 class ResultLine:
-    """One subject's amount under one rule, with its trace."""
+    """One subject's amount under one rule, with its trace.
+
+    :func:`evaluate` computes the amount on a lean path and builds the trace on
+    first access of :attr:`trace` (from the rule and the subject's context, which
+    the line keeps until then); the trace is the one :meth:`Rule.evaluate` gives,
+    and its amount is the line's. From the outside a line is immutable either way:
+    equality, hashing and ``repr`` use the trace.
+    """
 
     subject: str
     rule: str
     kind: str
-    trace: Trace
+    _trace: Trace | None = attrs.field(alias="trace")
+    _amount: Decimal | None = attrs.field(default=None, init=False)
+    _source: tuple[Rule, Context] | None = attrs.field(default=None, init=False)
+
+    @classmethod
+    def deferred(cls, subject: str, rule: Rule, context: Context, amount: Decimal) -> ResultLine:
+        """A line whose trace is ``rule.evaluate(context)``, built on first access.
+
+        ``amount`` must be ``rule.lean_amount(context)`` (not ``None``): the amount
+        the trace will show.
+        """
+        line = cls(subject, rule.id, rule.kind, None)
+        object.__setattr__(line, "_amount", amount)
+        object.__setattr__(line, "_source", (rule, context))
+        return line
+
+    @property
+    def trace(self) -> Trace:
+        """The explained amount (built now if it was deferred)."""
+        trace = self._trace
+        if trace is None:
+            source = self._source
+            assert source is not None  # noqa: S101 - a line has a trace or its source
+            rule, context = source
+            trace = rule.evaluate(context)
+            object.__setattr__(self, "_trace", trace)
+            object.__setattr__(self, "_source", None)
+        return trace
 
     @property
     def amount(self) -> Decimal:
         """The rounded amount (the trace's)."""
-        return self.trace.amount
+        amount = self._amount
+        if amount is None:
+            return self.trace.amount
+        return amount
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, ResultLine)  # noqa: S101 - for the type checker
+        return (self.subject, self.rule, self.kind, self.trace) == (
+            other.subject,
+            other.rule,
+            other.kind,
+            other.trace,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.subject, self.rule, self.kind, self.trace))
+
+    def __repr__(self) -> str:
+        return (
+            f"ResultLine(subject={self.subject!r}, rule={self.rule!r}, kind={self.kind!r}, "
+            f"trace={self.trace!r})"
+        )
 
 
 @attrs.frozen
@@ -565,8 +622,12 @@ def evaluate(
         failed = False
         for rule in scheme.rules:
             try:
-                line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
-                _ = line.amount  # computed here, so an amount beyond range is this row's error
+                amount = rule.lean_amount(context)
+                if amount is not None:  # the trace is built when first asked for
+                    line = ResultLine.deferred(subject, rule, context, amount)
+                else:
+                    line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
+                    _ = line.amount  # computed here: an amount beyond range is this row's error
                 subject_lines.append(line)
             except BankKPIError as exc:
                 errors.append(error_record(subject, exc, row.source, rule.id))

@@ -1,0 +1,169 @@
+"""The lean path of ``evaluate`` (amounts first, traces on demand) equals the full path.
+
+``evaluate`` computes each amount with ``Rule.lean_amount`` where the formula has a
+lean path and builds the trace only when ``ResultLine.trace`` is first read. These
+tests run random schemes (every formula kind, rank selections, bad rows) both ways —
+the second time with the lean path switched off, so every trace is built eagerly —
+and require identical amounts, traces, totals and errors.
+"""
+
+import pickle
+import sys
+from decimal import Decimal
+from pathlib import Path
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bankkpi import (
+    AtLeast,
+    Choose,
+    Context,
+    Fixed,
+    InRanks,
+    RankingRule,
+    RoundingPolicy,
+    Rule,
+    Shortfall,
+    SubjectRow,
+    Sum,
+    Text,
+    Top,
+    evaluate,
+    rank,
+)
+from bankkpi._formulas import lean_capable
+from bankkpi._schemes import ResultLine
+
+from .agreement import INJECTIONS, random_population, random_scheme
+from .test_agreement import DrawPicker
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+def _snapshot(results):
+    return {
+        "lines": [
+            (line.subject, line.rule, line.kind, str(line.amount), line.trace.to_dict())
+            for line in results.lines
+        ],
+        "amounts_after": [str(line.amount) for line in results.lines],
+        "totals": [(t.subject, str(t.penalty), str(t.reward)) for t in results.totals],
+        "group_totals": {
+            k: {g: (str(a), str(b)) for g, (a, b) in v.items()}
+            for k, v in results.group_totals.items()
+        },
+        "rollups": {k: {g: str(a) for g, a in v.items()} for k, v in results.rollups.items()},
+        "errors": list(results.errors),
+    }
+
+
+def _eager(scheme, rows):
+    with mock.patch.object(Rule, "lean_amount", return_value=None):
+        return evaluate(scheme, rows)
+
+
+def _check_both_ways(scheme, rows):
+    lean = evaluate(scheme, rows)
+    amounts = [line.amount for line in lean.lines]  # before any trace is built
+    eager = _eager(scheme, rows)
+    assert _snapshot(lean) == _snapshot(eager)
+    assert amounts == [line.trace.amount for line in lean.lines]
+    assert lean.lines == eager.lines
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_lean_and_full_paths_agree_on_random_schemes(data):
+    pick = DrawPicker(data.draw)
+    inject = data.draw(st.sampled_from((None, *INJECTIONS)), label="inject")
+    drawn = random_scheme(pick, inject)
+    size = data.draw(st.integers(20, 80), label="size")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    population = random_population(drawn, seed, size, inject=inject)
+    _check_both_ways(drawn.scheme, list(population.rows))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_lean_amount_is_the_trace_amount(data):
+    """Rule by rule: when the lean path gives an amount, evaluate gives it and no error."""
+    pick = DrawPicker(data.draw)
+    drawn = random_scheme(pick)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    population = random_population(drawn, seed, 30)
+    results = evaluate(drawn.scheme, population.rows)
+    contexts = {}
+    for line in results.lines:
+        contexts.setdefault(line.subject, line.trace)  # every trace builds without error
+    for rule in drawn.scheme.rules:
+        for row in population.rows:
+            values = {k: v for k, v in row.values.items() if str(v).strip()}
+            context = Context(row.subject, values)
+            amount = rule.lean_amount(context)
+            if amount is not None:
+                assert rule.evaluate(context).amount == amount
+
+
+def test_the_benchmark_scheme_is_lean_and_agrees():
+    sys.path.insert(0, str(BENCHMARKS))
+    from bankkpi_workload import scheme  # noqa: PLC0415 - the benchmark's own module
+    from workload import make_population  # noqa: PLC0415
+
+    scores, regions = make_population(600, 3)
+    rows = [
+        SubjectRow(f"o{i}", {"region": str(int(r))}, {"score": Decimal(int(s)).scaleb(-2)})
+        for i, (s, r) in enumerate(zip(scores, regions, strict=True))
+    ]
+    assert all(lean_capable(rule.formula) for rule in scheme().rules)
+    _check_both_ways(scheme(), rows)
+
+
+RULE = Rule(
+    "P",
+    Text("阶段", "phase"),
+    "penalty",
+    Sum(
+        [
+            Choose(
+                [(InRanks("all", Top(1)), Fixed(0))],
+                Shortfall(AtLeast(95), "score", rate=200, base=1000, per="3"),
+            )
+        ]
+    ),
+    RoundingPolicy("half_up", "fen"),
+)
+
+
+def test_an_inexact_lean_value_falls_back_to_the_trace():
+    """5 points short ÷ 3 has no finite decimal: the lean path declines it."""
+    ranking = rank({"a": "99", "b": "90"}, RankingRule("higher", "competition"), groups="p")
+    context = Context("b", {"score": Decimal(90)}, {"all": ranking["b"]})
+    assert RULE.lean_amount(context) is None
+    assert RULE.evaluate(context).amount == Decimal("1333.33")
+    first = Context("a", {"score": Decimal(99)}, {"all": ranking["a"]})
+    assert RULE.lean_amount(first) == Decimal("0.00")
+    assert RULE.lean_amount(Context("c", {"score": Decimal(90)})) is None  # no rank: an error
+
+
+def test_a_deferred_line_is_a_value():
+    context = Context("o", {"score": Decimal("91.5")})
+    rule = Rule(
+        "A",
+        Text("考核", "phase"),
+        "penalty",
+        Shortfall(AtLeast(95), "score", rate=200, base=1000),
+        RoundingPolicy("half_up", "yuan"),
+    )
+    amount = rule.lean_amount(context)
+    assert amount == Decimal(1700)
+    deferred = ResultLine.deferred("o", rule, context, amount)
+    eager = ResultLine("o", "A", "penalty", rule.evaluate(context))
+    assert deferred.amount == Decimal(1700)
+    assert deferred == eager
+    assert hash(deferred) == hash(eager)
+    assert repr(deferred) == repr(eager)
+    assert repr(eager).startswith("ResultLine(subject='o', rule='A', kind='penalty', trace=Trace(")
+    assert pickle.loads(pickle.dumps(deferred)) == eager  # noqa: S301 - our own data
+    assert ResultLine("o", "A", "penalty", trace=eager.trace).trace is eager.trace
