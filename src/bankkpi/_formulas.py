@@ -577,7 +577,10 @@ class InRanks:
 
     def _holds(self, context: Context) -> bool:
         """:meth:`test` without the reason (the lean path)."""
-        return bool(self.selection.contains(context.rank(self.ranking)))
+        ranked = context.ranks.get(self.ranking)
+        if ranked is None:
+            ranked = context.rank(self.ranking)  # raises the typed error
+        return bool(self.selection.contains(ranked))
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In the selection or not, per row (the selection's ``mask``)."""

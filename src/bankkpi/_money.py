@@ -224,18 +224,28 @@ class RoundingPolicy:
 
     mode: RoundingMode = attrs.field(converter=_mode)
     place: Decimal = attrs.field(converter=_place)
+    _exponent: int = attrs.field(init=False, eq=False, repr=False)
+    _quantum: Decimal = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def exponent(self) -> int:
-        """The place as a power-of-ten exponent: −2 for fen, 0 for yuan."""
+    @_exponent.default
+    def _place_exponent(self) -> int:
         exponent = self.place.as_tuple().exponent
         assert isinstance(exponent, int)  # noqa: S101 - a finite place always has one
         return exponent
 
+    @_quantum.default
+    def _place_quantum(self) -> Decimal:
+        return Decimal(1).scaleb(min(self._exponent, 0))
+
+    @property
+    def exponent(self) -> int:
+        """The place as a power-of-ten exponent: −2 for fen, 0 for yuan."""
+        return self._exponent
+
     def apply(self, value: Decimal) -> Decimal:
         """Round ``value`` to the place by the mode, exactly once."""
-        exponent = self.exponent
-        quantum = Decimal(1).scaleb(min(exponent, 0))
+        exponent = self._exponent
+        quantum = self._quantum
         try:
             if exponent <= 0:
                 return value.quantize(quantum, rounding=_DECIMAL_MODE[self.mode], context=CONTEXT)

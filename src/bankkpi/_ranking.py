@@ -859,6 +859,12 @@ class Top(_Window):
     def _side(self) -> Side:
         return "top"
 
+    def contains(self, ranked: RankedSubject) -> bool:
+        """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
+        if type(ranked) is RankedSubject:
+            return 1 <= ranked.rank_from_top <= self.n
+        return _Window.contains(self, ranked)
+
     def _window(self, group_size: int) -> tuple[int, int]:  # noqa: ARG002 - one signature
         return 1, self.n
 
@@ -885,6 +891,12 @@ class Bottom(_Window):
 
     def _side(self) -> Side:
         return "bottom"
+
+    def contains(self, ranked: RankedSubject) -> bool:
+        """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
+        if type(ranked) is RankedSubject:
+            return 1 <= ranked.rank_from_bottom <= self.n
+        return _Window.contains(self, ranked)
 
     def _window(self, group_size: int) -> tuple[int, int]:  # noqa: ARG002 - one signature
         return 1, self.n
@@ -925,6 +937,13 @@ class RankRange(_Window):
 
     def _side(self) -> Side:
         return self.side
+
+    def contains(self, ranked: RankedSubject) -> bool:
+        """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
+        if type(ranked) is RankedSubject:
+            rank = ranked.rank_from_top if self.side == "top" else ranked.rank_from_bottom
+            return self.first <= rank <= self.last
+        return _Window.contains(self, ranked)
 
     def _window(self, group_size: int) -> tuple[int, int]:  # noqa: ARG002 - one signature
         return self.first, self.last

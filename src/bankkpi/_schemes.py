@@ -501,7 +501,10 @@ def _attribute_problems(scheme: Scheme, row: SubjectRow) -> list[BankKPIError]:
     return problems
 
 
-def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], list[BankKPIError]]:
+def _row_values(
+    scheme: Scheme, row: SubjectRow, policies: Mapping[str, RoundingPolicy] | None = None
+) -> tuple[dict[str, Decimal], list[BankKPIError]]:
+    """A row's input values, and its problems; ``policies`` are the indicators' (by code)."""
     values: dict[str, Decimal] = {}
     problems = _attribute_problems(scheme, row)
     for item in scheme.inputs:
@@ -527,7 +530,9 @@ def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], li
             raw = item.default
         try:
             if item.indicator is not None:
-                values[item.name] = _checked(scheme.indicator(item.indicator), item.name, raw, row)
+                indicator = scheme.indicator(item.indicator)
+                policy = None if policies is None else policies.get(item.indicator)
+                values[item.name] = _checked(indicator, item.name, raw, row, policy)
             else:
                 values[item.name] = to_decimal(raw, field=item.name, subject=row.subject)
         except BankKPIError as exc:
@@ -535,10 +540,22 @@ def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], li
     return values, problems
 
 
-def _checked(indicator: Indicator, name: str, raw: object, row: SubjectRow) -> Decimal:
-    """The value quantized and range-checked; errors name the input column and raw value."""
+def _checked(
+    indicator: Indicator,
+    name: str,
+    raw: object,
+    row: SubjectRow,
+    policy: RoundingPolicy | None = None,
+) -> Decimal:
+    """The value quantized and range-checked; errors name the input column and raw value.
+
+    ``policy`` is ``indicator.policy``, when the caller has it at hand.
+    """
     value = to_decimal(raw, field=name, subject=row.subject)
-    quantized = indicator.quantize(value, subject=row.subject)
+    if policy is None:
+        quantized = indicator.quantize(value, subject=row.subject)
+    else:  # indicator.quantize of a value to_decimal has coerced
+        quantized = policy.apply(value)
     low, high = indicator.scale_min, indicator.scale_max
     if (low is not None and quantized < low) or (high is not None and quantized > high):
         shown = f"[{'-inf' if low is None else low}, {'+inf' if high is None else high}]"
@@ -557,6 +574,7 @@ def _valid_rows(
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.subject] = counts.get(row.subject, 0) + 1
+    policies = {indicator.code: indicator.policy for indicator in scheme.indicators}
     for row in rows:
         if row.problem:
             errors.append(
@@ -579,7 +597,7 @@ def _valid_rows(
             )
             errors.append(error_record(row.subject, exc, row.source))
             continue
-        values, problems = _row_values(scheme, row)
+        values, problems = _row_values(scheme, row, policies)
         if problems:
             errors.extend(error_record(row.subject, p, row.source) for p in problems)
             continue
