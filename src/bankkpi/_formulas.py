@@ -166,6 +166,11 @@ class Context:
 _new: Final = object.__new__
 _set: Final = object.__setattr__
 
+LeanFn: TypeAlias = Callable[["Context"], Decimal]
+"""A formula's lean path: its exact value for a context, without a trace."""
+HoldsFn: TypeAlias = Callable[["Context"], bool]
+"""A predicate's lean path: whether it holds for a context, without a reason."""
+
 
 def _var(value: str | Var) -> Var:
     return value if isinstance(value, Var) else Var(value)
@@ -524,9 +529,10 @@ class Met:
             f"{var.text.en} {_fmt(value)} {verb_en} target {target_en}",
         )
 
-    def _holds(self, context: Context) -> bool:
-        """:meth:`test` without the reason (the lean path)."""
-        return self.target.met(_var(self.variable).get(context))
+    def _holds_fn(self) -> HoldsFn:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        name, met = _var(self.variable).name, self.target.met
+        return lambda context: met(context.values[name])
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Met or not, per row."""
@@ -575,12 +581,10 @@ class InRanks:
             return True, Text(words[0] + where_zh, words[1] + where_en)
         return False, Text(words[2] + where_zh, words[3] + where_en)
 
-    def _holds(self, context: Context) -> bool:
-        """:meth:`test` without the reason (the lean path)."""
-        ranked = context.ranks.get(self.ranking)
-        if ranked is None:
-            ranked = context.rank(self.ranking)  # raises the typed error
-        return bool(self.selection.contains(ranked))
+    def _holds_fn(self) -> HoldsFn:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        name, contains = self.ranking, self.selection.contains
+        return lambda context: bool(contains(context.ranks[name]))
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In the selection or not, per row (the selection's ``mask``)."""
@@ -660,9 +664,10 @@ class Compare:
             f"{var.text.en}: {shown} is {'true' if ok else 'false'}",
         )
 
-    def _holds(self, context: Context) -> bool:
-        """:meth:`test` without the reason (the lean path)."""
-        return _COMPARE[self.op](_var(self.variable).get(context), self.value)
+    def _holds_fn(self) -> HoldsFn:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        name, compare, value = _var(self.variable).name, _COMPARE[self.op], self.value
+        return lambda context: compare(context.values[name], value)
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The comparison, per row."""
@@ -688,10 +693,12 @@ class AllOf:
         results = [p.test(context) for p in self.predicates]
         return all(ok for ok, _ in results), _join(t for _, t in results)
 
-    def _holds(self, context: Context) -> bool:
+    def _holds_fn(self) -> HoldsFn | None:
         """:meth:`test` without the reasons: every predicate is tested, as there."""
-        results = [_holds(p, context) for p in self.predicates]
-        return all(results)
+        tests = _holds_fns(self.predicates)
+        if tests is None:
+            return None
+        return lambda context: all([test(context) for test in tests])  # noqa: C419 - test all
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """All of them, per row (every predicate is evaluated, as on the exact path)."""
@@ -710,10 +717,12 @@ class AnyOf:
         results = [p.test(context) for p in self.predicates]
         return any(ok for ok, _ in results), _join(t for _, t in results)
 
-    def _holds(self, context: Context) -> bool:
+    def _holds_fn(self) -> HoldsFn | None:
         """:meth:`test` without the reasons: every predicate is tested, as there."""
-        results = [_holds(p, context) for p in self.predicates]
-        return any(results)
+        tests = _holds_fns(self.predicates)
+        if tests is None:
+            return None
+        return lambda context: any([test(context) for test in tests])  # noqa: C419 - test all
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Any of them, per row (every predicate is evaluated, as on the exact path)."""
@@ -732,9 +741,12 @@ class Not:
         ok, why = self.predicate.test(context)
         return not ok, why
 
-    def _holds(self, context: Context) -> bool:
-        """:meth:`test` without the reason (the lean path)."""
-        return not _holds(self.predicate, context)
+    def _holds_fn(self) -> HoldsFn | None:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        test = holds_fn(self.predicate)
+        if test is None:
+            return None
+        return lambda context: not test(context)
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The negation, per row."""
@@ -827,9 +839,10 @@ class Fixed:
             "", self.label, self.amount, notes=() if self.note is None else [self.note]
         )
 
-    def _lean(self, context: Context) -> Decimal:  # noqa: ARG002 - one signature
-        """:meth:`evaluate`'s value without the trace (the lean path)."""
-        return self.amount
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        amount = self.amount
+        return lambda _context: amount
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:  # noqa: ARG002 - one signature
         """The amount itself, for every row."""
@@ -931,28 +944,32 @@ class Shortfall:
             expr = base + expr
         return Trace.of("", self.label, expr, notes=tuple(notes), inputs=((var.text, actual),))
 
-    def _lean(self, context: Context) -> Decimal:
-        """:meth:`evaluate`'s value without the trace, in exact Decimal arithmetic.
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path).
 
-        Raises:
-            decimal.Inexact: when ``units`` has no exact 34-digit decimal form (a
-                division by ``per``); the caller then builds the trace.
+        It computes in exact Decimal arithmetic: ``decimal.Inexact`` when the units
+        have no exact 34-digit decimal form (a division by ``per``), and the caller
+        then builds the trace.
         """
-        value = _var(self.variable).get(context)
-        target = self.target
-        if target.met(value):
-            return _ZERO
-        exact = EXACT_CONTEXT
-        if isinstance(target, AtLeast):
-            units = exact.subtract(target.threshold, value)
-        else:
-            units = exact.subtract(value, target.threshold)
-        if self.per != 1:
-            units = exact.divide(units, self.per)
-        if self.counting != "exact":
-            units = Decimal(math.ceil(units) if self.counting == "started" else math.floor(units))
-        amount = exact.multiply(units, self.rate)
-        return exact.add(self.base, amount) if self.base else amount
+        name, target = _var(self.variable).name, self.target
+        met, threshold, below = target.met, target.threshold, isinstance(target, AtLeast)
+        per, counting, rate, base = self.per, self.counting, self.rate, self.base
+        subtract, divide = EXACT_CONTEXT.subtract, EXACT_CONTEXT.divide
+        multiply, add = EXACT_CONTEXT.multiply, EXACT_CONTEXT.add
+
+        def lean(context: Context) -> Decimal:
+            value = context.values[name]
+            if met(value):
+                return _ZERO
+            units = subtract(threshold, value) if below else subtract(value, threshold)
+            if per != 1:
+                units = divide(units, per)
+            if counting != "exact":
+                units = Decimal(math.ceil(units) if counting == "started" else math.floor(units))
+            amount = multiply(units, rate)
+            return add(base, amount) if base else amount
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The same formula per row: 0 where met, ``base + rate × units`` elsewhere."""
@@ -1370,11 +1387,13 @@ class When:
             return Trace.fixed("", _AMOUNT, _ZERO, notes=[why])
         return _with_note(self.otherwise.evaluate(context), why)
 
-    def _lean(self, context: Context) -> Decimal:
-        """:meth:`evaluate`'s value without the trace (the lean path)."""
-        if _holds(self.predicate, context):
-            return _lean(self.then, context)
-        return _ZERO if self.otherwise is None else _lean(self.otherwise, context)
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        test, then = holds_fn(self.predicate), lean_fn(self.then)
+        otherwise = _ZERO_FN if self.otherwise is None else lean_fn(self.otherwise)
+        if test is None or then is None or otherwise is None:
+            return None
+        return lambda context: then(context) if test(context) else otherwise(context)
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """``then`` on the rows where the predicate holds, ``otherwise`` on the rest.
@@ -1423,12 +1442,25 @@ class Choose:
         trace = self.otherwise.evaluate(context)
         return trace.with_notes((*reasons, *trace.notes))
 
-    def _lean(self, context: Context) -> Decimal:
-        """:meth:`evaluate`'s value without the trace (the lean path)."""
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        cases: list[tuple[HoldsFn, LeanFn]] = []
         for predicate, formula in self.cases:
-            if _holds(predicate, context):
-                return _lean(formula, context)
-        return _ZERO if self.otherwise is None else _lean(self.otherwise, context)
+            test, then = holds_fn(predicate), lean_fn(formula)
+            if test is None or then is None:
+                return None
+            cases.append((test, then))
+        otherwise = _ZERO_FN if self.otherwise is None else lean_fn(self.otherwise)
+        if otherwise is None:
+            return None
+
+        def lean(context: Context) -> Decimal:
+            for test, then in cases:
+                if test(context):
+                    return then(context)
+            return otherwise(context)
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """Per row, the first case whose predicate holds; else ``otherwise``.
@@ -1563,16 +1595,24 @@ class Sum:
             expr = expr + term
         return Trace.of("", self.label, expr, parts=traces)
 
-    def _lean(self, context: Context) -> Decimal:
-        """:meth:`evaluate`'s value without the trace, in exact Decimal arithmetic."""
-        rounding = self.rounding
-        total = _ZERO
-        for part in self.parts:
-            value = _lean(part, context)
-            if rounding is not None:
-                value = round_ratio(*value.as_integer_ratio(), rounding)
-            total = EXACT_CONTEXT.add(total, value)
-        return total
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        parts = [lean_fn(part) for part in self.parts]
+        if any(part is None for part in parts):
+            return None
+        leans = [part for part in parts if part is not None]
+        rounding, add = self.rounding, EXACT_CONTEXT.add
+
+        def lean(context: Context) -> Decimal:
+            total = _ZERO
+            for part in leans:
+                value = part(context)
+                if rounding is not None:
+                    value = round_ratio(*value.as_integer_ratio(), rounding)
+                total = add(total, value)
+            return total
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The sum of the parts per row (exact); each part rounded first if ``rounding``."""
@@ -1603,16 +1643,41 @@ def _with_note(trace: Trace, note: Text) -> Trace:
     return trace.with_notes((note, *trace.notes))
 
 
-def _lean(formula: Formula, context: Context) -> Decimal:
-    """A lean-capable formula's exact value (see :func:`lean_capable`)."""
-    lean: Callable[[Context], Decimal] = formula._lean  # type: ignore[attr-defined]  # noqa: SLF001
-    return lean(context)
+def lean_fn(formula: object) -> LeanFn | None:
+    """The lean path of a formula tree: its exact value as a function, or ``None``.
+
+    See :func:`lean_capable` for the formulas it covers.
+    """
+    if type(formula) in _LEAN_FORMULAS:
+        build: Callable[[], LeanFn | None] = formula._lean_fn  # type: ignore[attr-defined]  # noqa: SLF001
+        return build()
+    return None
 
 
-def _holds(predicate: Predicate, context: Context) -> bool:
-    """A lean-capable predicate's outcome (see :func:`lean_capable`)."""
-    holds: Callable[[Context], bool] = predicate._holds  # type: ignore[attr-defined]  # noqa: SLF001
-    return holds(context)
+def holds_fn(predicate: object) -> HoldsFn | None:
+    """The lean path of a predicate tree: whether it holds, as a function, or ``None``."""
+    if type(predicate) in _LEAN_PREDICATES:
+        build: Callable[[], HoldsFn | None] = predicate._holds_fn  # type: ignore[attr-defined]  # noqa: SLF001
+        return build()
+    return None
+
+
+def _holds_fns(predicates: Iterable[Predicate]) -> list[HoldsFn] | None:
+    tests = [holds_fn(p) for p in predicates]
+    if any(test is None for test in tests):
+        return None
+    return [test for test in tests if test is not None]
+
+
+_LEAN_FORMULAS: Final = frozenset({Fixed, Shortfall, Sum, Choose, When})
+_LEAN_PREDICATES: Final = frozenset({Met, InRanks, Compare, AllOf, AnyOf, Not})
+
+
+def _zero_fn(_context: Context) -> Decimal:
+    return _ZERO
+
+
+_ZERO_FN: Final[LeanFn] = _zero_fn
 
 
 def lean_capable(node: object) -> bool:
@@ -1624,29 +1689,7 @@ def lean_capable(node: object) -> bool:
     classes, not subclasses). It performs the same lookups and tests as
     ``evaluate``/``test`` in the same order, computing in exact Decimal arithmetic.
     """
-    kind = type(node)
-    if kind in (Fixed, Shortfall, Met, InRanks, Compare):
-        return True
-    if kind is Sum:
-        return all(lean_capable(part) for part in node.parts)  # type: ignore[attr-defined]
-    if kind is Choose:
-        cases: tuple[tuple[Predicate, Formula], ...] = node.cases  # type: ignore[attr-defined]
-        otherwise = node.otherwise  # type: ignore[attr-defined]
-        return all(lean_capable(p) and lean_capable(f) for p, f in cases) and (
-            otherwise is None or lean_capable(otherwise)
-        )
-    if kind is When:
-        otherwise = node.otherwise  # type: ignore[attr-defined]
-        return (
-            lean_capable(node.predicate)  # type: ignore[attr-defined]
-            and lean_capable(node.then)  # type: ignore[attr-defined]
-            and (otherwise is None or lean_capable(otherwise))
-        )
-    if kind in (AllOf, AnyOf):
-        return all(lean_capable(p) for p in node.predicates)  # type: ignore[attr-defined]
-    if kind is Not:
-        return lean_capable(node.predicate)  # type: ignore[attr-defined]
-    return False
+    return lean_fn(node) is not None or holds_fn(node) is not None
 
 
 @attrs.frozen
@@ -1662,7 +1705,9 @@ class Rule:
     kind: RuleKind = attrs.field(validator=one_of("kind", ("penalty", "reward")))
     formula: Formula
     rounding: RoundingPolicy
-    _lean_memo: bool | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _lean_memo: tuple[LeanFn | None] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     def lean_amount(self, context: Context) -> Decimal | None:
         """The rounded amount without building the trace, or ``None``.
@@ -1674,19 +1719,20 @@ class Rule:
         negative amount; any error): call :meth:`evaluate`, which gives the trace or
         the error.
         """
-        lean = self._lean_memo
+        memo = self._lean_memo
+        if memo is None:  # built once: a rule never changes
+            memo = (lean_fn(self.formula),)
+            object.__setattr__(self, "_lean_memo", memo)
+        lean = memo[0]
         if lean is None:
-            lean = lean_capable(self.formula)
-            object.__setattr__(self, "_lean_memo", lean)
-        if not lean:
             return None
         try:
-            value = _lean(self.formula, context)
+            value = lean(context)
             if value < 0:
                 return None
             return round_ratio(*value.as_integer_ratio(), self.rounding)
-        except (BankKPIError, ArithmeticError):
-            return None
+        except (BankKPIError, ArithmeticError, LookupError):
+            return None  # evaluate gives the trace or the error
 
     def evaluate(self, context: Context) -> Trace:
         """The rounded amount with the whole trace."""
