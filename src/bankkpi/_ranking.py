@@ -371,32 +371,37 @@ def _rank_group(
     if rule.uses_secondary:
         ordered.sort(key=secondary.__getitem__, reverse=rule.tie_break == "secondary_higher")
     ordered.sort(key=values.__getitem__, reverse=rule.better == "higher")
-    blocks: list[list[str]] = []
-    for subject in ordered:
-        if blocks and values[blocks[-1][0]] == values[subject]:
-            blocks[-1].append(subject)
-        else:
-            blocks.append([subject])
+    ranked = [values[subject] for subject in ordered]
     size = len(ordered)
+    # tie blocks: positions where the value changes (sorted, so equal values are adjacent)
+    starts = [0, *(i for i in range(1, size) if ranked[i] != ranked[i - 1])]
+    ends = [*starts[1:], size]
+    blocks = len(starts)
+    ties = rule.ties
     result: list[RankedSubject] = []
-    first = 1
-    for index, block in enumerate(blocks):
-        last = first + len(block) - 1
-        for offset, subject in enumerate(block):
-            top: Rank
-            bottom: Rank
-            if rule.ties == "competition":
-                top, bottom = first, size - last + 1
-            elif rule.ties == "dense":
-                top, bottom = index + 1, len(blocks) - index
-            elif rule.ties == "ordinal":
-                top = first + offset
-                bottom = size + 1 - top
-            else:
-                top = CONTEXT.divide(Decimal(first + last), 2)
-                bottom = CONTEXT.divide(Decimal(2 * (size + 1) - first - last), 2)
-            result.append(RankedSubject(subject, group, values[subject], top, bottom, size))
-        first = last + 1
+    append = result.append
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        first, last = start + 1, end  # 1-based positions of the block
+        top: Rank
+        bottom: Rank
+        if ties == "ordinal":
+            for position in range(start, end):
+                top = position + 1
+                append(
+                    RankedSubject(
+                        ordered[position], group, ranked[position], top, size + 1 - top, size
+                    )
+                )
+            continue
+        if ties == "competition":
+            top, bottom = first, size - last + 1
+        elif ties == "dense":
+            top, bottom = index + 1, blocks - index
+        else:
+            top = CONTEXT.divide(Decimal(first + last), 2)
+            bottom = CONTEXT.divide(Decimal(2 * (size + 1) - first - last), 2)
+        for position in range(start, end):
+            append(RankedSubject(ordered[position], group, ranked[position], top, bottom, size))
     return result
 
 
