@@ -556,6 +556,8 @@ def _checked(
         quantized = indicator.quantize(value, subject=row.subject)
     else:  # indicator.quantize of a value to_decimal has coerced
         quantized = policy.apply(value)
+    if not quantized and quantized.is_signed():
+        quantized = quantized.copy_abs()  # −0.00 (from −0.001) is 0.00, as to_decimal makes it
     low, high = indicator.scale_min, indicator.scale_max
     if (low is not None and quantized < low) or (high is not None and quantized > high):
         shown = f"[{'-inf' if low is None else low}, {'+inf' if high is None else high}]"
@@ -635,7 +637,9 @@ def evaluate(
         if done % step == 0 or done == len(valid):
             report(done, len(valid))
         row, values = valid[subject]
-        context = Context._trusted(subject, _context_values(values), ranks_of[subject])  # noqa: SLF001
+        # every value is a finite Decimal other than −0 (to_decimal, _checked): the
+        # context takes the row's dict as it is
+        context = Context._trusted(subject, values, ranks_of[subject])  # noqa: SLF001
         subject_lines: list[ResultLine] = []
         failed = False
         for rule in scheme.rules:
@@ -653,8 +657,8 @@ def evaluate(
         if failed:
             continue
         lines.extend(subject_lines)
-        penalty = exact_sum(ln.amount for ln in subject_lines if ln.kind == "penalty")
-        reward = exact_sum(ln.amount for ln in subject_lines if ln.kind == "reward")
+        penalty = exact_sum([ln.amount for ln in subject_lines if ln.kind == "penalty"])
+        reward = exact_sum([ln.amount for ln in subject_lines if ln.kind == "reward"])
         totals.append(SubjectTotal(subject, dict(row.attributes), penalty, reward))
     return Results(
         scheme.id,
@@ -670,15 +674,6 @@ def evaluate(
         len(valid) if scheme.rankings else 0,
         _splits(scheme, totals),
     )
-
-
-def _context_values(values: dict[str, Decimal]) -> dict[str, Decimal]:
-    """A copy of a row's values as :class:`Context` would convert them (−0 becomes 0)."""
-    if all(
-        value.is_finite() and not (value.is_signed() and not value) for value in values.values()
-    ):
-        return dict(values)
-    return {name: to_decimal(value, field=name) for name, value in values.items()}
 
 
 def _rankings(
@@ -701,12 +696,19 @@ def _group_totals(
     out: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
     for attribute in scheme.group_by:
         groups: dict[str, tuple[Decimal, Decimal]] = {}
+        fields: dict[str, tuple[str, str]] = {}  # worded once per group
         for total in totals:
             key = total.attributes[attribute]
             penalty, reward = groups.get(key, (_ZERO, _ZERO))
+            names = fields.get(key)
+            if names is None:
+                names = fields[key] = (
+                    f"penalty of {attribute} {key}",
+                    f"reward of {attribute} {key}",
+                )
             groups[key] = (
-                exact_sum((penalty, total.penalty), field=f"penalty of {attribute} {key}"),
-                exact_sum((reward, total.reward), field=f"reward of {attribute} {key}"),
+                exact_sum((penalty, total.penalty), field=names[0]),
+                exact_sum((reward, total.reward), field=names[1]),
             )
         out[attribute] = dict(sorted(groups.items()))
     return out
