@@ -10,6 +10,7 @@ and require identical amounts, traces, totals and errors.
 import pickle
 import sys
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from unittest import mock
 
@@ -33,7 +34,8 @@ from bankkpi import (
     evaluate,
     rank,
 )
-from bankkpi._formulas import lean_capable
+from bankkpi._formulas import _round, lean_capable
+from bankkpi._money import round_fraction
 from bankkpi._schemes import ResultLine
 
 from .agreement import INJECTIONS, random_population, random_scheme
@@ -167,3 +169,18 @@ def test_a_deferred_line_is_a_value():
     assert repr(eager).startswith("ResultLine(subject='o', rule='A', kind='penalty', trace=Trace(")
     assert pickle.loads(pickle.dumps(deferred)) == eager  # noqa: S301 - our own data
     assert ResultLine("o", "A", "penalty", trace=eager.trace).trace is eager.trace
+
+
+@settings(max_examples=500)
+@given(
+    st.decimals(min_value=0, max_value=10**12, allow_nan=False, places=None).filter(
+        lambda d: d.is_finite() and len(d.as_tuple().digits) <= 30
+    ),
+    st.sampled_from(("half_up", "half_even", "half_down", "up", "down", "ceiling", "floor")),
+    st.sampled_from(("0.0001", "fen", "jiao", "yuan", "10", "1000")),
+)
+def test_the_lean_rounding_is_round_fraction(value, mode, place):
+    policy = RoundingPolicy(mode, place)
+    expected = round_fraction(Fraction(value), policy)
+    got = _round(value, policy)
+    assert (str(got), got.is_signed()) == (str(expected), expected.is_signed())

@@ -38,7 +38,7 @@ from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, fast_num, num
 from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import EXACT_CONTEXT, DecimalLike, RoundingPolicy, round_ratio, to_decimal
-from bankkpi._ranking import RankArrays, RankedSubject
+from bankkpi._ranking import Bottom, RankArrays, RankedSubject, RankRange, Top
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
     BankKPIError,
@@ -583,8 +583,21 @@ class InRanks:
 
     def _holds_fn(self) -> HoldsFn:
         """:meth:`test` without the reason, as a function (the lean path)."""
-        name, contains = self.ranking, self.selection.contains
-        return lambda context: bool(contains(context.ranks[name]))
+        name, selection = self.ranking, self.selection
+        contains = selection.contains
+        window = _rank_window(selection)
+        if window is None:
+            return lambda context: bool(contains(context.ranks[name]))
+        top, first, last = window
+
+        def holds(context: Context) -> bool:
+            ranked = context.ranks[name]
+            if type(ranked) is not RankedSubject:
+                return bool(contains(ranked))
+            rank = ranked.rank_from_top if top else ranked.rank_from_bottom
+            return first <= rank <= last
+
+        return holds
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In the selection or not, per row (the selection's ``mask``)."""
@@ -595,6 +608,24 @@ class InRanks:
                 type(self.selection).__name__,
             )
         return np.asarray(self.selection.mask(env.rank(self.ranking)), dtype=np.bool_)
+
+
+def _rank_window(selection: object) -> tuple[bool, int, int] | None:
+    """``(from the top?, first, last)`` of a fixed rank window (Top, Bottom, RankRange).
+
+    ``selection.contains(ranked)`` is ``first <= rank <= last`` for these exact
+    classes; ``None`` for any other selection (a Percentile's window depends on the
+    group size).
+    """
+    kind = type(selection)
+    if kind is Top:
+        return True, 1, selection.n  # type: ignore[attr-defined]
+    if kind is Bottom:
+        return False, 1, selection.n  # type: ignore[attr-defined]
+    if kind is RankRange:
+        side: str = selection.side  # type: ignore[attr-defined]
+        return side == "top", selection.first, selection.last  # type: ignore[attr-defined]
+    return None
 
 
 @attrs.frozen
@@ -1608,11 +1639,17 @@ class Sum:
             for part in leans:
                 value = part(context)
                 if rounding is not None:
-                    value = round_ratio(*value.as_integer_ratio(), rounding)
+                    value = _round(value, rounding)
                 total = add(total, value)
             return total
 
-        return lean
+        def lean_exact(context: Context) -> Decimal:
+            total = _ZERO
+            for part in leans:
+                total = add(total, part(context))
+            return total
+
+        return lean if rounding is not None else lean_exact
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The sum of the parts per row (exact); each part rounded first if ``rounding``."""
@@ -1680,6 +1717,18 @@ def _zero_fn(_context: Context) -> Decimal:
 _ZERO_FN: Final[LeanFn] = _zero_fn
 
 
+def _round(value: Decimal, rounding: RoundingPolicy) -> Decimal:
+    """``round_fraction(Fraction(value), rounding)`` of an exact Decimal.
+
+    For a value > 0 the decimal module's rounding is the same single rounding to
+    the same place (``RoundingPolicy.apply``); zero and negative values take the
+    rational route, which never gives −0.
+    """
+    if value > 0:
+        return rounding.apply(value)
+    return round_ratio(*value.as_integer_ratio(), rounding)
+
+
 def lean_capable(node: object) -> bool:
     """Whether a formula or predicate tree has a lean path: its value without a trace.
 
@@ -1730,7 +1779,7 @@ class Rule:
             value = lean(context)
             if value < 0:
                 return None
-            return round_ratio(*value.as_integer_ratio(), self.rounding)
+            return _round(value, self.rounding)
         except (BankKPIError, ArithmeticError, LookupError):
             return None  # evaluate gives the trace or the error
 
