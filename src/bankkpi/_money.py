@@ -112,6 +112,23 @@ def exact_sum(values: Iterable[Decimal], *, field: str = "total") -> Decimal:
     return result
 
 
+def exact_add(total: Decimal, value: Decimal, *, field: str = "total") -> Decimal:
+    """``exact_sum((total, value), field=field)``, for running totals in a loop.
+
+    >>> exact_add(Decimal("0.1"), Decimal("0.2"))
+    Decimal('0.3')
+    """
+    try:
+        return _EXACT.add(_EXACT.add(_ZERO, total), value)
+    except (decimal.Inexact, decimal.Rounded, decimal.Overflow, decimal.InvalidOperation):
+        raise OverflowRiskError(
+            f"'{field}' cannot be added up exactly in 34 significant digits"
+        ) from None
+
+
+_ZERO: Final = Decimal(0)
+
+
 def to_decimal(
     value: object,
     *,

@@ -31,6 +31,7 @@ from bankkpi._money import (
     CONTEXT,
     DecimalLike,
     RoundingPolicy,
+    exact_add,
     exact_sum,
     round_fraction,
     to_decimal,
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 _ZERO: Final = Decimal(0)
+_new: Final = object.__new__
+_set: Final = object.__setattr__
 
 
 def _default(value: DecimalLike | None) -> Decimal | None:
@@ -365,9 +368,13 @@ class ResultLine:
         ``amount`` must be ``rule.lean_amount(context)`` (not ``None``): the amount
         the trace will show.
         """
-        line = cls(subject, rule.id, rule.kind, None)
-        object.__setattr__(line, "_amount", amount)
-        object.__setattr__(line, "_source", (rule, context))
+        line = _new(cls)
+        _set(line, "subject", subject)
+        _set(line, "rule", rule.id)
+        _set(line, "kind", rule.kind)
+        _set(line, "_trace", None)
+        _set(line, "_amount", amount)
+        _set(line, "_source", (rule, context))
         return line
 
     @property
@@ -641,6 +648,8 @@ def evaluate(
         # context takes the row's dict as it is
         context = Context._trusted(subject, values, ranks_of[subject])  # noqa: SLF001
         subject_lines: list[ResultLine] = []
+        penalties: list[Decimal] = []
+        rewards: list[Decimal] = []
         failed = False
         for rule in scheme.rules:
             try:
@@ -649,17 +658,18 @@ def evaluate(
                     line = ResultLine.deferred(subject, rule, context, amount)
                 else:
                     line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
-                    _ = line.amount  # computed here: an amount beyond range is this row's error
+                    amount = line.amount  # computed here: an amount beyond range is an error
                 subject_lines.append(line)
+                (penalties if rule.kind == "penalty" else rewards).append(amount)
             except BankKPIError as exc:
                 errors.append(error_record(subject, exc, row.source, rule.id))
                 failed = True
         if failed:
             continue
         lines.extend(subject_lines)
-        penalty = exact_sum([ln.amount for ln in subject_lines if ln.kind == "penalty"])
-        reward = exact_sum([ln.amount for ln in subject_lines if ln.kind == "reward"])
-        totals.append(SubjectTotal(subject, dict(row.attributes), penalty, reward))
+        totals.append(
+            SubjectTotal(subject, dict(row.attributes), exact_sum(penalties), exact_sum(rewards))
+        )
     return Results(
         scheme.id,
         scheme.version,
@@ -707,8 +717,8 @@ def _group_totals(
                     f"reward of {attribute} {key}",
                 )
             groups[key] = (
-                exact_sum((penalty, total.penalty), field=names[0]),
-                exact_sum((reward, total.reward), field=names[1]),
+                exact_add(penalty, total.penalty, field=names[0]),
+                exact_add(reward, total.reward, field=names[1]),
             )
         out[attribute] = dict(sorted(groups.items()))
     return out
@@ -721,7 +731,7 @@ def _rollups(scheme: Scheme, totals: Iterable[SubjectTotal]) -> dict[str, dict[s
         for total in totals:
             key = total.attributes[rollup.to]
             amount = total.penalty if rollup.kind == "penalty" else total.reward
-            charged[key] = exact_sum((charged.get(key, _ZERO), amount), field=f"{rollup.to} {key}")
+            charged[key] = exact_add(charged.get(key, _ZERO), amount, field=f"{rollup.to} {key}")
         out[f"{rollup.kind}→{rollup.to}"] = dict(sorted(charged.items()))
     return out
 
