@@ -359,7 +359,8 @@ class ResultLine:
     kind: str
     _trace: Trace | None = attrs.field(alias="trace")
     _amount: Decimal | None = attrs.field(default=None, init=False)
-    _source: tuple[Rule, Context] | None = attrs.field(default=None, init=False)
+    _rule: Rule | None = attrs.field(default=None, init=False)
+    _context: Context | None = attrs.field(default=None, init=False)
 
     @classmethod
     def deferred(cls, subject: str, rule: Rule, context: Context, amount: Decimal) -> ResultLine:
@@ -374,7 +375,8 @@ class ResultLine:
         _set(line, "kind", rule.kind)
         _set(line, "_trace", None)
         _set(line, "_amount", amount)
-        _set(line, "_source", (rule, context))
+        _set(line, "_rule", rule)
+        _set(line, "_context", context)
         return line
 
     @property
@@ -382,12 +384,15 @@ class ResultLine:
         """The explained amount (built now if it was deferred)."""
         trace = self._trace
         if trace is None:
-            source = self._source
-            assert source is not None  # noqa: S101 - a line has a trace or its source
-            rule, context = source
+            rule, context = self._rule, self._context
+            if rule is None or context is None:  # built meanwhile, in another thread
+                trace = self._trace
+                assert trace is not None  # noqa: S101 - set before rule and context are cleared
+                return trace
             trace = rule.evaluate(context)
-            object.__setattr__(self, "_trace", trace)
-            object.__setattr__(self, "_source", None)
+            _set(self, "_trace", trace)
+            _set(self, "_rule", None)
+            _set(self, "_context", None)
         return trace
 
     @property
