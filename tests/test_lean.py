@@ -14,15 +14,19 @@ from fractions import Fraction
 from pathlib import Path
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bankkpi import (
     AtLeast,
+    BinOp,
+    Call,
     Choose,
     Context,
     Fixed,
     InRanks,
+    Num,
     RankingRule,
     RoundingPolicy,
     Rule,
@@ -31,12 +35,15 @@ from bankkpi import (
     Sum,
     Text,
     Top,
+    Trace,
     evaluate,
     rank,
 )
+from bankkpi._explain import exact_decimal
 from bankkpi._formulas import _round, lean_capable
-from bankkpi._money import round_fraction
+from bankkpi._money import CONTEXT, round_fraction
 from bankkpi._schemes import ResultLine
+from bankkpi.exceptions import ZeroDenominatorError
 
 from .agreement import INJECTIONS, random_population, random_scheme
 from .test_agreement import DrawPicker
@@ -184,3 +191,65 @@ def test_the_lean_rounding_is_round_fraction(value, mode, place):
     expected = round_fraction(Fraction(value), policy)
     got = _round(value, policy)
     assert (str(got), got.is_signed()) == (str(expected), expected.is_signed())
+
+
+def _numbers():
+    return st.decimals(
+        min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=4
+    ).map(Num)
+
+
+_EXPRS = st.recursive(
+    _numbers(),
+    lambda inner: st.one_of(
+        st.builds(BinOp, st.sampled_from(("+", "-", "*", "/")), inner, inner),
+        st.builds(Call, st.sampled_from(("min", "max")), st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda x: Call("abs", (x,)), inner),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500)
+@given(_EXPRS)
+def test_an_expression_s_decimal_value_is_its_exact_value(expr):
+    """Trace.of computes in Decimal where that is exact: the same rational, or the same error."""
+    try:
+        exact = expr.exact()
+    except ZeroDenominatorError:
+        assert expr.decimal_value() is None
+        with pytest.raises(ZeroDenominatorError):
+            Trace.of("", Text("x", "x"), expr)
+        return
+    decimal = expr.decimal_value()
+    if decimal is not None:
+        assert Fraction(*decimal.as_integer_ratio()) == exact
+    assert Trace.of("", Text("x", "x"), expr).value == exact
+
+
+def _exact_decimal_before(value):
+    """exact_decimal as it was written before (the reference)."""
+    denominator = value.denominator
+    twos = fives = 0
+    while denominator % 2 == 0:
+        denominator //= 2
+        twos += 1
+    while denominator % 5 == 0:
+        denominator //= 5
+        fives += 1
+    if denominator != 1:
+        return None
+    places = max(twos, fives)
+    scaled = value * 10**places
+    return Decimal(scaled.numerator).scaleb(-places, context=CONTEXT)
+
+
+@settings(max_examples=500)
+@given(
+    st.integers(-(10**40), 10**40),
+    st.sampled_from((1, 2, 3, 4, 5, 8, 10, 20, 25, 3 * 5, 2**7 * 5**3, 10**20, 7 * 10**3)),
+)
+def test_exact_decimal_is_unchanged(numerator, denominator):
+    value = Fraction(numerator, denominator)
+    got, expected = exact_decimal(value), _exact_decimal_before(value)
+    assert (str(got), got is None) == (str(expected), expected is None)

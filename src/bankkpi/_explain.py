@@ -29,7 +29,7 @@ from typing import Any, Final, Literal, TypeAlias
 import attrs
 
 from bankkpi._checks import one_of
-from bankkpi._money import CONTEXT, RoundingPolicy, round_fraction, to_decimal
+from bankkpi._money import CONTEXT, EXACT_CONTEXT, RoundingPolicy, round_fraction, to_decimal
 from bankkpi.exceptions import InvalidValueError, ZeroDenominatorError
 
 __all__ = [
@@ -112,6 +112,10 @@ class Num(_Arithmetic):
         """The value as an exact rational."""
         return Fraction(*self.value.as_integer_ratio())
 
+    def decimal_value(self) -> Decimal | None:
+        """The value as an exact Decimal (see :meth:`BinOp.decimal_value`)."""
+        return self.value
+
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """The number (or its name, with ``symbolic=True``)."""
         if symbolic and self.name is not None:
@@ -147,6 +151,32 @@ class BinOp(_Arithmetic):
         if right == 0:
             raise ZeroDenominatorError("formula", self.render("en"))
         return left / right
+
+    def decimal_value(self) -> Decimal | None:
+        """:meth:`exact` as a Decimal, computed exactly, or ``None``.
+
+        ``None`` when some operation has no exact 34-digit decimal result (``1 ÷ 3``)
+        or divides by zero: :meth:`exact` then gives the rational (or the error).
+        """
+        left = self.left.decimal_value()
+        if left is None:
+            return None
+        right = self.right.decimal_value()
+        if right is None:
+            return None
+        op = self.op
+        try:
+            if op == "+":
+                return EXACT_CONTEXT.add(left, right)
+            if op == "-":
+                return EXACT_CONTEXT.subtract(left, right)
+            if op == "*":
+                return EXACT_CONTEXT.multiply(left, right)
+            if not right:
+                return None
+            return EXACT_CONTEXT.divide(left, right)
+        except ArithmeticError:  # inexact, or beyond 34 digits: the rational route
+            return None
 
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """Infix text with only the parentheses precedence needs."""
@@ -200,6 +230,20 @@ class Call(_Arithmetic):
         if self.fn == "max":
             return max(values)
         return abs(values[0])
+
+    def decimal_value(self) -> Decimal | None:
+        """:meth:`exact` as a Decimal, or ``None`` (see :meth:`BinOp.decimal_value`)."""
+        values = []
+        for arg in self.args:
+            value = arg.decimal_value()
+            if value is None:
+                return None
+            values.append(value)
+        if self.fn == "min":
+            return min(values)
+        if self.fn == "max":
+            return max(values)
+        return values[0].copy_abs()
 
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """``max(0, 95 − 96)``."""
@@ -266,7 +310,9 @@ def expr_from_dict(data: Mapping[str, Any]) -> Expr:
 
 def exact_decimal(value: Fraction) -> Decimal | None:
     """The rational as an exact Decimal, or ``None`` if it has no finite decimal form."""
-    denominator = value.denominator
+    numerator, denominator = value.numerator, value.denominator
+    if denominator == 1:
+        return Decimal(numerator).scaleb(0, context=CONTEXT)
     twos = fives = 0
     while denominator % 2 == 0:
         denominator //= 2
@@ -277,8 +323,8 @@ def exact_decimal(value: Fraction) -> Decimal | None:
     if denominator != 1:
         return None
     places = max(twos, fives)
-    scaled = value * 10**places
-    return Decimal(scaled.numerator).scaleb(-places, context=CONTEXT)
+    scaled = numerator * 10**places // value.denominator  # exact: the denominator divides it
+    return Decimal(scaled).scaleb(-places, context=CONTEXT)
 
 
 def format_number(value: Decimal, *, grouping: bool = False) -> str:
@@ -342,11 +388,12 @@ class Trace:
         parts: Iterable[Trace] = (),
     ) -> Trace:
         """Evaluate ``expr`` exactly, round it once by ``rounding``, and keep both."""
+        exact = expr.decimal_value()
         return cls(
             rule,
             label,
             expr,
-            expr.exact(),
+            expr.exact() if exact is None else Fraction(*exact.as_integer_ratio()),
             rounding,
             unit,
             tuple([(name, _text(v)) for name, v in inputs]) if inputs else (),
