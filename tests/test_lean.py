@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from unittest import mock
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -176,6 +177,12 @@ def test_a_deferred_line_is_a_value():
     assert repr(eager).startswith("ResultLine(subject='o', rule='A', kind='penalty', trace=Trace(")
     assert pickle.loads(pickle.dumps(deferred)) == eager  # noqa: S301 - our own data
     assert ResultLine("o", "A", "penalty", trace=eager.trace).trace is eager.trace
+    later = ResultLine.deferred("o", rule, context, amount)
+    assert [f.name for f in attrs.fields(ResultLine)] == ["subject", "rule", "kind", "trace"]
+    assert attrs.asdict(later) == attrs.asdict(eager)
+    assert attrs.evolve(later, rule="B") == ResultLine("o", "B", "penalty", eager.trace)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        later.trace = eager.trace  # type: ignore[misc]
 
 
 @settings(max_examples=500)

@@ -343,24 +343,31 @@ class ErrorRecord:
     rule: str = ""
 
 
-@attrs.frozen(eq=False, repr=False)
+@attrs.frozen(slots=True, frozen=True)
+class _Pending:
+    """What a deferred :class:`ResultLine` builds its trace from, and the amount it will show."""
+
+    rule: Rule
+    context: Context
+    amount: Decimal
+
+
+@attrs.frozen
 class ResultLine:
     """One subject's amount under one rule, with its trace.
 
-    :func:`evaluate` computes the amount on a lean path and builds the trace on
-    first access of :attr:`trace` (from the rule and the subject's context, which
-    the line keeps until then); the trace is the one :meth:`Rule.evaluate` gives,
-    and its amount is the line's. From the outside a line is immutable either way:
-    equality, hashing and ``repr`` use the trace.
+    :func:`evaluate` computes the amount on a lean path and builds the trace the
+    first time :attr:`trace` is read, from the rule and the subject's context
+    (:meth:`Rule.evaluate`, the trace the line would otherwise have held; its amount
+    is the line's). From the outside nothing tells the two apart: the fields are the
+    same, and equality, hashing, ``repr``, ``attrs.evolve`` and ``attrs.asdict`` read
+    the trace.
     """
 
     subject: str
     rule: str
     kind: str
-    _trace: Trace | None = attrs.field(alias="trace")
-    _amount: Decimal | None = attrs.field(default=None, init=False)
-    _rule: Rule | None = attrs.field(default=None, init=False)
-    _context: Context | None = attrs.field(default=None, init=False)
+    trace: Trace
 
     @classmethod
     def deferred(cls, subject: str, rule: Rule, context: Context, amount: Decimal) -> ResultLine:
@@ -373,55 +380,39 @@ class ResultLine:
         _set(line, "subject", subject)
         _set(line, "rule", rule.id)
         _set(line, "kind", rule.kind)
-        _set(line, "_trace", None)
-        _set(line, "_amount", amount)
-        _set(line, "_rule", rule)
-        _set(line, "_context", context)
+        _TRACE_SLOT.__set__(line, _Pending(rule, context, amount))
         return line
-
-    @property
-    def trace(self) -> Trace:
-        """The explained amount (built now if it was deferred)."""
-        trace = self._trace
-        if trace is None:
-            rule, context = self._rule, self._context
-            if rule is None or context is None:  # built meanwhile, in another thread
-                trace = self._trace
-                assert trace is not None  # noqa: S101 - set before rule and context are cleared
-                return trace
-            trace = rule.evaluate(context)
-            _set(self, "_trace", trace)
-            _set(self, "_rule", None)
-            _set(self, "_context", None)
-        return trace
 
     @property
     def amount(self) -> Decimal:
         """The rounded amount (the trace's)."""
-        amount = self._amount
-        if amount is None:
-            return self.trace.amount
-        return amount
+        stored = _TRACE_SLOT.__get__(self, ResultLine)
+        if type(stored) is _Pending:
+            return stored.amount
+        return self.trace.amount
 
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, ResultLine)  # noqa: S101 - for the type checker
-        return (self.subject, self.rule, self.kind, self.trace) == (
-            other.subject,
-            other.rule,
-            other.kind,
-            other.trace,
-        )
 
-    def __hash__(self) -> int:
-        return hash((self.subject, self.rule, self.kind, self.trace))
+_TRACE_SLOT: Final[Any] = ResultLine.__dict__["trace"]
+"""The slot that holds a line's trace, or the :class:`_Pending` it is built from."""
 
-    def __repr__(self) -> str:
-        return (
-            f"ResultLine(subject={self.subject!r}, rule={self.rule!r}, kind={self.kind!r}, "
-            f"trace={self.trace!r})"
-        )
+
+def _line_trace(line: ResultLine) -> Trace:
+    stored = _TRACE_SLOT.__get__(line, ResultLine)
+    if type(stored) is _Pending:  # built once; a race builds the same trace twice
+        stored = stored.rule.evaluate(stored.context)
+        _TRACE_SLOT.__set__(line, stored)
+    trace: Trace = stored
+    return trace
+
+
+def _set_line_trace(line: ResultLine, trace: Trace) -> None:
+    _TRACE_SLOT.__set__(line, trace)  # only from __init__: the class is frozen
+
+
+# ``trace`` reads through the slot, building a deferred line's trace on first access.
+setattr(  # noqa: B010 - replaces the slot's descriptor on the class, keeping the slot
+    ResultLine, "trace", property(_line_trace, _set_line_trace, doc="The explained amount.")
+)
 
 
 @attrs.frozen
