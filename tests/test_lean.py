@@ -22,15 +22,22 @@ from hypothesis import strategies as st
 from bankkpi import (
     AtLeast,
     BinOp,
+    Bottom,
     Call,
     Choose,
     Context,
     Fixed,
+    Input,
     InRanks,
     Num,
+    Percentile,
+    Period,
     RankingRule,
+    RankingSpec,
+    RankRange,
     RoundingPolicy,
     Rule,
+    Scheme,
     Shortfall,
     SubjectRow,
     Sum,
@@ -158,31 +165,89 @@ def test_an_inexact_lean_value_falls_back_to_the_trace():
 
 
 def test_a_deferred_line_is_a_value():
-    context = Context("o", {"score": Decimal("91.5")})
+    shortfall = Shortfall(AtLeast(95), "score", rate=200, base=1000)
     rule = Rule(
         "A",
         Text("考核", "phase"),
         "penalty",
-        Shortfall(AtLeast(95), "score", rate=200, base=1000),
+        Sum([Choose([(InRanks("all", Top(1)), Fixed(0))], shortfall)]),
         RoundingPolicy("half_up", "yuan"),
     )
+    ranking = rank({"a": "99", "o": "91.5"}, RankingRule("higher", "competition"), groups="p")
+    rows = [
+        SubjectRow("a", {}, {"score": "99"}),
+        SubjectRow("o", {}, {"score": "91.5"}),
+    ]
+    context = Context("o", {"score": Decimal("91.5")}, {"all": ranking["o"]})
     amount = rule.lean_amount(context)
     assert amount == Decimal(1700)
-    deferred = ResultLine.deferred("o", rule, context, amount)
     eager = ResultLine("o", "A", "penalty", rule.evaluate(context))
+    scheme = _one_rule_scheme(rule)
+    deferred = evaluate(scheme, rows).lines[1]
     assert deferred.amount == Decimal(1700)
     assert deferred == eager
     assert hash(deferred) == hash(eager)
     assert repr(deferred) == repr(eager)
     assert repr(eager).startswith("ResultLine(subject='o', rule='A', kind='penalty', trace=Trace(")
-    assert pickle.loads(pickle.dumps(deferred)) == eager  # noqa: S301 - our own data
+    assert pickle.loads(pickle.dumps(evaluate(scheme, rows).lines[1])) == eager  # noqa: S301
     assert ResultLine("o", "A", "penalty", trace=eager.trace).trace is eager.trace
-    later = ResultLine.deferred("o", rule, context, amount)
+    later = evaluate(scheme, rows).lines[1]
     assert [f.name for f in attrs.fields(ResultLine)] == ["subject", "rule", "kind", "trace"]
     assert attrs.asdict(later) == attrs.asdict(eager)
     assert attrs.evolve(later, rule="B") == ResultLine("o", "B", "penalty", eager.trace)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         later.trace = eager.trace  # type: ignore[misc]
+
+
+def _one_rule_scheme(rule):
+    return Scheme(
+        "s",
+        "1",
+        Text("方案", "scheme"),
+        Period("2024-01-01", "2024-12-31"),
+        RoundingPolicy("half_up", "yuan"),
+        [rule],
+        [Input("score", Text("得分", "score"))],
+        rankings=[RankingSpec("all", "score", RankingRule("higher", "competition"))],
+    )
+
+
+def test_lean_paths_take_rank_rows_and_entries_alike():
+    """A rank as a RankRow (evaluate's) or as its RankedSubject gives the same amount."""
+    ranking = rank(
+        {"a": "99", "b": "90", "c": "90", "d": "80"},
+        RankingRule("higher", "competition"),
+        groups="p",
+    )
+    selections = [
+        Top(1),
+        Bottom(2),
+        RankRange("top", 2, 3),
+        RankRange("bottom", 1, 1),
+        Percentile("top", 50, "ceiling"),
+    ]
+    for selection in selections:
+        rule = Rule(
+            "R",
+            Text("r", "r"),
+            "penalty",
+            Choose([(InRanks("p", selection), Fixed(100))], Fixed(7)),
+            RoundingPolicy("half_up", "yuan"),
+        )
+        for entry in ranking:
+            row = (
+                entry.subject,
+                entry.group,
+                entry.value,
+                entry.rank_from_top,
+                entry.rank_from_bottom,
+                entry.group_size,
+            )
+            values = {"score": entry.value}
+            by_row = rule.lean_amount_of(values, {"p": row})
+            by_entry = rule.lean_amount_of(values, {"p": entry})
+            expected = rule.evaluate(Context(entry.subject, values, {"p": entry})).amount
+            assert by_row == by_entry == expected
 
 
 @settings(max_examples=500)

@@ -38,7 +38,7 @@ from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, fast_num, num
 from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import EXACT_CONTEXT, DecimalLike, RoundingPolicy, round_ratio, to_decimal
-from bankkpi._ranking import Bottom, RankArrays, RankedSubject, RankRange, Top
+from bankkpi._ranking import Bottom, Rank, RankArrays, RankedSubject, RankRange, Top
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
     BankKPIError,
@@ -166,10 +166,14 @@ class Context:
 _new: Final = object.__new__
 _set: Final = object.__setattr__
 
-LeanFn: TypeAlias = Callable[["Context"], Decimal]
-"""A formula's lean path: its exact value for a context, without a trace."""
-HoldsFn: TypeAlias = Callable[["Context"], bool]
-"""A predicate's lean path: whether it holds for a context, without a reason."""
+LeanFn: TypeAlias = Callable[[Mapping[str, Decimal], Mapping[str, Any]], Decimal]
+"""A formula's lean path: its exact value for a subject's values and ranks, without a trace.
+
+The ranks map ranking names to :class:`~bankkpi.RankedSubject` entries or to
+:data:`~bankkpi._ranking.RankRow` tuples of the same fields (as ``evaluate`` has them).
+"""
+HoldsFn: TypeAlias = Callable[[Mapping[str, Decimal], Mapping[str, Any]], bool]
+"""A predicate's lean path: whether it holds for a subject's values and ranks."""
 
 
 def _var(value: str | Var) -> Var:
@@ -532,7 +536,7 @@ class Met:
     def _holds_fn(self) -> HoldsFn:
         """:meth:`test` without the reason, as a function (the lean path)."""
         name, met = _var(self.variable).name, self.target.met
-        return lambda context: met(context.values[name])
+        return lambda values, _ranks: met(values[name])
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Met or not, per row."""
@@ -587,14 +591,27 @@ class InRanks:
         contains = selection.contains
         window = _rank_window(selection)
         if window is None:
-            return lambda context: bool(contains(context.ranks[name]))
-        top, first, last = window
 
-        def holds(context: Context) -> bool:
-            ranked = context.ranks[name]
-            if type(ranked) is not RankedSubject:
+            def test(_values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> bool:
+                ranked = ranks[name]
+                if type(ranked) is tuple:  # a RankRow: the entry's fields
+                    ranked = RankedSubject(*ranked)
                 return bool(contains(ranked))
-            rank = ranked.rank_from_top if top else ranked.rank_from_bottom
+
+            return test
+        top, first, last = window
+        index = 3 if top else 4  # rank_from_top / rank_from_bottom in a RankRow
+
+        def holds(_values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> bool:
+            ranked = ranks[name]
+            kind = type(ranked)
+            rank: Rank
+            if kind is tuple:
+                rank = ranked[index]
+            elif kind is RankedSubject:
+                rank = ranked.rank_from_top if top else ranked.rank_from_bottom
+            else:
+                return bool(contains(ranked))
             return first <= rank <= last
 
         return holds
@@ -698,7 +715,7 @@ class Compare:
     def _holds_fn(self) -> HoldsFn:
         """:meth:`test` without the reason, as a function (the lean path)."""
         name, compare, value = _var(self.variable).name, _COMPARE[self.op], self.value
-        return lambda context: compare(context.values[name], value)
+        return lambda values, _ranks: compare(values[name], value)
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The comparison, per row."""
@@ -729,7 +746,7 @@ class AllOf:
         tests = _holds_fns(self.predicates)
         if tests is None:
             return None
-        return lambda context: all([test(context) for test in tests])  # noqa: C419 - test all
+        return lambda values, ranks: all([test(values, ranks) for test in tests])  # noqa: C419
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """All of them, per row (every predicate is evaluated, as on the exact path)."""
@@ -753,7 +770,7 @@ class AnyOf:
         tests = _holds_fns(self.predicates)
         if tests is None:
             return None
-        return lambda context: any([test(context) for test in tests])  # noqa: C419 - test all
+        return lambda values, ranks: any([test(values, ranks) for test in tests])  # noqa: C419
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Any of them, per row (every predicate is evaluated, as on the exact path)."""
@@ -777,7 +794,7 @@ class Not:
         test = holds_fn(self.predicate)
         if test is None:
             return None
-        return lambda context: not test(context)
+        return lambda values, ranks: not test(values, ranks)
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The negation, per row."""
@@ -873,7 +890,7 @@ class Fixed:
     def _lean_fn(self) -> LeanFn:
         """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
         amount = self.amount
-        return lambda _context: amount
+        return lambda _values, _ranks: amount
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:  # noqa: ARG002 - one signature
         """The amount itself, for every row."""
@@ -988,8 +1005,8 @@ class Shortfall:
         subtract, divide = EXACT_CONTEXT.subtract, EXACT_CONTEXT.divide
         multiply, add = EXACT_CONTEXT.multiply, EXACT_CONTEXT.add
 
-        def lean(context: Context) -> Decimal:
-            value = context.values[name]
+        def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+            value = values[name]
             if met(value):
                 return _ZERO
             units = subtract(threshold, value) if below else subtract(value, threshold)
@@ -1424,7 +1441,9 @@ class When:
         otherwise = _ZERO_FN if self.otherwise is None else lean_fn(self.otherwise)
         if test is None or then is None or otherwise is None:
             return None
-        return lambda context: then(context) if test(context) else otherwise(context)
+        return lambda values, ranks: (
+            then(values, ranks) if test(values, ranks) else otherwise(values, ranks)
+        )
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """``then`` on the rows where the predicate holds, ``otherwise`` on the rest.
@@ -1485,11 +1504,11 @@ class Choose:
         if otherwise is None:
             return None
 
-        def lean(context: Context) -> Decimal:
+        def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
             for test, then in cases:
-                if test(context):
-                    return then(context)
-            return otherwise(context)
+                if test(values, ranks):
+                    return then(values, ranks)
+            return otherwise(values, ranks)
 
         return lean
 
@@ -1634,19 +1653,19 @@ class Sum:
         leans = [part for part in parts if part is not None]
         rounding, add = self.rounding, EXACT_CONTEXT.add
 
-        def lean(context: Context) -> Decimal:
+        def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
             total = _ZERO
             for part in leans:
-                value = part(context)
+                value = part(values, ranks)
                 if rounding is not None:
                     value = _round(value, rounding)
                 total = add(total, value)
             return total
 
-        def lean_exact(context: Context) -> Decimal:
+        def lean_exact(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
             total = _ZERO
             for part in leans:
-                total = add(total, part(context))
+                total = add(total, part(values, ranks))
             return total
 
         return lean if rounding is not None else lean_exact
@@ -1710,7 +1729,7 @@ _LEAN_FORMULAS: Final = frozenset({Fixed, Shortfall, Sum, Choose, When})
 _LEAN_PREDICATES: Final = frozenset({Met, InRanks, Compare, AllOf, AnyOf, Not})
 
 
-def _zero_fn(_context: Context) -> Decimal:
+def _zero_fn(_values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
     return _ZERO
 
 
@@ -1759,10 +1778,18 @@ class Rule:
     )
 
     def lean_amount(self, context: Context) -> Decimal | None:
+        """:meth:`lean_amount_of` the context's values and ranks (see there)."""
+        return self.lean_amount_of(context.values, context.ranks)
+
+    def lean_amount_of(
+        self, values: Mapping[str, Decimal], ranks: Mapping[str, Any]
+    ) -> Decimal | None:
         """The rounded amount without building the trace, or ``None``.
 
-        When this gives an amount, :meth:`evaluate` on the same context gives a
-        trace with that amount and raises nothing. ``None`` means the lean path
+        ``values`` and ``ranks`` are a context's (a rank may also be given as a
+        :data:`~bankkpi._ranking.RankRow`, the fields of its entry). When this gives
+        an amount, :meth:`evaluate` on that context gives a trace with that amount
+        and raises nothing. ``None`` means the lean path
         cannot vouch for it (a formula without a lean path, see
         :func:`lean_capable`; a value with no exact 34-digit decimal form; a
         negative amount; any error): call :meth:`evaluate`, which gives the trace or
@@ -1776,7 +1803,7 @@ class Rule:
         if lean is None:
             return None
         try:
-            value = lean(context)
+            value = lean(values, ranks)
             if value < 0:
                 return None
             return _round(value, self.rounding)

@@ -260,6 +260,11 @@ class RankedSubject:
         return self.rank_from_bottom
 
 
+RankRow: TypeAlias = tuple[str, str, Decimal, Rank, Rank, int]
+"""A :class:`RankedSubject`'s fields as a tuple, in order: subject, group, value, rank
+from the top, rank from the bottom, group size (``RankedSubject(*row)`` is the entry)."""
+
+
 def _entries(entries: Iterable[RankedSubject]) -> tuple[RankedSubject, ...]:
     return tuple(entries)
 
@@ -365,7 +370,7 @@ def _rank_group(
     values: dict[str, Decimal],
     secondary: dict[str, Decimal],
     rule: RankingRule,
-) -> list[RankedSubject]:
+) -> list[RankRow]:
     """Rank one group by the definitions, with stable sorts from the last key to the first."""
     ordered = sorted(subjects, reverse=rule.tie_break == "subject_desc")
     if rule.uses_secondary:
@@ -378,7 +383,7 @@ def _rank_group(
     ends = [*starts[1:], size]
     blocks = len(starts)
     ties = rule.ties
-    result: list[RankedSubject] = []
+    result: list[RankRow] = []
     append = result.append
     for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
         first, last = start + 1, end  # 1-based positions of the block
@@ -387,11 +392,7 @@ def _rank_group(
         if ties == "ordinal":
             for position in range(start, end):
                 top = position + 1
-                append(
-                    RankedSubject(
-                        ordered[position], group, ranked[position], top, size + 1 - top, size
-                    )
-                )
+                append((ordered[position], group, ranked[position], top, size + 1 - top, size))
             continue
         if ties == "competition":
             top, bottom = first, size - last + 1
@@ -401,7 +402,7 @@ def _rank_group(
             top = CONTEXT.divide(Decimal(first + last), 2)
             bottom = CONTEXT.divide(Decimal(2 * (size + 1) - first - last), 2)
         for position in range(start, end):
-            append(RankedSubject(ordered[position], group, ranked[position], top, bottom, size))
+            append((ordered[position], group, ranked[position], top, bottom, size))
     return result
 
 
@@ -437,6 +438,27 @@ def rank(
     >>> [str(s.rank_from_top) for s in r], [str(s.rank_from_bottom) for s in r]
     (['1', '2.5', '2.5', '4'], ['4', '2.5', '2.5', '1'])
     """
+    return Ranking(
+        rule,
+        [
+            RankedSubject(*row)
+            for row in rank_rows(values, rule, groups=groups, secondary=secondary)
+        ],
+    )
+
+
+def rank_rows(
+    values: Mapping[str, DecimalLike],
+    rule: RankingRule,
+    *,
+    groups: Mapping[str, str] | str,
+    secondary: Mapping[str, DecimalLike] | None = None,
+) -> list[RankRow]:
+    """:func:`rank`'s entries as :data:`RankRow` tuples, in the ranking's order.
+
+    The same checks and errors as :func:`rank`; ``evaluate`` keeps the rows and
+    makes :class:`RankedSubject` entries only for the traces it builds.
+    """
     if rule.uses_secondary and secondary is None:
         raise AmbiguousInputError(
             "secondary", f"must be given for tie_break={rule.tie_break!r}", secondary
@@ -467,10 +489,10 @@ def rank(
     members: dict[str, list[str]] = {}
     for subject in subjects:
         members.setdefault(group_of[subject], []).append(subject)
-    entries: list[RankedSubject] = []
+    rows: list[RankRow] = []
     for group in sorted(members):
-        entries.extend(_rank_group(group, members[group], exact, second, rule))
-    return Ranking(rule, entries)
+        rows.extend(_rank_group(group, members[group], exact, second, rule))
+    return rows
 
 
 # --- the array path ---------------------------------------------------------------------

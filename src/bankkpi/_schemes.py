@@ -37,7 +37,7 @@ from bankkpi._money import (
     to_decimal,
 )
 from bankkpi._periods import Period
-from bankkpi._ranking import Ranking, RankingRule, rank
+from bankkpi._ranking import RankedSubject, Ranking, RankingRule, RankRow, rank_rows
 from bankkpi.exceptions import (
     AmbiguousInputError,
     BankKPIError,
@@ -343,12 +343,32 @@ class ErrorRecord:
     rule: str = ""
 
 
-@attrs.frozen(slots=True, frozen=True)
+@attrs.frozen
+class _SubjectState:
+    """One subject's values and rank rows in a run; its :class:`Context` made once, on demand."""
+
+    subject: str
+    values: dict[str, Decimal]
+    ranks: dict[str, RankRow]
+    _context: Context | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def context(self) -> Context:
+        """The subject's context, as :func:`evaluate` has always given it to the rules."""
+        context = self._context
+        if context is None:
+            entries = {name: RankedSubject(*row) for name, row in self.ranks.items()}
+            # every value is a finite Decimal other than −0 (to_decimal, _checked)
+            context = Context._trusted(self.subject, self.values, entries)  # noqa: SLF001
+            _set(self, "_context", context)
+        return context
+
+
+@attrs.frozen
 class _Pending:
     """What a deferred :class:`ResultLine` builds its trace from, and the amount it will show."""
 
     rule: Rule
-    context: Context
+    state: _SubjectState
     amount: Decimal
 
 
@@ -370,17 +390,17 @@ class ResultLine:
     trace: Trace
 
     @classmethod
-    def deferred(cls, subject: str, rule: Rule, context: Context, amount: Decimal) -> ResultLine:
-        """A line whose trace is ``rule.evaluate(context)``, built on first access.
+    def _deferred(cls, rule: Rule, state: _SubjectState, amount: Decimal) -> ResultLine:
+        """A line whose trace is ``rule.evaluate(state.context())``, built on first access.
 
-        ``amount`` must be ``rule.lean_amount(context)`` (not ``None``): the amount
-        the trace will show.
+        ``amount`` must be ``rule.lean_amount_of(state.values, state.ranks)`` (not
+        ``None``): the amount the trace will show.
         """
         line = _new(cls)
-        _set(line, "subject", subject)
+        _set(line, "subject", state.subject)
         _set(line, "rule", rule.id)
         _set(line, "kind", rule.kind)
-        _TRACE_SLOT.__set__(line, _Pending(rule, context, amount))
+        _TRACE_SLOT.__set__(line, _Pending(rule, state, amount))
         return line
 
     @property
@@ -399,7 +419,7 @@ _TRACE_SLOT: Final[Any] = ResultLine.__dict__["trace"]
 def _line_trace(line: ResultLine) -> Trace:
     stored = _TRACE_SLOT.__get__(line, ResultLine)
     if type(stored) is _Pending:  # built once; a race builds the same trace twice
-        stored = stored.rule.evaluate(stored.context)
+        stored = stored.rule.evaluate(stored.state.context())
         _TRACE_SLOT.__set__(line, stored)
     trace: Trace = stored
     return trace
@@ -627,33 +647,32 @@ def evaluate(
     """
     rows = list(rows)
     valid, errors = _valid_rows(scheme, rows)
-    rankings = _rankings(scheme, valid)
+    rankings = _rank_rows(scheme, valid)
     report = progress or (lambda _done, _total: None)
     step = max(1, len(valid) // 100)
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []
-    ranks_of: dict[str, dict[str, Any]] = {subject: {} for subject in valid}
-    for name, ranking in rankings.items():
-        for entry in ranking:
-            ranks_of[entry.subject][name] = entry
+    ranks_of: dict[str, dict[str, RankRow]] = {subject: {} for subject in valid}
+    for name, (_rule, ranked) in rankings.items():
+        for entry in ranked:
+            ranks_of[entry[0]][name] = entry
     for done, subject in enumerate(sorted(valid), start=1):
         if done % step == 0 or done == len(valid):
             report(done, len(valid))
         row, values = valid[subject]
-        # every value is a finite Decimal other than −0 (to_decimal, _checked): the
-        # context takes the row's dict as it is
-        context = Context._trusted(subject, values, ranks_of[subject])  # noqa: SLF001
+        ranks = ranks_of[subject]
+        state = _SubjectState(subject, values, ranks)
         subject_lines: list[ResultLine] = []
         penalties: list[Decimal] = []
         rewards: list[Decimal] = []
         failed = False
         for rule in scheme.rules:
             try:
-                amount = rule.lean_amount(context)
+                amount = rule.lean_amount_of(values, ranks)
                 if amount is not None:  # the trace is built when first asked for
-                    line = ResultLine.deferred(subject, rule, context, amount)
+                    line = ResultLine._deferred(rule, state, amount)  # noqa: SLF001
                 else:
-                    line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
+                    line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(state.context()))
                     amount = line.amount  # computed here: an amount beyond range is an error
                 subject_lines.append(line)
                 (penalties if rule.kind == "penalty" else rewards).append(amount)
@@ -685,14 +704,25 @@ def evaluate(
 def _rankings(
     scheme: Scheme, valid: Mapping[str, tuple[SubjectRow, dict[str, Decimal]]]
 ) -> dict[str, Ranking]:
-    result: dict[str, Ranking] = {}
+    """The scheme's rankings of the valid rows."""
+    return {
+        name: Ranking(rule, [RankedSubject(*row) for row in rows])
+        for name, (rule, rows) in _rank_rows(scheme, valid).items()
+    }
+
+
+def _rank_rows(
+    scheme: Scheme, valid: Mapping[str, tuple[SubjectRow, dict[str, Decimal]]]
+) -> dict[str, tuple[RankingRule, list[RankRow]]]:
+    """Each ranking's rule and entries (as rows), by name: :func:`rank` of the valid rows."""
+    result: dict[str, tuple[RankingRule, list[RankRow]]] = {}
     for spec in scheme.rankings:
         values = {s: v[spec.variable] for s, (_row, v) in valid.items()}
         if spec.group_by is None:
             groups: Mapping[str, str] | str = "all"
         else:
             groups = {s: row.attributes[spec.group_by] for s, (row, _v) in valid.items()}
-        result[spec.name] = rank(values, spec.rule, groups=groups)
+        result[spec.name] = (spec.rule, rank_rows(values, spec.rule, groups=groups))
     return result
 
 
