@@ -1503,6 +1503,9 @@ class Choose:
         otherwise = _ZERO_FN if self.otherwise is None else lean_fn(self.otherwise)
         if otherwise is None:
             return None
+        windows = [_rank_case(predicate) for predicate, _formula in self.cases]
+        if all(window is not None for window in windows):
+            return _windows_lean(windows, cases, otherwise)  # type: ignore[arg-type]
 
         def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
             for test, then in cases:
@@ -1697,6 +1700,45 @@ def _as_expr(trace: Trace) -> Expr:
 
 def _with_note(trace: Trace, note: Text) -> Trace:
     return trace.with_notes((note, *trace.notes))
+
+
+def _rank_case(predicate: object) -> tuple[str, int, int, int] | None:
+    """``(ranking, RankRow index, first, last)`` of an InRanks over a fixed rank window."""
+    if type(predicate) is not InRanks:
+        return None
+    window = _rank_window(predicate.selection)
+    if window is None:
+        return None
+    top, first, last = window
+    return predicate.ranking, 3 if top else 4, first, last
+
+
+def _windows_lean(
+    windows: list[tuple[str, int, int, int]],
+    cases: list[tuple[HoldsFn, LeanFn]],
+    otherwise: LeanFn,
+) -> LeanFn:
+    """A :class:`Choose` over rank windows: a RankRow's rank is compared in the loop.
+
+    The same tests as the cases' own (:meth:`InRanks._holds_fn`), without a call per
+    case for the rows ``evaluate`` gives; any other rank entry goes through the test.
+    """
+    steps = [
+        (name, index, first, last, test, then)
+        for (name, index, first, last), (test, then) in zip(windows, cases, strict=True)
+    ]
+
+    def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
+        for name, index, first, last, test, then in steps:
+            row = ranks[name]
+            if type(row) is tuple:
+                if first <= row[index] <= last:
+                    return then(values, ranks)
+            elif test(values, ranks):
+                return then(values, ranks)
+        return otherwise(values, ranks)
+
+    return lean
 
 
 def lean_fn(formula: object) -> LeanFn | None:

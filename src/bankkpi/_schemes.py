@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -363,13 +363,9 @@ class _SubjectState:
         return context
 
 
-@attrs.frozen
-class _Pending:
-    """What a deferred :class:`ResultLine` builds its trace from, and the amount it will show."""
-
-    rule: Rule
-    state: _SubjectState
-    amount: Decimal
+_Pending: TypeAlias = tuple[Rule, _SubjectState, Decimal]
+"""What a deferred :class:`ResultLine` holds in its trace slot: the rule and the subject
+it builds its trace from, and the amount the trace will show."""
 
 
 @attrs.frozen
@@ -400,26 +396,29 @@ class ResultLine:
         _set(line, "subject", state.subject)
         _set(line, "rule", rule.id)
         _set(line, "kind", rule.kind)
-        _TRACE_SLOT.__set__(line, _Pending(rule, state, amount))
+        pending: _Pending = (rule, state, amount)
+        _TRACE_SLOT.__set__(line, pending)
         return line
 
     @property
     def amount(self) -> Decimal:
         """The rounded amount (the trace's)."""
         stored = _TRACE_SLOT.__get__(self, ResultLine)
-        if type(stored) is _Pending:
-            return stored.amount
+        if type(stored) is tuple:  # _Pending
+            amount: Decimal = stored[2]
+            return amount
         return self.trace.amount
 
 
 _TRACE_SLOT: Final[Any] = ResultLine.__dict__["trace"]
-"""The slot that holds a line's trace, or the :class:`_Pending` it is built from."""
+"""The slot that holds a line's trace, or the :data:`_Pending` it is built from."""
 
 
 def _line_trace(line: ResultLine) -> Trace:
     stored = _TRACE_SLOT.__get__(line, ResultLine)
-    if type(stored) is _Pending:  # built once; a race builds the same trace twice
-        stored = stored.rule.evaluate(stored.state.context())
+    if type(stored) is tuple:  # _Pending: built once (a race builds the same trace twice)
+        rule, state, _amount = stored
+        stored = rule.evaluate(state.context())
         _TRACE_SLOT.__set__(line, stored)
     trace: Trace = stored
     return trace
