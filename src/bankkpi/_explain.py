@@ -29,7 +29,7 @@ from typing import Any, Final, Literal, TypeAlias
 import attrs
 
 from bankkpi._checks import one_of
-from bankkpi._money import CONTEXT, RoundingPolicy, round_fraction, to_decimal
+from bankkpi._money import CONTEXT, EXACT_CONTEXT, RoundingPolicy, round_fraction, to_decimal
 from bankkpi.exceptions import InvalidValueError, ZeroDenominatorError
 
 __all__ = [
@@ -89,16 +89,16 @@ class _Arithmetic:
     __slots__ = ()
 
     def __add__(self, other: Expr) -> BinOp:
-        return BinOp("+", self, other)  # type: ignore[arg-type]
+        return fast_binop("+", self, other)  # type: ignore[arg-type]
 
     def __sub__(self, other: Expr) -> BinOp:
-        return BinOp("-", self, other)  # type: ignore[arg-type]
+        return fast_binop("-", self, other)  # type: ignore[arg-type]
 
     def __mul__(self, other: Expr) -> BinOp:
-        return BinOp("*", self, other)  # type: ignore[arg-type]
+        return fast_binop("*", self, other)  # type: ignore[arg-type]
 
     def __truediv__(self, other: Expr) -> BinOp:
-        return BinOp("/", self, other)  # type: ignore[arg-type]
+        return fast_binop("/", self, other)  # type: ignore[arg-type]
 
 
 @attrs.frozen
@@ -110,7 +110,11 @@ class Num(_Arithmetic):
 
     def exact(self) -> Fraction:
         """The value as an exact rational."""
-        return Fraction(self.value)
+        return Fraction(*self.value.as_integer_ratio())
+
+    def decimal_value(self) -> Decimal | None:
+        """The value as an exact Decimal (see :meth:`BinOp.decimal_value`)."""
+        return self.value
 
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """The number (or its name, with ``symbolic=True``)."""
@@ -147,6 +151,32 @@ class BinOp(_Arithmetic):
         if right == 0:
             raise ZeroDenominatorError("formula", self.render("en"))
         return left / right
+
+    def decimal_value(self) -> Decimal | None:
+        """:meth:`exact` as a Decimal, computed exactly, or ``None``.
+
+        ``None`` when some operation has no exact 34-digit decimal result (``1 ÷ 3``)
+        or divides by zero: :meth:`exact` then gives the rational (or the error).
+        """
+        left = self.left.decimal_value()
+        if left is None:
+            return None
+        right = self.right.decimal_value()
+        if right is None:
+            return None
+        op = self.op
+        try:
+            if op == "+":
+                return EXACT_CONTEXT.add(left, right)
+            if op == "-":
+                return EXACT_CONTEXT.subtract(left, right)
+            if op == "*":
+                return EXACT_CONTEXT.multiply(left, right)
+            if not right:
+                return None
+            return EXACT_CONTEXT.divide(left, right)
+        except ArithmeticError:  # inexact, or beyond 34 digits: the rational route
+            return None
 
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """Infix text with only the parentheses precedence needs."""
@@ -201,6 +231,20 @@ class Call(_Arithmetic):
             return max(values)
         return abs(values[0])
 
+    def decimal_value(self) -> Decimal | None:
+        """:meth:`exact` as a Decimal, or ``None`` (see :meth:`BinOp.decimal_value`)."""
+        values = []
+        for arg in self.args:
+            value = arg.decimal_value()
+            if value is None:
+                return None
+            values.append(value)
+        if self.fn == "min":
+            return min(values)
+        if self.fn == "max":
+            return max(values)
+        return values[0].copy_abs()
+
     def render(self, lang: Lang, *, symbolic: bool = False) -> str:
         """``max(0, 95 − 96)``."""
         inner = ", ".join(
@@ -225,6 +269,33 @@ def num(value: object, name: Text | None = None) -> Num:
     return Num(value, name)
 
 
+_new: Final = object.__new__
+_set: Final = object.__setattr__
+
+
+def fast_num(value: Decimal, name: Text | None = None) -> Num:
+    """``Num(value, name)`` for a value that is already a finite Decimal other than −0.
+
+    The hot paths build many numbers from values :func:`to_decimal` has already
+    coerced; this skips the converter (and falls back to it for anything else).
+    """
+    if type(value) is not Decimal or not value.is_finite() or (value.is_signed() and not value):
+        return Num(value, name)
+    result = _new(Num)
+    _set(result, "value", value)
+    _set(result, "name", name)
+    return result
+
+
+def fast_binop(op: Literal["+", "-", "*", "/"], left: Expr, right: Expr) -> BinOp:
+    """``BinOp(op, left, right)`` for an operator known to be valid (skips the validator)."""
+    result = _new(BinOp)
+    _set(result, "op", op)
+    _set(result, "left", left)
+    _set(result, "right", right)
+    return result
+
+
 def expr_from_dict(data: Mapping[str, Any]) -> Expr:
     """Rebuild an expression from :meth:`to_dict` output."""
     if "num" in data:
@@ -239,7 +310,9 @@ def expr_from_dict(data: Mapping[str, Any]) -> Expr:
 
 def exact_decimal(value: Fraction) -> Decimal | None:
     """The rational as an exact Decimal, or ``None`` if it has no finite decimal form."""
-    denominator = value.denominator
+    numerator, denominator = value.numerator, value.denominator
+    if denominator == 1:
+        return Decimal(numerator).scaleb(0, context=CONTEXT)
     twos = fives = 0
     while denominator % 2 == 0:
         denominator //= 2
@@ -250,8 +323,8 @@ def exact_decimal(value: Fraction) -> Decimal | None:
     if denominator != 1:
         return None
     places = max(twos, fives)
-    scaled = value * 10**places
-    return Decimal(scaled.numerator).scaleb(-places, context=CONTEXT)
+    scaled = numerator * 10**places // value.denominator  # exact: the denominator divides it
+    return Decimal(scaled).scaleb(-places, context=CONTEXT)
 
 
 def format_number(value: Decimal, *, grouping: bool = False) -> str:
@@ -315,16 +388,17 @@ class Trace:
         parts: Iterable[Trace] = (),
     ) -> Trace:
         """Evaluate ``expr`` exactly, round it once by ``rounding``, and keep both."""
+        exact = expr.decimal_value()
         return cls(
             rule,
             label,
             expr,
-            expr.exact(),
+            expr.exact() if exact is None else Fraction(*exact.as_integer_ratio()),
             rounding,
             unit,
-            tuple((name, _text(v)) for name, v in inputs),
-            tuple(notes),
-            tuple(parts),
+            tuple([(name, _text(v)) for name, v in inputs]) if inputs else (),
+            notes if type(notes) is tuple else tuple(notes),
+            parts if type(parts) is tuple else tuple(parts),
         )
 
     @classmethod
@@ -344,13 +418,39 @@ class Trace:
             rule,
             label,
             None,
-            Fraction(amount),
+            Fraction(*amount.as_integer_ratio()) if type(amount) is Decimal else Fraction(amount),
             None,
             unit,
-            tuple((name, _text(v)) for name, v in inputs),
-            tuple(notes),
-            tuple(parts),
+            tuple([(name, _text(v)) for name, v in inputs]) if inputs else (),
+            notes if type(notes) is tuple else tuple(notes),
+            parts if type(parts) is tuple else tuple(parts),
         )
+
+    def relabel(
+        self, rule: str, label: Text, rounding: RoundingPolicy | None, notes: tuple[Text, ...]
+    ) -> Trace:
+        """A copy with another rule, label, rounding and notes (as ``attrs.evolve``, cheaper)."""
+        return Trace(
+            rule,
+            label,
+            self.expr,
+            self.value,
+            rounding,
+            self.unit,
+            self.inputs,
+            notes,
+            self.parts,
+        )
+
+    def with_notes(self, notes: tuple[Text, ...]) -> Trace:
+        """A copy with ``notes`` instead of this line's notes."""
+        return self.relabel(self.rule, self.label, self.rounding, notes)
+
+    def with_rounding(self, rounding: RoundingPolicy | None) -> Trace:
+        """A copy rounded by ``rounding`` (this line itself when it already is)."""
+        if rounding is self.rounding:
+            return self
+        return self.relabel(self.rule, self.label, rounding, self.notes)
 
     @property
     def amount(self) -> Decimal:

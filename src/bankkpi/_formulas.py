@@ -35,10 +35,21 @@ from numpy.typing import ArrayLike, NDArray
 from bankkpi import _fixedpoint as fx
 from bankkpi._bands import Band, BandSet
 from bankkpi._checks import non_empty, one_of
-from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, num
+from bankkpi._explain import Call, Expr, Lang, Num, Text, Trace, exact_decimal, fast_num, num
 from bankkpi._fixedpoint import FixedArray
-from bankkpi._money import DecimalLike, RoundingPolicy, to_decimal
-from bankkpi._ranking import RankArrays, RankSource, RankView, Rows, Selection
+from bankkpi._money import EXACT_CONTEXT, DecimalLike, RoundingPolicy, round_ratio, to_decimal
+from bankkpi._ranking import (
+    Bottom,
+    Rank,
+    RankArrays,
+    RankedSubject,
+    RankRange,
+    RankSource,
+    RankView,
+    Rows,
+    Selection,
+    Top,
+)
 from bankkpi._targets import AtLeast, AtMost, Within
 from bankkpi.exceptions import (
     BankKPIError,
@@ -144,9 +155,36 @@ class Context:
         except KeyError:
             raise MissingDataError("rank in ranking", name, subject=self.subject) from None
 
+    @classmethod
+    def _trusted(cls, subject: str, values: dict[str, Decimal], ranks: dict[str, Any]) -> Context:
+        """A context from values :func:`to_decimal` has already coerced (finite, no −0).
+
+        :func:`~bankkpi.evaluate` builds one per subject from values it validated
+        itself; this skips the converters and takes ``values`` and ``ranks`` as they
+        are (the caller hands over fresh dicts and never changes them).
+        """
+        context = _new(cls)
+        _set(context, "subject", subject)
+        _set(context, "values", values)
+        _set(context, "ranks", ranks)
+        return context
+
     def with_value(self, name: str, value: DecimalLike) -> Context:
         """A copy with variable ``name`` set to ``value`` (for what-if and goal-seek)."""
         return attrs.evolve(self, values={**self.values, name: value})
+
+
+_new: Final = object.__new__
+_set: Final = object.__setattr__
+
+LeanFn: TypeAlias = Callable[[Mapping[str, Decimal], Mapping[str, Any]], Decimal]
+"""A formula's lean path: its exact value for a subject's values and ranks, without a trace.
+
+The ranks map ranking names to :class:`~bankkpi.RankedSubject` entries or to
+:data:`~bankkpi._ranking.RankRow` tuples of the same fields (as ``evaluate`` has them).
+"""
+HoldsFn: TypeAlias = Callable[[Mapping[str, Decimal], Mapping[str, Any]], bool]
+"""A predicate's lean path: whether it holds for a subject's values and ranks."""
 
 
 def _var(value: str | Var) -> Var:
@@ -169,7 +207,8 @@ class Var:
         """The label; else a known name's (``score`` is 得分), else the bare name."""
         if self.label is not None:
             return self.label
-        return KNOWN_LABELS.get(self.name, Text(self.name, self.name))
+        known = KNOWN_LABELS.get(self.name)
+        return known if known is not None else Text(self.name, self.name)
 
     def get(self, context: Context) -> Decimal:
         """The variable's value in ``context``."""
@@ -177,7 +216,7 @@ class Var:
 
     def num(self, context: Context) -> Num:
         """The value as a named number for an expression."""
-        return Num(self.get(context), self.text)
+        return fast_num(self.get(context), self.text)
 
 
 class Formula(Protocol):
@@ -593,7 +632,9 @@ class Met:
 
     def test(self, context: Context) -> tuple[bool, Text]:
         """Met or not, with the value and the target in the reason."""
-        var = _var(self.variable)
+        var = self.variable
+        if not isinstance(var, Var):  # always a Var (the converter), but a str is typed too
+            var = _var(var)
         value = var.get(context)
         ok = self.target.met(value)
         verb_zh, verb_en = ("达到", "meets") if ok else ("未达到", "misses")
@@ -602,6 +643,11 @@ class Met:
             f"{var.text.zh}{_fmt(value)}{verb_zh}目标{target_zh}",
             f"{var.text.en} {_fmt(value)} {verb_en} target {target_en}",
         )
+
+    def _holds_fn(self) -> HoldsFn:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        name, met = _var(self.variable).name, self.target.met
+        return lambda values, _ranks: met(values[name])
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Met or not, per row."""
@@ -614,30 +660,72 @@ class InRanks:
 
     ranking: str
     selection: RankSelection
-    _words: tuple[str, str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _words: tuple[str, str, str, str] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     def test(self, context: Context) -> tuple[bool, Text]:
         """In the selection or not."""
-        ranked = context.rank(self.ranking)
+        try:
+            ranked = context.ranks[self.ranking]
+        except KeyError:
+            ranked = context.rank(self.ranking)  # raises the typed error
         ok = bool(self.selection.contains(ranked))
         words = self._words
         if words is None:  # described once: a selection never changes
-            words = (self.selection.describe("zh"), self.selection.describe("en"))
+            words = (
+                f"{self.selection.describe('zh')}：是",
+                f"{self.selection.describe('en')}: yes",
+                f"{self.selection.describe('zh')}：否",
+                f"{self.selection.describe('en')}: no",
+            )
             object.__setattr__(self, "_words", words)
-        zh, en = words
-        where_zh = where_en = ""
-        top, bottom = (
-            getattr(ranked, "rank_from_top", None),
-            getattr(ranked, "rank_from_bottom", None),
-        )
-        size = getattr(ranked, "group_size", None)
-        if top is not None and bottom is not None and size is not None:
-            where_zh = f"（第{top}名，倒数第{bottom}名，共{size}）"
-            where_en = f" (rank {top} of {size}, {bottom} from the bottom)"
-        return ok, Text(
-            f"{zh}：{'是' if ok else '否'}{where_zh}",
-            f"{en}: {'yes' if ok else 'no'}{where_en}",
-        )
+        if type(ranked) is RankedSubject:
+            where_zh, where_en = ranked.where()
+        else:
+            where_zh = where_en = ""
+            top, bottom = (
+                getattr(ranked, "rank_from_top", None),
+                getattr(ranked, "rank_from_bottom", None),
+            )
+            size = getattr(ranked, "group_size", None)
+            if top is not None and bottom is not None and size is not None:
+                where_zh = f"（第{top}名，倒数第{bottom}名，共{size}）"
+                where_en = f" (rank {top} of {size}, {bottom} from the bottom)"
+        if ok:
+            return True, Text(words[0] + where_zh, words[1] + where_en)
+        return False, Text(words[2] + where_zh, words[3] + where_en)
+
+    def _holds_fn(self) -> HoldsFn:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        name, selection = self.ranking, self.selection
+        contains = selection.contains
+        window = _rank_window(selection)
+        if window is None:
+
+            def test(_values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> bool:
+                ranked = ranks[name]
+                if type(ranked) is tuple:  # a RankRow: the entry's fields
+                    ranked = RankedSubject(*ranked)
+                return bool(contains(ranked))
+
+            return test
+        top, first, last = window
+        index = 3 if top else 4  # rank_from_top / rank_from_bottom in a RankRow
+
+        def holds(_values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> bool:
+            ranked = ranks[name]
+            kind = type(ranked)
+            rank: Rank
+            if kind is tuple:
+                rank = ranked[index]
+            elif kind is RankedSubject:
+                rank = ranked.rank_from_top if top else ranked.rank_from_bottom
+            else:
+                return bool(contains(ranked))
+            return first <= rank <= last
+
+        return holds
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In the selection or not, per row (the selection's ``mask``)."""
@@ -648,6 +736,24 @@ class InRanks:
                 type(self.selection).__name__,
             )
         return env.rank_mask(self.ranking, self.selection)
+
+
+def _rank_window(selection: object) -> tuple[bool, int, int] | None:
+    """``(from the top?, first, last)`` of a fixed rank window (Top, Bottom, RankRange).
+
+    ``selection.contains(ranked)`` is ``first <= rank <= last`` for these exact
+    classes; ``None`` for any other selection (a Percentile's window depends on the
+    group size).
+    """
+    kind = type(selection)
+    if kind is Top:
+        return True, 1, selection.n  # type: ignore[attr-defined]
+    if kind is Bottom:
+        return False, 1, selection.n  # type: ignore[attr-defined]
+    if kind is RankRange:
+        side: str = selection.side  # type: ignore[attr-defined]
+        return side == "top", selection.first, selection.last  # type: ignore[attr-defined]
+    return None
 
 
 @attrs.frozen
@@ -717,6 +823,11 @@ class Compare:
             f"{var.text.en}: {shown} is {'true' if ok else 'false'}",
         )
 
+    def _holds_fn(self) -> HoldsFn:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        name, compare, value = _var(self.variable).name, _COMPARE[self.op], self.value
+        return lambda values, _ranks: compare(values[name], value)
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The comparison, per row."""
         value = env.value(_var(self.variable).name)
@@ -741,6 +852,13 @@ class AllOf:
         results = [p.test(context) for p in self.predicates]
         return all(ok for ok, _ in results), _join(t for _, t in results)
 
+    def _holds_fn(self) -> HoldsFn | None:
+        """:meth:`test` without the reasons: every predicate is tested, as there."""
+        tests = _holds_fns(self.predicates)
+        if tests is None:
+            return None
+        return lambda values, ranks: all([test(values, ranks) for test in tests])  # noqa: C419
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """All of them, per row (every predicate is evaluated, as on the exact path)."""
         results = [predicate_array(p, env) for p in self.predicates]
@@ -758,6 +876,13 @@ class AnyOf:
         results = [p.test(context) for p in self.predicates]
         return any(ok for ok, _ in results), _join(t for _, t in results)
 
+    def _holds_fn(self) -> HoldsFn | None:
+        """:meth:`test` without the reasons: every predicate is tested, as there."""
+        tests = _holds_fns(self.predicates)
+        if tests is None:
+            return None
+        return lambda values, ranks: any([test(values, ranks) for test in tests])  # noqa: C419
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """Any of them, per row (every predicate is evaluated, as on the exact path)."""
         results = [predicate_array(p, env) for p in self.predicates]
@@ -774,6 +899,13 @@ class Not:
         """The negation; the reason is the inner one."""
         ok, why = self.predicate.test(context)
         return not ok, why
+
+    def _holds_fn(self) -> HoldsFn | None:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        test = holds_fn(self.predicate)
+        if test is None:
+            return None
+        return lambda values, ranks: not test(values, ranks)
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """The negation, per row."""
@@ -866,6 +998,11 @@ class Fixed:
             "", self.label, self.amount, notes=() if self.note is None else [self.note]
         )
 
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        amount = self.amount
+        return lambda _values, _ranks: amount
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:  # noqa: ARG002 - one signature
         """The amount itself, for every row."""
         return _const(self.amount, "Fixed")
@@ -906,6 +1043,9 @@ class Shortfall:
         validator=one_of("counting", ("exact", "started", "completed")),
     )
     label: Text = attrs.field(default=_AMOUNT, kw_only=True)
+    _memo: tuple[Met, Num, Num, Num | None, Num] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     @per.validator
     def _check_per(self, _attribute: object, per: Decimal) -> None:
@@ -915,20 +1055,34 @@ class Shortfall:
             if value < 0:
                 raise InvalidValueError(field, "must be >= 0", value)
 
+    def _parts(self) -> tuple[Met, Num, Num, Num | None, Num]:
+        """The test and the constant numbers of the formula, built once."""
+        parts = self._memo
+        if parts is None:
+            parts = (
+                Met(self.target, self.variable),
+                Num(self.target.threshold, Text("目标", "target")),
+                Num(self.rate),
+                None if self.per == 1 else Num(self.per),
+                Num(self.base),
+            )
+            object.__setattr__(self, "_memo", parts)
+        return parts
+
     def evaluate(self, context: Context) -> Trace:
         """Zero with a "met" note, or the shortfall formula with numbers substituted."""
         var = _var(self.variable)
         actual = var.get(context)
-        met, why = Met(self.target, var).test(context)
+        test, threshold, rate, per, base = self._parts()
+        met, why = test.test(context)
         if met:
-            return Trace.fixed("", self.label, _ZERO, notes=[why])
-        threshold = Num(self.target.threshold, Text("目标", "target"))
+            return Trace.fixed("", self.label, _ZERO, notes=(why,))
         gap: Expr = (
             threshold - var.num(context)
             if isinstance(self.target, AtLeast)
             else var.num(context) - threshold
         )
-        units: Expr = gap if self.per == 1 else gap / num(self.per)
+        units: Expr = gap if per is None else gap / per
         notes = [why]
         if self.counting != "exact":
             exact_units = units.exact()
@@ -944,10 +1098,37 @@ class Shortfall:
                 )
             )
             units = Num(Decimal(whole), Text("计数单位", "units"))
-        expr: Expr = units * num(self.rate)
+        expr: Expr = units * rate
         if self.base:
-            expr = num(self.base) + expr
-        return Trace.of("", self.label, expr, notes=notes, inputs=[(var.text, actual)])
+            expr = base + expr
+        return Trace.of("", self.label, expr, notes=tuple(notes), inputs=((var.text, actual),))
+
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path).
+
+        It computes in exact Decimal arithmetic: ``decimal.Inexact`` when the units
+        have no exact 34-digit decimal form (a division by ``per``), and the caller
+        then builds the trace.
+        """
+        name, target = _var(self.variable).name, self.target
+        met, threshold, below = target.met, target.threshold, isinstance(target, AtLeast)
+        per, counting, rate, base = self.per, self.counting, self.rate, self.base
+        subtract, divide = EXACT_CONTEXT.subtract, EXACT_CONTEXT.divide
+        multiply, add = EXACT_CONTEXT.multiply, EXACT_CONTEXT.add
+
+        def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+            value = values[name]
+            if met(value):
+                return _ZERO
+            units = subtract(threshold, value) if below else subtract(value, threshold)
+            if per != 1:
+                units = divide(units, per)
+            if counting != "exact":
+                units = Decimal(math.ceil(units) if counting == "started" else math.floor(units))
+            amount = multiply(units, rate)
+            return add(base, amount) if base else amount
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The same formula per row: 0 where met, ``base + rate × units`` elsewhere."""
@@ -1366,6 +1547,16 @@ class When:
             return Trace.fixed("", _AMOUNT, _ZERO, notes=[why])
         return _with_note(self.otherwise.evaluate(context), why)
 
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        test, then = holds_fn(self.predicate), lean_fn(self.then)
+        otherwise = _ZERO_FN if self.otherwise is None else lean_fn(self.otherwise)
+        if test is None or then is None or otherwise is None:
+            return None
+        return lambda values, ranks: (
+            then(values, ranks) if test(values, ranks) else otherwise(values, ranks)
+        )
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """``then`` on the rows where the predicate holds, ``otherwise`` on the rest.
 
@@ -1456,9 +1647,32 @@ class Choose:
                 return _with_note(formula.evaluate(context), why)
             reasons.append(why)
         if self.otherwise is None:
-            return Trace.fixed("", _AMOUNT, _ZERO, notes=reasons)
+            return Trace.fixed("", _AMOUNT, _ZERO, notes=tuple(reasons))
         trace = self.otherwise.evaluate(context)
-        return attrs.evolve(trace, notes=(*reasons, *trace.notes))
+        return trace.with_notes((*reasons, *trace.notes))
+
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        cases: list[tuple[HoldsFn, LeanFn]] = []
+        for predicate, formula in self.cases:
+            test, then = holds_fn(predicate), lean_fn(formula)
+            if test is None or then is None:
+                return None
+            cases.append((test, then))
+        otherwise = _ZERO_FN if self.otherwise is None else lean_fn(self.otherwise)
+        if otherwise is None:
+            return None
+        windows = [_rank_case(predicate) for predicate, _formula in self.cases]
+        if all(window is not None for window in windows):
+            return _windows_lean(windows, cases, otherwise)  # type: ignore[arg-type]
+
+        def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
+            for test, then in cases:
+                if test(values, ranks):
+                    return then(values, ranks)
+            return otherwise(values, ranks)
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """Per row, the first case whose predicate holds; else ``otherwise``.
@@ -1583,12 +1797,38 @@ class Sum:
 
     def evaluate(self, context: Context) -> Trace:
         """Each part's trace under this one, and their sum."""
-        traces = [attrs.evolve(p.evaluate(context), rounding=self.rounding) for p in self.parts]
-        terms = [Num(t.amount, t.label) if self.rounding else _exact_term(t) for t in traces]
+        rounding = self.rounding
+        traces = tuple([p.evaluate(context).with_rounding(rounding) for p in self.parts])
+        terms = [fast_num(t.amount, t.label) if rounding else _exact_term(t) for t in traces]
         expr: Expr = terms[0]
         for term in terms[1:]:
             expr = expr + term
         return Trace.of("", self.label, expr, parts=traces)
+
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        parts = [lean_fn(part) for part in self.parts]
+        if any(part is None for part in parts):
+            return None
+        leans = [part for part in parts if part is not None]
+        rounding, add = self.rounding, EXACT_CONTEXT.add
+
+        def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
+            total = _ZERO
+            for part in leans:
+                value = part(values, ranks)
+                if rounding is not None:
+                    value = _round(value, rounding)
+                total = add(total, value)
+            return total
+
+        def lean_exact(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
+            total = _ZERO
+            for part in leans:
+                total = add(total, part(values, ranks))
+            return total
+
+        return lean if rounding is not None else lean_exact
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The sum of the parts per row (exact); each part rounded first if ``rounding``."""
@@ -1608,7 +1848,7 @@ def _exact_term(trace: Trace) -> Expr:
     """A part's exact value as a named term; its expression when it has no finite decimal."""
     exact = exact_decimal(trace.value)
     if exact is not None:
-        return Num(exact, trace.label)
+        return fast_num(exact, trace.label)
     return _as_expr(trace)
 
 
@@ -1617,7 +1857,107 @@ def _as_expr(trace: Trace) -> Expr:
 
 
 def _with_note(trace: Trace, note: Text) -> Trace:
-    return attrs.evolve(trace, notes=(note, *trace.notes))
+    return trace.with_notes((note, *trace.notes))
+
+
+def _rank_case(predicate: object) -> tuple[str, int, int, int] | None:
+    """``(ranking, RankRow index, first, last)`` of an InRanks over a fixed rank window."""
+    if type(predicate) is not InRanks:
+        return None
+    window = _rank_window(predicate.selection)
+    if window is None:
+        return None
+    top, first, last = window
+    return predicate.ranking, 3 if top else 4, first, last
+
+
+def _windows_lean(
+    windows: list[tuple[str, int, int, int]],
+    cases: list[tuple[HoldsFn, LeanFn]],
+    otherwise: LeanFn,
+) -> LeanFn:
+    """A :class:`Choose` over rank windows: a RankRow's rank is compared in the loop.
+
+    The same tests as the cases' own (:meth:`InRanks._holds_fn`), without a call per
+    case for the rows ``evaluate`` gives; any other rank entry goes through the test.
+    """
+    steps = [
+        (name, index, first, last, test, then)
+        for (name, index, first, last), (test, then) in zip(windows, cases, strict=True)
+    ]
+
+    def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
+        for name, index, first, last, test, then in steps:
+            row = ranks[name]
+            if type(row) is tuple:
+                if first <= row[index] <= last:
+                    return then(values, ranks)
+            elif test(values, ranks):
+                return then(values, ranks)
+        return otherwise(values, ranks)
+
+    return lean
+
+
+def lean_fn(formula: object) -> LeanFn | None:
+    """The lean path of a formula tree: its exact value as a function, or ``None``.
+
+    See :func:`lean_capable` for the formulas it covers.
+    """
+    if type(formula) in _LEAN_FORMULAS:
+        build: Callable[[], LeanFn | None] = formula._lean_fn  # type: ignore[attr-defined]  # noqa: SLF001
+        return build()
+    return None
+
+
+def holds_fn(predicate: object) -> HoldsFn | None:
+    """The lean path of a predicate tree: whether it holds, as a function, or ``None``."""
+    if type(predicate) in _LEAN_PREDICATES:
+        build: Callable[[], HoldsFn | None] = predicate._holds_fn  # type: ignore[attr-defined]  # noqa: SLF001
+        return build()
+    return None
+
+
+def _holds_fns(predicates: Iterable[Predicate]) -> list[HoldsFn] | None:
+    tests = [holds_fn(p) for p in predicates]
+    if any(test is None for test in tests):
+        return None
+    return [test for test in tests if test is not None]
+
+
+_LEAN_FORMULAS: Final = frozenset({Fixed, Shortfall, Sum, Choose, When})
+_LEAN_PREDICATES: Final = frozenset({Met, InRanks, Compare, AllOf, AnyOf, Not})
+
+
+def _zero_fn(_values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+    return _ZERO
+
+
+_ZERO_FN: Final[LeanFn] = _zero_fn
+
+
+def _round(value: Decimal, rounding: RoundingPolicy) -> Decimal:
+    """``round_fraction(Fraction(value), rounding)`` of an exact Decimal.
+
+    For a value > 0 the decimal module's rounding is the same single rounding to
+    the same place (``RoundingPolicy.apply``); zero and negative values take the
+    rational route, which never gives −0.
+    """
+    if value > 0:
+        return rounding.apply(value)
+    return round_ratio(*value.as_integer_ratio(), rounding)
+
+
+def lean_capable(node: object) -> bool:
+    """Whether a formula or predicate tree has a lean path: its value without a trace.
+
+    The lean path covers :class:`Fixed`, :class:`Shortfall`, :class:`Sum`,
+    :class:`Choose` and :class:`When` over :class:`Met`, :class:`InRanks`,
+    :class:`Compare`, :class:`AllOf`, :class:`AnyOf` and :class:`Not` (these exact
+    classes, not subclasses). It performs the same lookups and tests as
+    ``evaluate``/``test`` in the same order, computing in exact Decimal arithmetic.
+    """
+    return lean_fn(node) is not None or holds_fn(node) is not None
 
 
 @attrs.frozen
@@ -1633,6 +1973,42 @@ class Rule:
     kind: RuleKind = attrs.field(validator=one_of("kind", ("penalty", "reward")))
     formula: Formula
     rounding: RoundingPolicy
+    _lean_memo: tuple[LeanFn | None] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
+
+    def lean_amount(self, context: Context) -> Decimal | None:
+        """:meth:`lean_amount_of` the context's values and ranks (see there)."""
+        return self.lean_amount_of(context.values, context.ranks)
+
+    def lean_amount_of(
+        self, values: Mapping[str, Decimal], ranks: Mapping[str, Any]
+    ) -> Decimal | None:
+        """The rounded amount without building the trace, or ``None``.
+
+        ``values`` and ``ranks`` are a context's (a rank may also be given as a
+        :data:`~bankkpi._ranking.RankRow`, the fields of its entry). When this gives
+        an amount, :meth:`evaluate` on that context gives a trace with that amount
+        and raises nothing. ``None`` means the lean path
+        cannot vouch for it (a formula without a lean path, see
+        :func:`lean_capable`; a value with no exact 34-digit decimal form; a
+        negative amount; any error): call :meth:`evaluate`, which gives the trace or
+        the error.
+        """
+        memo = self._lean_memo
+        if memo is None:  # built once: a rule never changes
+            memo = (lean_fn(self.formula),)
+            object.__setattr__(self, "_lean_memo", memo)
+        lean = memo[0]
+        if lean is None:
+            return None
+        try:
+            value = lean(values, ranks)
+            if value < 0:
+                return None
+            return _round(value, self.rounding)
+        except (BankKPIError, ArithmeticError, LookupError):
+            return None  # evaluate gives the trace or the error
 
     def evaluate(self, context: Context) -> Trace:
         """The rounded amount with the whole trace."""
@@ -1648,12 +2024,8 @@ class Rule:
                 str(inner.value),
                 subject=context.subject,
             )
-        return attrs.evolve(
-            inner,
-            rule=self.id,
-            label=_KIND_LABEL[self.kind],
-            rounding=self.rounding,
-            notes=(self.name, *inner.notes),
+        return inner.relabel(
+            self.id, _KIND_LABEL[self.kind], self.rounding, (self.name, *inner.notes)
         )
 
     def evaluate_array(self, env: ArrayContext) -> NDArray[np.int64]:

@@ -87,6 +87,10 @@ def _exact_context() -> decimal.Context:
 
 _EXACT: Final = _exact_context()
 
+EXACT_CONTEXT: Final = _EXACT
+""":data:`CONTEXT` trapping ``Inexact`` and ``Rounded`` too: an operation in it is exact
+or raises (the lean path of :func:`~bankkpi.evaluate` then builds the full trace)."""
+
 
 def exact_sum(values: Iterable[Decimal], *, field: str = "total") -> Decimal:
     """Add Decimals exactly, whatever the caller's decimal context.
@@ -106,6 +110,23 @@ def exact_sum(values: Iterable[Decimal], *, field: str = "total") -> Decimal:
             f"'{field}' cannot be added up exactly in 34 significant digits"
         ) from None
     return result
+
+
+def exact_add(total: Decimal, value: Decimal, *, field: str = "total") -> Decimal:
+    """``exact_sum((total, value), field=field)``, for running totals in a loop.
+
+    >>> exact_add(Decimal("0.1"), Decimal("0.2"))
+    Decimal('0.3')
+    """
+    try:
+        return _EXACT.add(_EXACT.add(_ZERO, total), value)
+    except (decimal.Inexact, decimal.Rounded, decimal.Overflow, decimal.InvalidOperation):
+        raise OverflowRiskError(
+            f"'{field}' cannot be added up exactly in 34 significant digits"
+        ) from None
+
+
+_ZERO: Final = Decimal(0)
 
 
 def to_decimal(
@@ -220,18 +241,28 @@ class RoundingPolicy:
 
     mode: RoundingMode = attrs.field(converter=_mode)
     place: Decimal = attrs.field(converter=_place)
+    _exponent: int = attrs.field(init=False, eq=False, repr=False)
+    _quantum: Decimal = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def exponent(self) -> int:
-        """The place as a power-of-ten exponent: −2 for fen, 0 for yuan."""
+    @_exponent.default
+    def _place_exponent(self) -> int:
         exponent = self.place.as_tuple().exponent
         assert isinstance(exponent, int)  # noqa: S101 - a finite place always has one
         return exponent
 
+    @_quantum.default
+    def _place_quantum(self) -> Decimal:
+        return Decimal(1).scaleb(min(self._exponent, 0))
+
+    @property
+    def exponent(self) -> int:
+        """The place as a power-of-ten exponent: −2 for fen, 0 for yuan."""
+        return self._exponent
+
     def apply(self, value: Decimal) -> Decimal:
         """Round ``value`` to the place by the mode, exactly once."""
-        exponent = self.exponent
-        quantum = Decimal(1).scaleb(min(exponent, 0))
+        exponent = self._exponent
+        quantum = self._quantum
         try:
             if exponent <= 0:
                 return value.quantize(quantum, rounding=_DECIMAL_MODE[self.mode], context=CONTEXT)
@@ -294,9 +325,17 @@ def round_fraction(value: Fraction, policy: RoundingPolicy) -> Decimal:
     >>> round_fraction(Fraction(2, 3), RoundingPolicy("half_up", "fen"))
     Decimal('0.67')
     """
+    return round_ratio(value.numerator, value.denominator, policy)
+
+
+def round_ratio(numerator: int, denominator: int, policy: RoundingPolicy) -> Decimal:
+    """:func:`round_fraction` of ``numerator / denominator`` (``denominator > 0``).
+
+    ``round_ratio(*d.as_integer_ratio(), policy)`` rounds a Decimal ``d`` exactly as
+    ``round_fraction(Fraction(d), policy)`` does, without building the Fraction.
+    """
     exponent = policy.exponent
     # value / 10**exponent as numerator / denominator, in integers only
-    numerator, denominator = value.numerator, value.denominator
     if exponent < 0:
         numerator *= 10**-exponent
     elif exponent > 0:

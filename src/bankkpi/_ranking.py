@@ -240,6 +240,19 @@ class RankedSubject:
     rank_from_top: Rank
     rank_from_bottom: Rank
     group_size: int
+    _where: tuple[str, str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def where(self) -> tuple[str, str]:
+        """Where the subject ranks, as trace notes say it: ``（第3名，倒数第48名，共50）``."""
+        where = self._where
+        if where is None:  # worded once: an entry never changes
+            top, bottom, size = self.rank_from_top, self.rank_from_bottom, self.group_size
+            where = (
+                f"（第{top}名，倒数第{bottom}名，共{size}）",
+                f" (rank {top} of {size}, {bottom} from the bottom)",
+            )
+            object.__setattr__(self, "_where", where)
+        return where
 
     def rank(self, side: Side) -> Rank:
         """The rank counted from ``side``."""
@@ -247,6 +260,11 @@ class RankedSubject:
             return self.rank_from_top
         one_of("side", _SIDES)(self, None, side)  # refuses anything but "bottom"
         return self.rank_from_bottom
+
+
+RankRow: TypeAlias = tuple[str, str, Decimal, Rank, Rank, int]
+"""A :class:`RankedSubject`'s fields as a tuple, in order: subject, group, value, rank
+from the top, rank from the bottom, group size (``RankedSubject(*row)`` is the entry)."""
 
 
 def _entries(entries: Iterable[RankedSubject]) -> tuple[RankedSubject, ...]:
@@ -354,38 +372,39 @@ def _rank_group(
     values: dict[str, Decimal],
     secondary: dict[str, Decimal],
     rule: RankingRule,
-) -> list[RankedSubject]:
+) -> list[RankRow]:
     """Rank one group by the definitions, with stable sorts from the last key to the first."""
     ordered = sorted(subjects, reverse=rule.tie_break == "subject_desc")
     if rule.uses_secondary:
         ordered.sort(key=secondary.__getitem__, reverse=rule.tie_break == "secondary_higher")
     ordered.sort(key=values.__getitem__, reverse=rule.better == "higher")
-    blocks: list[list[str]] = []
-    for subject in ordered:
-        if blocks and values[blocks[-1][0]] == values[subject]:
-            blocks[-1].append(subject)
-        else:
-            blocks.append([subject])
+    ranked = [values[subject] for subject in ordered]
     size = len(ordered)
-    result: list[RankedSubject] = []
-    first = 1
-    for index, block in enumerate(blocks):
-        last = first + len(block) - 1
-        for offset, subject in enumerate(block):
-            top: Rank
-            bottom: Rank
-            if rule.ties == "competition":
-                top, bottom = first, size - last + 1
-            elif rule.ties == "dense":
-                top, bottom = index + 1, len(blocks) - index
-            elif rule.ties == "ordinal":
-                top = first + offset
-                bottom = size + 1 - top
-            else:
-                top = CONTEXT.divide(Decimal(first + last), 2)
-                bottom = CONTEXT.divide(Decimal(2 * (size + 1) - first - last), 2)
-            result.append(RankedSubject(subject, group, values[subject], top, bottom, size))
-        first = last + 1
+    # tie blocks: positions where the value changes (sorted, so equal values are adjacent)
+    starts = [0, *(i for i in range(1, size) if ranked[i] != ranked[i - 1])]
+    ends = [*starts[1:], size]
+    blocks = len(starts)
+    ties = rule.ties
+    result: list[RankRow] = []
+    append = result.append
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        first, last = start + 1, end  # 1-based positions of the block
+        top: Rank
+        bottom: Rank
+        if ties == "ordinal":
+            for position in range(start, end):
+                top = position + 1
+                append((ordered[position], group, ranked[position], top, size + 1 - top, size))
+            continue
+        if ties == "competition":
+            top, bottom = first, size - last + 1
+        elif ties == "dense":
+            top, bottom = index + 1, blocks - index
+        else:
+            top = CONTEXT.divide(Decimal(first + last), 2)
+            bottom = CONTEXT.divide(Decimal(2 * (size + 1) - first - last), 2)
+        for position in range(start, end):
+            append((ordered[position], group, ranked[position], top, bottom, size))
     return result
 
 
@@ -421,6 +440,27 @@ def rank(
     >>> [str(s.rank_from_top) for s in r], [str(s.rank_from_bottom) for s in r]
     (['1', '2.5', '2.5', '4'], ['4', '2.5', '2.5', '1'])
     """
+    return Ranking(
+        rule,
+        [
+            RankedSubject(*row)
+            for row in rank_rows(values, rule, groups=groups, secondary=secondary)
+        ],
+    )
+
+
+def rank_rows(
+    values: Mapping[str, DecimalLike],
+    rule: RankingRule,
+    *,
+    groups: Mapping[str, str] | str,
+    secondary: Mapping[str, DecimalLike] | None = None,
+) -> list[RankRow]:
+    """:func:`rank`'s entries as :data:`RankRow` tuples, in the ranking's order.
+
+    The same checks and errors as :func:`rank`; ``evaluate`` keeps the rows and
+    makes :class:`RankedSubject` entries only for the traces it builds.
+    """
     if rule.uses_secondary and secondary is None:
         raise AmbiguousInputError(
             "secondary", f"must be given for tie_break={rule.tie_break!r}", secondary
@@ -451,10 +491,10 @@ def rank(
     members: dict[str, list[str]] = {}
     for subject in subjects:
         members.setdefault(group_of[subject], []).append(subject)
-    entries: list[RankedSubject] = []
+    rows: list[RankRow] = []
     for group in sorted(members):
-        entries.extend(_rank_group(group, members[group], exact, second, rule))
-    return Ranking(rule, entries)
+        rows.extend(_rank_group(group, members[group], exact, second, rule))
+    return rows
 
 
 # --- the array path ---------------------------------------------------------------------
@@ -1078,7 +1118,12 @@ class _Window:
     def contains(self, ranked: RankedSubject) -> bool:
         """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
         first, last = self._window(ranked.group_size)
-        return first <= ranked.rank(self._side()) <= last
+        side = self._side()
+        if side == "top" and type(ranked) is RankedSubject:
+            return first <= ranked.rank_from_top <= last
+        if side == "bottom" and type(ranked) is RankedSubject:
+            return first <= ranked.rank_from_bottom <= last
+        return first <= ranked.rank(side) <= last
 
     def select(self, ranking: Ranking) -> tuple[str, ...]:
         """The selected subject ids, in the ranking's order (group, rank, id)."""
@@ -1120,6 +1165,12 @@ class Top(_Window):
     def _side(self) -> Side:
         return "top"
 
+    def contains(self, ranked: RankedSubject) -> bool:
+        """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
+        if type(ranked) is RankedSubject:
+            return 1 <= ranked.rank_from_top <= self.n
+        return _Window.contains(self, ranked)
+
     def _window(self, group_size: int) -> tuple[int, int]:  # noqa: ARG002 - one signature
         return 1, self.n
 
@@ -1146,6 +1197,12 @@ class Bottom(_Window):
 
     def _side(self) -> Side:
         return "bottom"
+
+    def contains(self, ranked: RankedSubject) -> bool:
+        """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
+        if type(ranked) is RankedSubject:
+            return 1 <= ranked.rank_from_bottom <= self.n
+        return _Window.contains(self, ranked)
 
     def _window(self, group_size: int) -> tuple[int, int]:  # noqa: ARG002 - one signature
         return 1, self.n
@@ -1186,6 +1243,13 @@ class RankRange(_Window):
 
     def _side(self) -> Side:
         return self.side
+
+    def contains(self, ranked: RankedSubject) -> bool:
+        """Whether ``ranked`` is selected (ties at the cut-off are inside)."""
+        if type(ranked) is RankedSubject:
+            rank = ranked.rank_from_top if self.side == "top" else ranked.rank_from_bottom
+            return self.first <= rank <= self.last
+        return _Window.contains(self, ranked)
 
     def _window(self, group_size: int) -> tuple[int, int]:  # noqa: ARG002 - one signature
         return self.first, self.last

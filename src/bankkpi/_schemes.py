@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -31,12 +31,13 @@ from bankkpi._money import (
     CONTEXT,
     DecimalLike,
     RoundingPolicy,
+    exact_add,
     exact_sum,
     round_fraction,
     to_decimal,
 )
 from bankkpi._periods import Period
-from bankkpi._ranking import Ranking, RankingRule, rank
+from bankkpi._ranking import RankedSubject, Ranking, RankingRule, RankRow, rank_rows
 from bankkpi.exceptions import (
     AmbiguousInputError,
     BankKPIError,
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 _ZERO: Final = Decimal(0)
+_new: Final = object.__new__
+_set: Final = object.__setattr__
 
 
 def _default(value: DecimalLike | None) -> Decimal | None:
@@ -341,18 +344,94 @@ class ErrorRecord:
 
 
 @attrs.frozen
+class _SubjectState:
+    """One subject's values and rank rows in a run; its :class:`Context` made once, on demand."""
+
+    subject: str
+    values: dict[str, Decimal]
+    ranks: dict[str, RankRow]
+    _context: Context | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def context(self) -> Context:
+        """The subject's context, as :func:`evaluate` has always given it to the rules."""
+        context = self._context
+        if context is None:
+            entries = {name: RankedSubject(*row) for name, row in self.ranks.items()}
+            # every value is a finite Decimal other than −0 (to_decimal, _checked)
+            context = Context._trusted(self.subject, self.values, entries)  # noqa: SLF001
+            _set(self, "_context", context)
+        return context
+
+
+_Pending: TypeAlias = tuple[Rule, _SubjectState, Decimal]
+"""What a deferred :class:`ResultLine` holds in its trace slot: the rule and the subject
+it builds its trace from, and the amount the trace will show."""
+
+
+@attrs.frozen
 class ResultLine:
-    """One subject's amount under one rule, with its trace."""
+    """One subject's amount under one rule, with its trace.
+
+    :func:`evaluate` computes the amount on a lean path and builds the trace the
+    first time :attr:`trace` is read, from the rule and the subject's context
+    (:meth:`Rule.evaluate`, the trace the line would otherwise have held; its amount
+    is the line's). From the outside nothing tells the two apart: the fields are the
+    same, and equality, hashing, ``repr``, ``attrs.evolve`` and ``attrs.asdict`` read
+    the trace.
+    """
 
     subject: str
     rule: str
     kind: str
     trace: Trace
 
+    @classmethod
+    def _deferred(cls, rule: Rule, state: _SubjectState, amount: Decimal) -> ResultLine:
+        """A line whose trace is ``rule.evaluate(state.context())``, built on first access.
+
+        ``amount`` must be ``rule.lean_amount_of(state.values, state.ranks)`` (not
+        ``None``): the amount the trace will show.
+        """
+        line = _new(cls)
+        _set(line, "subject", state.subject)
+        _set(line, "rule", rule.id)
+        _set(line, "kind", rule.kind)
+        pending: _Pending = (rule, state, amount)
+        _TRACE_SLOT.__set__(line, pending)
+        return line
+
     @property
     def amount(self) -> Decimal:
         """The rounded amount (the trace's)."""
+        stored = _TRACE_SLOT.__get__(self, ResultLine)
+        if type(stored) is tuple:  # _Pending
+            amount: Decimal = stored[2]
+            return amount
         return self.trace.amount
+
+
+_TRACE_SLOT: Final[Any] = ResultLine.__dict__["trace"]
+"""The slot that holds a line's trace, or the :data:`_Pending` it is built from."""
+
+
+def _line_trace(line: ResultLine) -> Trace:
+    stored = _TRACE_SLOT.__get__(line, ResultLine)
+    if type(stored) is tuple:  # _Pending: built once (a race builds the same trace twice)
+        rule, state, _amount = stored
+        stored = rule.evaluate(state.context())
+        _TRACE_SLOT.__set__(line, stored)
+    trace: Trace = stored
+    return trace
+
+
+def _set_line_trace(line: ResultLine, trace: Trace) -> None:
+    _TRACE_SLOT.__set__(line, trace)  # only from __init__: the class is frozen
+
+
+# ``trace`` reads through the slot, building a deferred line's trace on first access.
+setattr(  # noqa: B010 - replaces the slot's descriptor on the class, keeping the slot
+    ResultLine, "trace", property(_line_trace, _set_line_trace, doc="The explained amount.")
+)
 
 
 @attrs.frozen
@@ -444,7 +523,10 @@ def _attribute_problems(scheme: Scheme, row: SubjectRow) -> list[BankKPIError]:
     return problems
 
 
-def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], list[BankKPIError]]:
+def _row_values(
+    scheme: Scheme, row: SubjectRow, policies: Mapping[str, RoundingPolicy] | None = None
+) -> tuple[dict[str, Decimal], list[BankKPIError]]:
+    """A row's input values, and its problems; ``policies`` are the indicators' (by code)."""
     values: dict[str, Decimal] = {}
     problems = _attribute_problems(scheme, row)
     for item in scheme.inputs:
@@ -470,7 +552,9 @@ def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], li
             raw = item.default
         try:
             if item.indicator is not None:
-                values[item.name] = _checked(scheme.indicator(item.indicator), item.name, raw, row)
+                indicator = scheme.indicator(item.indicator)
+                policy = None if policies is None else policies.get(item.indicator)
+                values[item.name] = _checked(indicator, item.name, raw, row, policy)
             else:
                 values[item.name] = to_decimal(raw, field=item.name, subject=row.subject)
         except BankKPIError as exc:
@@ -478,10 +562,24 @@ def _row_values(scheme: Scheme, row: SubjectRow) -> tuple[dict[str, Decimal], li
     return values, problems
 
 
-def _checked(indicator: Indicator, name: str, raw: object, row: SubjectRow) -> Decimal:
-    """The value quantized and range-checked; errors name the input column and raw value."""
+def _checked(
+    indicator: Indicator,
+    name: str,
+    raw: object,
+    row: SubjectRow,
+    policy: RoundingPolicy | None = None,
+) -> Decimal:
+    """The value quantized and range-checked; errors name the input column and raw value.
+
+    ``policy`` is ``indicator.policy``, when the caller has it at hand.
+    """
     value = to_decimal(raw, field=name, subject=row.subject)
-    quantized = indicator.quantize(value, subject=row.subject)
+    if policy is None:
+        quantized = indicator.quantize(value, subject=row.subject)
+    else:  # indicator.quantize of a value to_decimal has coerced
+        quantized = policy.apply(value)
+    if not quantized and quantized.is_signed():
+        quantized = quantized.copy_abs()  # −0.00 (from −0.001) is 0.00, as to_decimal makes it
     low, high = indicator.scale_min, indicator.scale_max
     if (low is not None and quantized < low) or (high is not None and quantized > high):
         shown = f"[{'-inf' if low is None else low}, {'+inf' if high is None else high}]"
@@ -500,6 +598,7 @@ def _valid_rows(
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.subject] = counts.get(row.subject, 0) + 1
+    policies = {indicator.code: indicator.policy for indicator in scheme.indicators}
     for row in rows:
         if row.problem:
             errors.append(
@@ -522,7 +621,7 @@ def _valid_rows(
             )
             errors.append(error_record(row.subject, exc, row.source))
             continue
-        values, problems = _row_values(scheme, row)
+        values, problems = _row_values(scheme, row, policies)
         if problems:
             errors.extend(error_record(row.subject, p, row.source) for p in problems)
             continue
@@ -547,36 +646,44 @@ def evaluate(
     """
     rows = list(rows)
     valid, errors = _valid_rows(scheme, rows)
-    rankings = _rankings(scheme, valid)
+    rankings = _rank_rows(scheme, valid)
     report = progress or (lambda _done, _total: None)
     step = max(1, len(valid) // 100)
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []
+    ranks_of: dict[str, dict[str, RankRow]] = {subject: {} for subject in valid}
+    for name, (_rule, ranked) in rankings.items():
+        for entry in ranked:
+            ranks_of[entry[0]][name] = entry
     for done, subject in enumerate(sorted(valid), start=1):
         if done % step == 0 or done == len(valid):
             report(done, len(valid))
         row, values = valid[subject]
-        context = Context(
-            subject,
-            values,
-            {name: ranking[subject] for name, ranking in rankings.items() if subject in ranking},
-        )
+        ranks = ranks_of[subject]
+        state = _SubjectState(subject, values, ranks)
         subject_lines: list[ResultLine] = []
+        penalties: list[Decimal] = []
+        rewards: list[Decimal] = []
         failed = False
         for rule in scheme.rules:
             try:
-                line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(context))
-                _ = line.amount  # computed here, so an amount beyond range is this row's error
+                amount = rule.lean_amount_of(values, ranks)
+                if amount is not None:  # the trace is built when first asked for
+                    line = ResultLine._deferred(rule, state, amount)  # noqa: SLF001
+                else:
+                    line = ResultLine(subject, rule.id, rule.kind, rule.evaluate(state.context()))
+                    amount = line.amount  # computed here: an amount beyond range is an error
                 subject_lines.append(line)
+                (penalties if rule.kind == "penalty" else rewards).append(amount)
             except BankKPIError as exc:
                 errors.append(error_record(subject, exc, row.source, rule.id))
                 failed = True
         if failed:
             continue
         lines.extend(subject_lines)
-        penalty = exact_sum(ln.amount for ln in subject_lines if ln.kind == "penalty")
-        reward = exact_sum(ln.amount for ln in subject_lines if ln.kind == "reward")
-        totals.append(SubjectTotal(subject, dict(row.attributes), penalty, reward))
+        totals.append(
+            SubjectTotal(subject, dict(row.attributes), exact_sum(penalties), exact_sum(rewards))
+        )
     return Results(
         scheme.id,
         scheme.version,
@@ -596,14 +703,25 @@ def evaluate(
 def _rankings(
     scheme: Scheme, valid: Mapping[str, tuple[SubjectRow, dict[str, Decimal]]]
 ) -> dict[str, Ranking]:
-    result: dict[str, Ranking] = {}
+    """The scheme's rankings of the valid rows."""
+    return {
+        name: Ranking(rule, [RankedSubject(*row) for row in rows])
+        for name, (rule, rows) in _rank_rows(scheme, valid).items()
+    }
+
+
+def _rank_rows(
+    scheme: Scheme, valid: Mapping[str, tuple[SubjectRow, dict[str, Decimal]]]
+) -> dict[str, tuple[RankingRule, list[RankRow]]]:
+    """Each ranking's rule and entries (as rows), by name: :func:`rank` of the valid rows."""
+    result: dict[str, tuple[RankingRule, list[RankRow]]] = {}
     for spec in scheme.rankings:
         values = {s: v[spec.variable] for s, (_row, v) in valid.items()}
         if spec.group_by is None:
             groups: Mapping[str, str] | str = "all"
         else:
             groups = {s: row.attributes[spec.group_by] for s, (row, _v) in valid.items()}
-        result[spec.name] = rank(values, spec.rule, groups=groups)
+        result[spec.name] = (spec.rule, rank_rows(values, spec.rule, groups=groups))
     return result
 
 
@@ -613,12 +731,19 @@ def _group_totals(
     out: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
     for attribute in scheme.group_by:
         groups: dict[str, tuple[Decimal, Decimal]] = {}
+        fields: dict[str, tuple[str, str]] = {}  # worded once per group
         for total in totals:
             key = total.attributes[attribute]
             penalty, reward = groups.get(key, (_ZERO, _ZERO))
+            names = fields.get(key)
+            if names is None:
+                names = fields[key] = (
+                    f"penalty of {attribute} {key}",
+                    f"reward of {attribute} {key}",
+                )
             groups[key] = (
-                exact_sum((penalty, total.penalty), field=f"penalty of {attribute} {key}"),
-                exact_sum((reward, total.reward), field=f"reward of {attribute} {key}"),
+                exact_add(penalty, total.penalty, field=names[0]),
+                exact_add(reward, total.reward, field=names[1]),
             )
         out[attribute] = dict(sorted(groups.items()))
     return out
@@ -631,7 +756,7 @@ def _rollups(scheme: Scheme, totals: Iterable[SubjectTotal]) -> dict[str, dict[s
         for total in totals:
             key = total.attributes[rollup.to]
             amount = total.penalty if rollup.kind == "penalty" else total.reward
-            charged[key] = exact_sum((charged.get(key, _ZERO), amount), field=f"{rollup.to} {key}")
+            charged[key] = exact_add(charged.get(key, _ZERO), amount, field=f"{rollup.to} {key}")
         out[f"{rollup.kind}→{rollup.to}"] = dict(sorted(charged.items()))
     return out
 

@@ -1,0 +1,327 @@
+"""The lean path of ``evaluate`` (amounts first, traces on demand) equals the full path.
+
+``evaluate`` computes each amount with ``Rule.lean_amount`` where the formula has a
+lean path and builds the trace only when ``ResultLine.trace`` is first read. These
+tests run random schemes (every formula kind, rank selections, bad rows) both ways —
+the second time with the lean path switched off, so every trace is built eagerly —
+and require identical amounts, traces, totals and errors.
+"""
+
+import pickle
+import sys
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from unittest import mock
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bankkpi import (
+    AtLeast,
+    BinOp,
+    Bottom,
+    Call,
+    Choose,
+    Context,
+    Fixed,
+    Input,
+    InRanks,
+    Num,
+    Percentile,
+    Period,
+    RankingRule,
+    RankingSpec,
+    RankRange,
+    RoundingPolicy,
+    Rule,
+    Scheme,
+    Shortfall,
+    SubjectRow,
+    Sum,
+    Text,
+    Top,
+    Trace,
+    evaluate,
+    rank,
+)
+from bankkpi._explain import exact_decimal
+from bankkpi._formulas import _round, lean_capable
+from bankkpi._money import CONTEXT, round_fraction
+from bankkpi._schemes import ResultLine
+from bankkpi.exceptions import ZeroDenominatorError
+
+from .agreement import INJECTIONS, random_population, random_scheme
+from .test_agreement import DrawPicker
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+def _snapshot(results):
+    return {
+        "lines": [
+            (line.subject, line.rule, line.kind, str(line.amount), line.trace.to_dict())
+            for line in results.lines
+        ],
+        "amounts_after": [str(line.amount) for line in results.lines],
+        "totals": [(t.subject, str(t.penalty), str(t.reward)) for t in results.totals],
+        "group_totals": {
+            k: {g: (str(a), str(b)) for g, (a, b) in v.items()}
+            for k, v in results.group_totals.items()
+        },
+        "rollups": {k: {g: str(a) for g, a in v.items()} for k, v in results.rollups.items()},
+        "errors": list(results.errors),
+    }
+
+
+def _eager(scheme, rows):
+    with mock.patch.object(Rule, "lean_amount", return_value=None):
+        return evaluate(scheme, rows)
+
+
+def _check_both_ways(scheme, rows):
+    lean = evaluate(scheme, rows)
+    amounts = [line.amount for line in lean.lines]  # before any trace is built
+    eager = _eager(scheme, rows)
+    assert _snapshot(lean) == _snapshot(eager)
+    assert amounts == [line.trace.amount for line in lean.lines]
+    assert lean.lines == eager.lines
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_lean_and_full_paths_agree_on_random_schemes(data):
+    pick = DrawPicker(data.draw)
+    inject = data.draw(st.sampled_from((None, *INJECTIONS)), label="inject")
+    drawn = random_scheme(pick, inject)
+    size = data.draw(st.integers(20, 80), label="size")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    population = random_population(drawn, seed, size, inject=inject)
+    _check_both_ways(drawn.scheme, list(population.rows))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_lean_amount_is_the_trace_amount(data):
+    """Rule by rule: when the lean path gives an amount, evaluate gives it and no error."""
+    pick = DrawPicker(data.draw)
+    drawn = random_scheme(pick)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    population = random_population(drawn, seed, 30)
+    results = evaluate(drawn.scheme, population.rows)
+    contexts = {}
+    for line in results.lines:
+        contexts.setdefault(line.subject, line.trace)  # every trace builds without error
+    for rule in drawn.scheme.rules:
+        for row in population.rows:
+            values = {k: v for k, v in row.values.items() if str(v).strip()}
+            context = Context(row.subject, values)
+            amount = rule.lean_amount(context)
+            if amount is not None:
+                assert rule.evaluate(context).amount == amount
+
+
+def test_the_benchmark_scheme_is_lean_and_agrees():
+    sys.path.insert(0, str(BENCHMARKS))
+    from bankkpi_workload import scheme  # noqa: PLC0415 - the benchmark's own module
+    from workload import make_population  # noqa: PLC0415
+
+    scores, regions = make_population(600, 3)
+    rows = [
+        SubjectRow(f"o{i}", {"region": str(int(r))}, {"score": Decimal(int(s)).scaleb(-2)})
+        for i, (s, r) in enumerate(zip(scores, regions, strict=True))
+    ]
+    assert all(lean_capable(rule.formula) for rule in scheme().rules)
+    _check_both_ways(scheme(), rows)
+
+
+RULE = Rule(
+    "P",
+    Text("阶段", "phase"),
+    "penalty",
+    Sum(
+        [
+            Choose(
+                [(InRanks("all", Top(1)), Fixed(0))],
+                Shortfall(AtLeast(95), "score", rate=200, base=1000, per="3"),
+            )
+        ]
+    ),
+    RoundingPolicy("half_up", "fen"),
+)
+
+
+def test_an_inexact_lean_value_falls_back_to_the_trace():
+    """5 points short ÷ 3 has no finite decimal: the lean path declines it."""
+    ranking = rank({"a": "99", "b": "90"}, RankingRule("higher", "competition"), groups="p")
+    context = Context("b", {"score": Decimal(90)}, {"all": ranking["b"]})
+    assert RULE.lean_amount(context) is None
+    assert RULE.evaluate(context).amount == Decimal("1333.33")
+    first = Context("a", {"score": Decimal(99)}, {"all": ranking["a"]})
+    assert RULE.lean_amount(first) == Decimal("0.00")
+    assert RULE.lean_amount(Context("c", {"score": Decimal(90)})) is None  # no rank: an error
+
+
+def test_a_deferred_line_is_a_value():
+    shortfall = Shortfall(AtLeast(95), "score", rate=200, base=1000)
+    rule = Rule(
+        "A",
+        Text("考核", "phase"),
+        "penalty",
+        Sum([Choose([(InRanks("all", Top(1)), Fixed(0))], shortfall)]),
+        RoundingPolicy("half_up", "yuan"),
+    )
+    ranking = rank({"a": "99", "o": "91.5"}, RankingRule("higher", "competition"), groups="p")
+    rows = [
+        SubjectRow("a", {}, {"score": "99"}),
+        SubjectRow("o", {}, {"score": "91.5"}),
+    ]
+    context = Context("o", {"score": Decimal("91.5")}, {"all": ranking["o"]})
+    amount = rule.lean_amount(context)
+    assert amount == Decimal(1700)
+    eager = ResultLine("o", "A", "penalty", rule.evaluate(context))
+    scheme = _one_rule_scheme(rule)
+    deferred = evaluate(scheme, rows).lines[1]
+    assert deferred.amount == Decimal(1700)
+    assert deferred == eager
+    assert hash(deferred) == hash(eager)
+    assert repr(deferred) == repr(eager)
+    assert repr(eager).startswith("ResultLine(subject='o', rule='A', kind='penalty', trace=Trace(")
+    assert pickle.loads(pickle.dumps(evaluate(scheme, rows).lines[1])) == eager  # noqa: S301
+    assert ResultLine("o", "A", "penalty", trace=eager.trace).trace is eager.trace
+    later = evaluate(scheme, rows).lines[1]
+    assert [f.name for f in attrs.fields(ResultLine)] == ["subject", "rule", "kind", "trace"]
+    assert attrs.asdict(later) == attrs.asdict(eager)
+    assert attrs.evolve(later, rule="B") == ResultLine("o", "B", "penalty", eager.trace)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        later.trace = eager.trace  # type: ignore[misc]
+
+
+def _one_rule_scheme(rule):
+    return Scheme(
+        "s",
+        "1",
+        Text("方案", "scheme"),
+        Period("2024-01-01", "2024-12-31"),
+        RoundingPolicy("half_up", "yuan"),
+        [rule],
+        [Input("score", Text("得分", "score"))],
+        rankings=[RankingSpec("all", "score", RankingRule("higher", "competition"))],
+    )
+
+
+def test_lean_paths_take_rank_rows_and_entries_alike():
+    """A rank as a RankRow (evaluate's) or as its RankedSubject gives the same amount."""
+    ranking = rank(
+        {"a": "99", "b": "90", "c": "90", "d": "80"},
+        RankingRule("higher", "competition"),
+        groups="p",
+    )
+    selections = [
+        Top(1),
+        Bottom(2),
+        RankRange("top", 2, 3),
+        RankRange("bottom", 1, 1),
+        Percentile("top", 50, "ceiling"),
+    ]
+    for selection in selections:
+        rule = Rule(
+            "R",
+            Text("r", "r"),
+            "penalty",
+            Choose([(InRanks("p", selection), Fixed(100))], Fixed(7)),
+            RoundingPolicy("half_up", "yuan"),
+        )
+        for entry in ranking:
+            row = (
+                entry.subject,
+                entry.group,
+                entry.value,
+                entry.rank_from_top,
+                entry.rank_from_bottom,
+                entry.group_size,
+            )
+            values = {"score": entry.value}
+            by_row = rule.lean_amount_of(values, {"p": row})
+            by_entry = rule.lean_amount_of(values, {"p": entry})
+            expected = rule.evaluate(Context(entry.subject, values, {"p": entry})).amount
+            assert by_row == by_entry == expected
+
+
+@settings(max_examples=500)
+@given(
+    st.decimals(min_value=0, max_value=10**12, allow_nan=False, places=None).filter(
+        lambda d: d.is_finite() and len(d.as_tuple().digits) <= 30
+    ),
+    st.sampled_from(("half_up", "half_even", "half_down", "up", "down", "ceiling", "floor")),
+    st.sampled_from(("0.0001", "fen", "jiao", "yuan", "10", "1000")),
+)
+def test_the_lean_rounding_is_round_fraction(value, mode, place):
+    policy = RoundingPolicy(mode, place)
+    expected = round_fraction(Fraction(value), policy)
+    got = _round(value, policy)
+    assert (str(got), got.is_signed()) == (str(expected), expected.is_signed())
+
+
+def _numbers():
+    return st.decimals(
+        min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=4
+    ).map(Num)
+
+
+_EXPRS = st.recursive(
+    _numbers(),
+    lambda inner: st.one_of(
+        st.builds(BinOp, st.sampled_from(("+", "-", "*", "/")), inner, inner),
+        st.builds(Call, st.sampled_from(("min", "max")), st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda x: Call("abs", (x,)), inner),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500)
+@given(_EXPRS)
+def test_an_expression_s_decimal_value_is_its_exact_value(expr):
+    """Trace.of computes in Decimal where that is exact: the same rational, or the same error."""
+    try:
+        exact = expr.exact()
+    except ZeroDenominatorError:
+        assert expr.decimal_value() is None
+        with pytest.raises(ZeroDenominatorError):
+            Trace.of("", Text("x", "x"), expr)
+        return
+    decimal = expr.decimal_value()
+    if decimal is not None:
+        assert Fraction(*decimal.as_integer_ratio()) == exact
+    assert Trace.of("", Text("x", "x"), expr).value == exact
+
+
+def _exact_decimal_before(value):
+    """exact_decimal as it was written before (the reference)."""
+    denominator = value.denominator
+    twos = fives = 0
+    while denominator % 2 == 0:
+        denominator //= 2
+        twos += 1
+    while denominator % 5 == 0:
+        denominator //= 5
+        fives += 1
+    if denominator != 1:
+        return None
+    places = max(twos, fives)
+    scaled = value * 10**places
+    return Decimal(scaled.numerator).scaleb(-places, context=CONTEXT)
+
+
+@settings(max_examples=500)
+@given(
+    st.integers(-(10**40), 10**40),
+    st.sampled_from((1, 2, 3, 4, 5, 8, 10, 20, 25, 3 * 5, 2**7 * 5**3, 10**20, 7 * 10**3)),
+)
+def test_exact_decimal_is_unchanged(numerator, denominator):
+    value = Fraction(numerator, denominator)
+    got, expected = exact_decimal(value), _exact_decimal_before(value)
+    assert (str(got), got is None) == (str(expected), expected is None)
