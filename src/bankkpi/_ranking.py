@@ -790,22 +790,45 @@ class RankSource:
     def mask(self, selection: Selection, rows: Rows | None = None) -> NDArray[np.bool_]:
         """``selection.mask(self.arrays())``, from cut-off values where it can.
 
-        ``rows`` (indices or a slice) reads only those rows of the mask.
+        ``rows`` (indices or a slice) computes only those rows of the mask: a
+        thread's block of rows, or the few rows of a branch.
         """
-        at: Rows = slice(None) if rows is None else rows
         if not self._by_cutoffs():
-            return selection.mask(self.arrays())[at]
-        within, beyond = self._bounds(selection)
-        if beyond is None:
-            return within[at].copy() if isinstance(at, slice) else within[at]
-        return within[at] & ~beyond[at]
+            return selection.mask(self.arrays())[slice(None) if rows is None else rows]
+        if rows is None:  # the whole population: masks kept for every use
+            within, beyond = self._bounds(selection)
+            return within.copy() if beyond is None else within & ~beyond
+        largest, last, before = self._window_cuts(selection)
+        offsets, codes = self._small()
+        part = offsets[rows]
+        part_codes = None if codes is None else codes[rows]
+        inside = _as_good(part, part_codes, last, largest)
+        if before is not None:
+            inside &= ~_as_good(part, part_codes, before, largest)
+        return inside
 
     def prepare(self, selection: Selection) -> None:
-        """Compute what :meth:`mask` needs for ``selection`` now (e.g. before threads)."""
+        """Compute the cut-offs :meth:`mask` needs for ``selection`` now (before threads)."""
         if self._by_cutoffs():
-            self._bounds(selection)
+            self._window_cuts(selection)
         else:
             self.arrays()
+
+    def _window_cuts(
+        self, selection: Selection
+    ) -> tuple[bool, NDArray[np.signedinteger[Any]], NDArray[np.signedinteger[Any]] | None]:
+        """A window's cut-offs per group, as offsets from the lowest value.
+
+        Whether best is largest; the cut-off of the window's last rank; and that of
+        the rank before its first (``None`` for a window from rank 1). The window
+        holds the rows as good as the first and not as good as the second.
+        """
+        first, last = selection._window_arrays(self._sizes())  # noqa: SLF001 - same module
+        largest = (selection._side() == "top") == (self.rule.better == "higher")  # noqa: SLF001
+        before = None
+        if not (isinstance(first, int) and first <= 1):
+            before = self._cut_table(largest, first - 1)
+        return largest, self._cut_table(largest, last), before
 
     def _bounds(self, selection: Selection) -> tuple[NDArray[np.bool_], NDArray[np.bool_] | None]:
         """The rows a window needs: as good as its last rank, and as its first − 1.
@@ -857,14 +880,20 @@ class RankSource:
         """
         key = ("rows", largest, j if isinstance(j, int) else j.tobytes())
         if key not in self._memo:
-            cut = self._cutoffs(largest, j) - np.int64(self._range()[0])  # as offsets
             offsets, codes = self._small()
-            if codes is None:
-                threshold = cut.astype(offsets.dtype)[0]
-            else:
-                threshold = cut.astype(offsets.dtype)[codes]
-            self._memo[key] = offsets >= threshold if largest else offsets <= threshold
+            self._memo[key] = _as_good(offsets, codes, self._cut_table(largest, j), largest)
         result: NDArray[np.bool_] = self._memo[key]
+        return result
+
+    def _cut_table(
+        self, largest: bool, j: int | NDArray[np.int64]
+    ) -> NDArray[np.signedinteger[Any]]:
+        """:meth:`_cutoffs` as offsets from the lowest value, in the offsets' int type."""
+        key = ("cut", largest, j if isinstance(j, int) else j.tobytes())
+        if key not in self._memo:
+            cut = self._cutoffs(largest, j) - np.int64(self._range()[0])
+            self._memo[key] = cut.astype(self._small()[0].dtype)
+        result: NDArray[np.signedinteger[Any]] = self._memo[key]
         return result
 
     def _small(
@@ -916,7 +945,7 @@ class RankSource:
         span = high - low + 1
         n_groups = 1 if self.groups is None else int(self.groups.max()) + 1
         offsets, codes = self._small()
-        cells = offsets.copy() if codes is None else codes * np.array(span, dtype=codes.dtype)
+        cells = offsets if codes is None else codes * np.array(span, dtype=codes.dtype)
         if codes is not None:
             cells += offsets
         dense = self.rule.ties == "dense"
@@ -926,7 +955,7 @@ class RankSource:
             ends = running[span - 1 :: span]
             self._memo["store"] = ("running", running, span, low)
         else:
-            packed = cells
+            packed = cells if codes is not None else cells.copy()  # offsets stay as they are
             packed.sort()
             if dense:
                 keep = np.ones(packed.shape[0], dtype=np.bool_)
@@ -952,6 +981,18 @@ class RankSource:
         else:
             cell = store[np.minimum(starts + nth - 1, max(store.shape[0] - 1, 0))].astype(np.int64)
         return np.asarray(cell - codes * np.int64(span) + np.int64(low), dtype=np.int64)
+
+
+def _as_good(
+    offsets: NDArray[np.signedinteger[Any]],
+    codes: NDArray[np.signedinteger[Any]] | None,
+    cut: NDArray[np.signedinteger[Any]],
+    largest: bool,
+) -> NDArray[np.bool_]:
+    """Rows whose value is at least as good as their group's cut-off (one group: ``None``)."""
+    threshold = cut[0] if codes is None else cut[codes]
+    result: NDArray[np.bool_] = offsets >= threshold if largest else offsets <= threshold
+    return result
 
 
 @attrs.frozen(eq=False)

@@ -491,6 +491,21 @@ def _scale_errors(
     indicator: Indicator, counts: Counts, subjects: NDArray[Any] | None
 ) -> list[BankKPIError]:
     value = counts.fixed()
+    if len(counts):  # the extremes first: rows are looked for only when one is out of scale
+        extremes = FixedArray(
+            np.array([counts.counts.min(), counts.counts.max()]), value.den, value.bound
+        )
+        what = f"scale of {indicator.code}"
+        low_ok = (
+            indicator.scale_min is None
+            or not fx.compare(extremes, "<", fx.constant(indicator.scale_min, what), what).any()
+        )
+        high_ok = (
+            indicator.scale_max is None
+            or not fx.compare(extremes, ">", fx.constant(indicator.scale_max, what), what).any()
+        )
+        if low_ok and high_ok:
+            return []
     bad = np.zeros(len(counts), dtype=np.bool_)
     what = f"scale of {indicator.code}"
     if indicator.scale_min is not None:
@@ -891,19 +906,19 @@ def _rule_amounts(scheme: Scheme, env: ArrayContext, threads: int) -> dict[str, 
             if isinstance(env.ranks.get(name), RankSource)
         ]
         edges = [env.size * k // threads for k in range(threads + 1)]
+        joined = {rule.id: np.empty(env.size, dtype=np.int64) for rule in scheme.rules}
+
+        def block(edge: tuple[int, int]) -> list[BankKPIError]:
+            amounts, errors = _rules_of(scheme, env.part(*edge))
+            for rule, column in amounts.items():  # each thread copies its own block in
+                joined[rule][edge[0] : edge[1]] = column
+            return errors
+
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(_prepare_selections, sources))
-            blocks = list(
-                pool.map(
-                    lambda edge: _rules_of(scheme, env.part(*edge)),
-                    itertools.pairwise(edges),
-                )
-            )
-        if not any(errors for _amounts, errors in blocks):
-            return {
-                rule.id: np.concatenate([amounts[rule.id] for amounts, _errors in blocks])
-                for rule in scheme.rules
-            }
+            refused = list(pool.map(block, itertools.pairwise(edges)))
+        if not any(refused):
+            return joined
     amounts, errors = _rules_of(scheme, env)
     if errors:
         raise ValidationErrorGroup(f"rules of scheme {scheme.id} refuse some rows", errors)
