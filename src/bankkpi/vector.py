@@ -850,8 +850,11 @@ _PARALLEL_ROWS: Final = 1 << 17
 
 
 def _threads(workers: int | None, size: int) -> int:
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if workers is None:  # the processors this process may run on
+        if hasattr(os, "sched_getaffinity"):
+            workers = len(os.sched_getaffinity(0))
+        else:
+            workers = os.cpu_count() or 1
     elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidValueError("workers", "must be a positive int or None", workers)
     return workers if size >= _PARALLEL_ROWS else 1
