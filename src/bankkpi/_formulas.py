@@ -410,7 +410,10 @@ class ArrayContext:
         (:class:`~bankkpi.RankView`); ``row_numbers`` keep each row's number in the
         population, so errors name the same rows as on the whole.
         """
-        rows = np.flatnonzero(self.rows() & mask)
+        return self.take(np.flatnonzero(self.rows() & mask))
+
+    def take(self, rows: NDArray[np.intp]) -> ArrayContext:
+        """:meth:`subset` given the rows' indices (active rows, in ascending order)."""
         return ArrayContext(
             int(rows.shape[0]),
             {name: counts.take(rows) for name, counts in self.variables.items()},
@@ -1586,7 +1589,7 @@ class _Piece:
 
 
 def _on_rows(formula: Formula, env: ArrayContext, mask: NDArray[np.bool_]) -> _Piece:
-    """``formula`` on the active rows of ``mask``: a subset when they are few.
+    """``formula`` on the rows of ``mask`` (active rows only): a subset when they are few.
 
     A branch a few rows take (the bottom 100, each region's lowest two) costs
     those rows only; a branch most rows take is evaluated over every row with
@@ -1594,9 +1597,8 @@ def _on_rows(formula: Formula, env: ArrayContext, mask: NDArray[np.bool_]) -> _P
     """
     taken = int(np.count_nonzero(mask))
     if taken * _SUBSET_SHARE <= env.size:
-        sub = env.subset(mask)
         rows = np.flatnonzero(mask)
-        return _Piece(mask, rows, formula_array(formula, sub))
+        return _Piece(mask, rows, formula_array(formula, env.take(rows)))
     return _Piece(mask, None, formula_array(formula, env.restrict(mask)))
 
 

@@ -845,10 +845,16 @@ class RankSource:
     # -- internals --------------------------------------------------------------------
 
     def _by_cutoffs(self) -> bool:
-        if self.rule.ties not in ("competition", "dense") or len(self) == 0:
-            return False
-        low, high = self._range()
-        return high - low < 2**62 and (self.groups is None or int(self.groups.min()) >= 0)
+        if "by_cutoffs" not in self._memo:
+            if self.rule.ties not in ("competition", "dense") or len(self) == 0:
+                self._memo["by_cutoffs"] = False
+            else:
+                low, high = self._range()
+                self._memo["by_cutoffs"] = high - low < 2**62 and (
+                    self.groups is None or int(self.groups.min()) >= 0
+                )
+        result: bool = self._memo["by_cutoffs"]
+        return result
 
     def _range(self) -> tuple[int, int]:
         if "range" not in self._memo:
