@@ -44,6 +44,7 @@ from bankkpi import (
     Text,
     Top,
     Trace,
+    dump_scheme,
     evaluate,
     rank,
 )
@@ -77,8 +78,11 @@ def _snapshot(results):
 
 
 def _eager(scheme, rows):
-    with mock.patch.object(Rule, "lean_amount", return_value=None):
-        return evaluate(scheme, rows)
+    """``evaluate`` with the lean path switched off: every amount from its trace."""
+    with mock.patch.object(Rule, "lean_amount_of", return_value=None) as lean:
+        result = evaluate(scheme, rows)
+    assert lean.called == bool(result.lines)  # the patch reached the path evaluate takes
+    return result
 
 
 def _check_both_ways(scheme, rows):
@@ -325,3 +329,21 @@ def test_exact_decimal_is_unchanged(numerator, denominator):
     value = Fraction(numerator, denominator)
     got, expected = exact_decimal(value), _exact_decimal_before(value)
     assert (str(got), got is None) == (str(expected), expected is None)
+
+
+def test_memos_change_nothing_a_value_shows():
+    """What the exact path caches on its values (private fields, ``init=False``) is
+    ignored by equality, hashing, ``repr`` and scheme files."""
+    shortfall = Shortfall(AtLeast(95), "score", rate=200, base=1000)
+    rule = Rule("A", Text("考核", "phase"), "penalty", shortfall, RoundingPolicy("half_up", "yuan"))
+    scheme = _one_rule_scheme(rule)
+    before = (repr(rule), hash(rule), dump_scheme(scheme))
+    rows = [SubjectRow("a", {}, {"score": "99"}), SubjectRow("o", {}, {"score": "91.5"})]
+    result = evaluate(scheme, rows)
+    assert [line.trace.amount for line in result.lines] == [0, 1700]  # every memo filled
+    fresh = Shortfall(AtLeast(95), "score", rate=200, base=1000)
+    assert rule == Rule("A", Text("考核", "phase"), "penalty", fresh, rule.rounding)
+    assert (repr(rule), hash(rule), dump_scheme(scheme)) == before
+    private = [f.name for f in attrs.fields(Rule) if f.name.startswith("_")]
+    assert private == ["_lean_memo"]
+    assert not any(f.init or f.eq or f.repr for f in attrs.fields(Rule) if f.name in private)
