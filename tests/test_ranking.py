@@ -837,6 +837,48 @@ def test_rank_source_selects_as_the_full_ranks(inputs, rule, selection, stretch,
     assert RankView(arrays, rows).mask(selection).tolist() == expected[rows].tolist()
 
 
+@pytest.mark.parametrize("ties", ["competition", "dense"])
+@pytest.mark.parametrize("better", ["higher", "lower"])
+@pytest.mark.parametrize(
+    ("low", "span", "n_groups"),
+    [
+        (0, 2**31 - 2, 1),  # the last span whose sentinel offset fits in int32
+        (0, 2**31 - 1, 1),  # offsets fit in int32, the sentinel ``span`` does not
+        (0, 2**31, 1),
+        (-(2**31), 2**30, 2),  # two groups' cells reach 2**31 exactly
+        (5, 2**61, 2),  # cells 2**62: packed keys would not leave room for sentinels
+        (0, 2**62, 3),  # cells past int64: the full ranks
+        (-(2**63), 2**64, 1),  # every int64 value
+    ],
+)
+def test_rank_source_at_the_edges_of_its_int_types(low, span, n_groups, better, ties):
+    """Values spanning the int32 / int64 limits select as the exact path does."""
+    high = low + span - 1
+    mid = low + span // 2
+    values = [high, low, mid, high, low, mid + 1, mid - 1, high - 1, low + 1]
+    codes = [k % n_groups for k in range(len(values))]
+    ids = [f"S{k}" for k in range(len(values))]
+    rule = RankingRule(better, ties)
+    exact = rank(
+        {i: Decimal(v) for i, v in zip(ids, values, strict=True)},
+        rule,
+        groups={i: f"g{c}" for i, c in zip(ids, codes, strict=True)},
+    )
+    source = RankSource(rule, np.array(values, dtype=np.int64), np.array(codes, dtype=np.int64))
+    for selection in (
+        Top(1),
+        Top(2),
+        Bottom(2),
+        Bottom(9),
+        RankRange("top", 2, 3),
+        RankRange("bottom", 4, 10),
+        Percentile("top", 50, "ceiling"),
+    ):
+        expected = [selection.contains(exact[i]) for i in ids]
+        assert source.mask(selection).tolist() == expected, selection
+        assert source.mask(selection, slice(1, 8, 3)).tolist() == expected[1:8:3], selection
+
+
 def test_rank_source_checks_its_arrays():
     rule = RankingRule("higher", "competition")
     with pytest.raises(FloatMoneyError):

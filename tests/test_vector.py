@@ -37,6 +37,7 @@ from bankkpi import (
     load_scheme,
     rank_arrays,
 )
+from bankkpi import _ranking as ranking_module
 from bankkpi._formulas import ArrayContext, Counts, formula_array, predicate_array
 from bankkpi._schemes import SubjectRow, _rankings, _row_values
 from bankkpi.exceptions import (
@@ -358,7 +359,7 @@ class TestEvaluateArrays:
     def test_threads_give_the_same_results_and_errors(self, monkeypatch):
         """Blocks of rows in several threads equal one thread: amounts, totals, ranks, and
         (by evaluating again in one thread) the same errors naming every row."""
-        monkeypatch.setattr("bankkpi.vector._PARALLEL_ROWS", 0)
+        monkeypatch.setattr("bankkpi.vector._BLOCK_ROWS", 200)
         scheme = scheme_a()
         rows = _csv_rows()
         attributes = {k: np.array([r[k] for r in rows]) for k in ("region", "head")}
@@ -385,6 +386,102 @@ class TestEvaluateArrays:
         assert "'N' must give a non-negative penalty (" in messages[0][0]
         with pytest.raises(InvalidValueError, match="'workers' must be a positive int"):
             evaluate_arrays(scheme, columns, attributes, subjects=subjects, workers=0)
+
+    def test_overflow_refusals_do_not_depend_on_threads(self, monkeypatch):
+        """A sum whose bound over all rows passes int64, though no row's sum does, is
+        computed block by block in any number of threads; one that a block's rows
+        themselves push past int64 is refused in any number."""
+        monkeypatch.setattr("bankkpi.vector._BLOCK_ROWS", 4)
+        scheme = load_scheme(
+            """
+            format = 1
+            id = "wide"
+            version = "1"
+            name = { zh = "宽", en = "wide" }
+            effective = { start = "2024-01-01", end = "2024-12-31" }
+            rounding = { mode = "half_up", place = "yuan" }
+            [[inputs]]
+            name = "a"
+            label = { zh = "甲", en = "a" }
+            [[inputs]]
+            name = "b"
+            label = { zh = "乙", en = "b" }
+            [[rules]]
+            id = "product"
+            name = { zh = "积", en = "product" }
+            kind = "reward"
+            [rules.formula]
+            type = "multiply"
+            factor = "0.001"
+            [rules.formula.formula]
+            type = "sum"
+            parts = [
+                { type = "expression", source = "a", variables = ["a"] },
+                { type = "expression", source = "b", variables = ["b"] },
+            ]
+            """,
+            format="toml",
+        )
+        big = 2**62 - 2**62 % 1000  # the sum's largest parts lie in different blocks
+        a = np.array([big, 1000, 3000, big, 0, 2000, 0, 0], dtype=np.int64)  # blocks 0-3, 4-7
+        b = np.array([0, 2000, 0, 0, big, big + 2000, 1000, 7000], dtype=np.int64)
+        exact = evaluate(
+            scheme,
+            [
+                SubjectRow(f"s{i}", {}, {"a": Decimal(int(a[i])), "b": Decimal(int(b[i]))})
+                for i in range(8)
+            ],
+        )
+        expected = [int(line.amount * 100) for line in exact.lines]
+        for workers in (1, 2, 3):
+            out = evaluate_arrays(scheme, {"a": a, "b": b}, workers=workers)
+            assert out.reward.tolist() == expected
+        b[0] = big + 2000  # row 0's own sum now passes int64
+        for workers in (1, 2, 3):
+            with pytest.raises(ValidationErrorGroup) as info:
+                evaluate_arrays(scheme, {"a": a, "b": b}, workers=workers)
+            assert isinstance(info.value.problems[0], OverflowRiskError)
+
+    def test_selections_need_no_full_ranks(self, monkeypatch):
+        """Scheme A's selections (an exemption among them) come from cut-offs alone,
+        in one thread and in several; its full ranks are computed only when read."""
+        scheme = scheme_a()
+        rows = _csv_rows()
+        attributes = {k: np.array([r[k] for r in rows]) for k in ("region", "head")}
+        columns = {k: [r[k] for r in rows] for k in INPUTS}
+        expected = evaluate_arrays(scheme, columns, attributes)
+        expected_ranks = expected.ranks["province"].rank_from_top.tolist()
+        monkeypatch.setattr("bankkpi.vector._BLOCK_ROWS", 200)
+        calls = []
+        full = ranking_module.rank_arrays
+        monkeypatch.setattr(
+            ranking_module, "rank_arrays", lambda *a, **k: calls.append(a) or full(*a, **k)
+        )
+        for workers in (1, 3):
+            out = evaluate_arrays(scheme, columns, attributes, workers=workers)
+            assert calls == []
+            assert out.penalty.tolist() == expected.penalty.tolist()
+            assert out.ranks["province"].rank_from_top.tolist() == expected_ranks
+            assert len(calls) == 1
+            calls.clear()
+
+    def test_results_do_not_change_with_the_callers_arrays(self):
+        """Ranks are computed when first read: from the inputs as they were, not as the
+        caller's arrays are by then."""
+        scheme = scheme_a()
+        rows = _csv_rows()
+        codes = {key: k for k, key in enumerate(sorted({r["region"] for r in rows}))}
+        region = np.array([codes[r["region"]] for r in rows], dtype=np.int64)
+        head = np.array([r["head"] for r in rows])
+        score = np.array([int(Decimal(r["score"]) * 100) for r in rows], dtype=np.int64)
+        columns = {"score": score, **{k: np.array([int(r[k]) for r in rows]) for k in INPUTS[1:]}}
+        before = evaluate_arrays(scheme, columns, {"region": region, "head": head})
+        expected = before.ranks["region"].rank_from_top.tolist()
+        out = evaluate_arrays(scheme, columns, {"region": region, "head": head})
+        region[:] = 0
+        score[:] = 6000
+        assert out.ranks["region"].rank_from_top.tolist() == expected
+        assert out.ranks["region"].group_size.tolist() == before.ranks["region"].group_size.tolist()
 
     def test_python_ints_are_values_numpy_ints_are_counts(self):
         scheme = scheme_a()

@@ -40,6 +40,7 @@ from bankkpi._fixedpoint import FixedArray
 from bankkpi._money import EXACT_CONTEXT, DecimalLike, RoundingPolicy, round_ratio, to_decimal
 from bankkpi._ranking import (
     Bottom,
+    Exemption,
     Rank,
     RankArrays,
     RankedSubject,
@@ -475,9 +476,12 @@ class ArrayContext:
         """The rows ``selection`` picks in ranking ``name`` (all rows, active or not).
 
         From cut-off values when the ranking is a :class:`~bankkpi.RankSource` and
-        the selection one of the library's; else ``selection.mask`` of the ranks.
+        the selection one of the library's (or an :class:`~bankkpi.Exemption` of
+        one: its mask is its selection's); else ``selection.mask`` of the ranks.
         """
         entry = self.ranks.get(name)
+        if isinstance(selection, Exemption):
+            selection = selection.selection
         if isinstance(entry, RankSource | RankView) and isinstance(selection, Selection):
             return entry.mask(selection)
         return np.asarray(selection.mask(self.rank(name)), dtype=np.bool_)

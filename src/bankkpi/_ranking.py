@@ -559,6 +559,14 @@ def _int_array(array: object, field: str, length: int | None) -> NDArray[np.int6
     return array.astype(np.int64, copy=False)
 
 
+def _code_array(array: object, field: str, length: int) -> NDArray[np.signedinteger[Any]]:
+    """:func:`_int_array`, except that int32 codes stay int32 (half the width)."""
+    if isinstance(array, np.ndarray) and array.dtype == np.int32 and array.shape == (length,):
+        result: NDArray[np.signedinteger[Any]] = array
+        return result
+    return _int_array(array, field, length)  # converts, or raises naming what is wrong
+
+
 def _dense(array: NDArray[np.int64]) -> NDArray[np.int64]:
     """Codes 0, 1, 2, … in the order of the values; equal values share a code."""
     inverse = np.unique(array, return_inverse=True)[1]
@@ -738,7 +746,9 @@ class RankSource:
     scattered back). ``average`` and ``ordinal`` ties use the full ranks.
 
     ``groups`` are non-negative int codes (``None``: one group). Results are cached
-    in the instance, a memo of pure computations on read-only inputs.
+    in the instance, a memo of pure computations on its inputs: the arrays given
+    must not change afterwards (they are used as given, not copied; evaluate_arrays
+    gives it copies of its own).
 
     >>> source = RankSource(RankingRule("higher", "competition"),
     ...                     np.array([30, 20, 20, 10, 5]), np.array([0, 0, 0, 0, 1]))
@@ -750,7 +760,8 @@ class RankSource:
 
     rule: RankingRule
     values: NDArray[np.int64]
-    groups: NDArray[np.int64] | None = None
+    groups: NDArray[np.signedinteger[Any]] | None = None
+    """Group codes, int32 (kept as they are) or any ints (as int64)."""
     subject_codes: NDArray[np.int64] | None = None
     secondary: NDArray[np.int64] | None = None
     group_sizes: NDArray[np.int64] | None = attrs.field(default=None, kw_only=True)
@@ -762,7 +773,7 @@ class RankSource:
         n = int(values.shape[0])
         object.__setattr__(self, "values", values)
         if self.groups is not None:
-            object.__setattr__(self, "groups", _int_array(self.groups, "groups", n))
+            object.__setattr__(self, "groups", _code_array(self.groups, "groups", n))
         if self.group_sizes is not None and self.groups is not None:
             sizes = _int_array(self.group_sizes, "group_sizes", None)
             if n and sizes.shape[0] != int(self.groups.max()) + 1:
@@ -848,13 +859,20 @@ class RankSource:
         if "by_cutoffs" not in self._memo:
             if self.rule.ties not in ("competition", "dense") or len(self) == 0:
                 self._memo["by_cutoffs"] = False
-            else:
-                low, high = self._range()
-                self._memo["by_cutoffs"] = high - low < 2**62 and (
+            else:  # packed (group, offset) keys and their sentinels must fit in int64
+                self._memo["by_cutoffs"] = (
                     self.groups is None or int(self.groups.min()) >= 0
-                )
+                ) and self._cells() < 2**62
         result: bool = self._memo["by_cutoffs"]
         return result
+
+    def _cells(self) -> int:
+        """How many (group code, value) cells the values span: codes × (high − low + 1).
+
+        Only for non-negative group codes (:meth:`_sizes` counts them).
+        """
+        low, high = self._range()
+        return int(self._sizes().shape[0]) * (high - low + 1)
 
     def _range(self) -> tuple[int, int]:
         if "range" not in self._memo:
@@ -894,11 +912,10 @@ class RankSource:
     def _cut_table(
         self, largest: bool, j: int | NDArray[np.int64]
     ) -> NDArray[np.signedinteger[Any]]:
-        """:meth:`_cutoffs` as offsets from the lowest value, in the offsets' int type."""
+        """:meth:`_cutoffs` in the offsets' int type."""
         key = ("cut", largest, j if isinstance(j, int) else j.tobytes())
         if key not in self._memo:
-            cut = self._cutoffs(largest, j) - np.int64(self._range()[0])
-            self._memo[key] = cut.astype(self._small()[0].dtype)
+            self._memo[key] = self._cutoffs(largest, j).astype(self._small()[0].dtype)
         result: NDArray[np.signedinteger[Any]] = self._memo[key]
         return result
 
@@ -907,14 +924,13 @@ class RankSource:
     ) -> tuple[NDArray[np.signedinteger[Any]], NDArray[np.signedinteger[Any]] | None]:
         """Values as offsets from the lowest, and group codes, in the narrowest int type.
 
-        int32 when the (group, value) cells fit in it: half the memory traffic of
-        int64 for every gather and comparison.
+        int32 when every (group, value) cell and the sentinels one past either end
+        (offsets −1 and ``span``) fit in it: half the memory traffic of int64 for
+        every gather and comparison.
         """
         if "small" not in self._memo:
             low, high = self._range()
-            span = high - low + 1
-            n_groups = 1 if self.groups is None else int(self.groups.max()) + 1
-            fits = n_groups * span <= 2**31 and low >= -(2**31) and high < 2**31
+            fits = self._cells() < 2**31 - 1 and low >= -(2**31) and high < 2**31
             small = np.dtype(np.int32 if fits else np.int64)
             offsets: NDArray[np.signedinteger[Any]] = self.values.astype(small)
             offsets -= np.array(low, dtype=small)
@@ -926,15 +942,21 @@ class RankSource:
         return result
 
     def _cutoffs(self, largest: bool, j: int | NDArray[np.int64]) -> NDArray[np.int64]:
-        """Per group code, the ``j``-th best value, or a sentinel past either end."""
+        """Per group code, the ``j``-th best value as an offset from the lowest value.
+
+        Past either end, a sentinel one past the values' offsets: ``span`` (above
+        the highest) or −1 (below the lowest), whichever selects nobody (``j ≤ 0``)
+        or everybody (``j`` past the group's count).
+        """
         low, high = self._range()
         starts, counts = self._counts()
         wanted = np.broadcast_to(np.asarray(j, dtype=np.int64), counts.shape)
         inside = (wanted >= 1) & (wanted <= counts)
         nth = np.where(largest, counts - wanted + 1, wanted)  # k-th smallest, 1-based
-        values = self._kth_smallest(starts, np.where(inside, nth, 1))
-        nobody, everybody = (high + 1, low - 1) if largest else (low - 1, high + 1)
-        cut = np.where(inside, values, np.where(wanted <= 0, nobody, everybody))
+        offsets = self._kth_smallest(starts, np.where(inside, nth, 1))
+        above, below = high - low + 1, -1
+        nobody, everybody = (above, below) if largest else (below, above)
+        cut = np.where(inside, offsets, np.where(wanted <= 0, nobody, everybody))
         return np.asarray(cut, dtype=np.int64)
 
     def _counts(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -949,7 +971,7 @@ class RankSource:
             return result
         low, high = self._range()
         span = high - low + 1
-        n_groups = 1 if self.groups is None else int(self.groups.max()) + 1
+        n_groups = int(self._sizes().shape[0])
         offsets, codes = self._small()
         cells = offsets if codes is None else codes * np.array(span, dtype=codes.dtype)
         if codes is not None:
@@ -959,7 +981,7 @@ class RankSource:
             tally = np.bincount(cells, minlength=n_groups * span)
             running = np.cumsum(tally > 0 if dense else tally, dtype=np.int64)
             ends = running[span - 1 :: span]
-            self._memo["store"] = ("running", running, span, low)
+            self._memo["store"] = ("running", running, span)
         else:
             packed = cells if codes is not None else cells.copy()  # offsets stay as they are
             packed.sort()
@@ -973,20 +995,20 @@ class RankSource:
                 ).astype(np.int64)
             else:  # every value is stored: a group's run is as long as the group
                 ends = np.cumsum(self._sizes(), dtype=np.int64)
-            self._memo["store"] = ("sorted", packed, span, low)
+            self._memo["store"] = ("sorted", packed, span)
         starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
         self._memo["counts"] = (starts, ends - starts)
         return starts, ends - starts
 
     def _kth_smallest(self, starts: NDArray[np.int64], nth: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Per group, its ``nth`` smallest stored value (1-based, within its count)."""
-        kind, store, span, low = self._memo["store"]
+        """Per group, its ``nth`` smallest stored value (1-based), as an offset from the lowest."""
+        kind, store, span = self._memo["store"]
         codes = np.arange(starts.shape[0], dtype=np.int64)
         if kind == "running":  # the first cell whose running count reaches the wanted one
             cell = np.searchsorted(store, starts + nth, side="left").astype(np.int64)
         else:
             cell = store[np.minimum(starts + nth - 1, max(store.shape[0] - 1, 0))].astype(np.int64)
-        return np.asarray(cell - codes * np.int64(span) + np.int64(low), dtype=np.int64)
+        return np.asarray(cell - codes * np.int64(span), dtype=np.int64)
 
 
 def _as_good(

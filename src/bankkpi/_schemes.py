@@ -376,8 +376,9 @@ class ResultLine:
     first time :attr:`trace` is read, from the rule and the subject's context
     (:meth:`Rule.evaluate`, the trace the line would otherwise have held; its amount
     is the line's). From the outside nothing tells the two apart: the fields are the
-    same, and equality, hashing, ``repr``, ``attrs.evolve`` and ``attrs.asdict`` read
-    the trace.
+    same, and equality, hashing, ``repr``, pickling, ``attrs.evolve`` and
+    ``attrs.asdict`` read the trace, so each of them builds it if it is not built yet
+    (:attr:`amount` does not).
     """
 
     subject: str

@@ -57,7 +57,7 @@ from bankkpi._formulas import (
 )
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
-from bankkpi._ranking import RankArrays, RankSource, Selection
+from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection
 from bankkpi._schemes import Input, Scheme
 from bankkpi.exceptions import (
     AmbiguousInputError,
@@ -711,7 +711,11 @@ def _prepare(
             spec.rule,
             variables[spec.variable].counts,
             None if grouped is None else grouped.index,
-            subject_codes=_Groups.of(ids).index if ordinal and ids is not None else None,
+            subject_codes=(
+                _Groups.of(ids).index.astype(np.int64, copy=False)
+                if ordinal and ids is not None
+                else None
+            ),
             group_sizes=None if grouped is None else grouped.sizes,
         )
     return ArrayContext(size, variables, ranks, ids), groups
@@ -722,7 +726,9 @@ class _Groups:
     """An attribute factorized once: sorted keys, each row's key index, group sizes."""
 
     keys: NDArray[Any]
-    index: NDArray[np.int64]
+    index: NDArray[np.signedinteger[Any]]
+    """Each row's key index: int32 when the keys are few enough, else int64; never
+    the caller's array (a ranking reads it when its ranks are first asked for)."""
     sizes: NDArray[np.int64]
 
     @classmethod
@@ -738,11 +744,13 @@ class _Groups:
             if top < 4 * n + 1024:
                 present = np.bincount(values, minlength=top + 1)
                 codes = np.flatnonzero(present)
+                width = np.int32 if top < 2**31 else np.int64
+                index: NDArray[np.signedinteger[Any]]
                 if codes.shape[0] == top + 1:  # codes 0 … top all used: each is its index
-                    index = values.astype(np.int64, copy=False)
+                    index = values.astype(width)  # a copy, the caller's array may change
                 else:
-                    position = np.cumsum(present > 0, dtype=np.int64) - 1
-                    index = position[values].astype(np.int64)
+                    position = np.cumsum(present > 0, dtype=width) - 1
+                    index = position[values]
                 return cls(codes.astype(values.dtype), index, present[codes].astype(np.int64))
         keys, inverse = np.unique(values, return_inverse=True)
         index = inverse.reshape(-1).astype(np.int64)
@@ -797,11 +805,14 @@ def evaluate_arrays(
         places: decimal places of integer columns of inputs without an indicator.
         floats: ``"refuse"`` (default) or ``"repr"``; see :data:`FloatPolicy`.
         workers: threads for a large population (numpy works outside Python's
-            lock): the rankings' cut-offs are found side by side, then each thread
-            evaluates the rules over its own block of rows. ``None`` (default)
-            uses the processors this process may run on; ``1`` uses one thread.
-            Populations under 131,072 rows always use one. Results never depend
-            on it.
+            lock): the rankings' cut-offs are found side by side, then the threads
+            evaluate the rules block by block, in blocks of at most 262,144 rows
+            set by the population's size alone. ``None`` (default) uses the
+            processors this process may run on; ``1`` uses one thread, which
+            evaluates the whole population at once. Populations of one block
+            always use one. Results, errors and overflow refusals never depend on
+            it: a population refused for overflow risk at once (a bound over all
+            rows) is evaluated block by block before it is refused.
 
     Returns:
         :class:`ArrayResults`.
@@ -813,7 +824,7 @@ def evaluate_arrays(
             number below 1, a discretionary amount outside its range, a negative
             amount, a value outside every band), each naming its rows and rule.
     """
-    threads = _threads(workers, _size(columns, attributes or {}, subjects))
+    threads = _threads(workers)
     env, groups = _prepare(
         scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
     )
@@ -845,19 +856,28 @@ def evaluate_arrays(
     )
 
 
-_PARALLEL_ROWS: Final = 1 << 17
-"""Below this many rows, threads would cost more than they save."""
+_BLOCK_ROWS: Final = 1 << 18
+"""Rows per block, at most, when a population is evaluated block by block.
+
+Blocks depend on the population's size alone (never on the threads), so that
+results do not either. Fewer, larger blocks cost less Python per row.
+"""
 
 
-def _threads(workers: int | None, size: int) -> int:
+def _threads(workers: int | None) -> int:
     if workers is None:  # the processors this process may run on
         if hasattr(os, "sched_getaffinity"):
-            workers = len(os.sched_getaffinity(0))
-        else:
-            workers = os.cpu_count() or 1
-    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidValueError("workers", "must be a positive int or None", workers)
-    return workers if size >= _PARALLEL_ROWS else 1
+    return workers
+
+
+def _blocks(size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each block: as few as hold at most ``_BLOCK_ROWS`` rows, equal."""
+    count = max(1, -(-size // _BLOCK_ROWS))
+    return list(itertools.pairwise(size * k // count for k in range(count + 1)))
 
 
 def _rules_of(
@@ -876,8 +896,11 @@ def _rules_of(
 def _selections(node: object, found: dict[str, list[Selection]]) -> None:
     """Every ranking selection (:class:`InRanks`) in a formula tree, by ranking."""
     if isinstance(node, InRanks):
-        if isinstance(node.selection, Selection):
-            found.setdefault(node.ranking, []).append(node.selection)
+        chosen = node.selection
+        if isinstance(chosen, Exemption):  # selects as its selection does
+            chosen = chosen.selection
+        if isinstance(chosen, Selection):
+            found.setdefault(node.ranking, []).append(chosen)
         return
     if attrs.has(type(node)):
         for field in attrs.fields(type(node)):  # type: ignore[arg-type] # checked by has()
@@ -888,44 +911,68 @@ def _selections(node: object, found: dict[str, list[Selection]]) -> None:
 
 
 def _rule_amounts(scheme: Scheme, env: ArrayContext, threads: int) -> dict[str, NDArray[np.int64]]:
-    """Every rule's amounts in fen, in ``threads`` threads.
+    """Every rule's amounts in fen, in ``threads`` threads; the same whatever ``threads``.
 
-    With more than one: each ranking's cut-offs for the selections the rules use
-    are found in a thread of its own, then each thread evaluates every rule over
-    its block of rows (:meth:`ArrayContext.part`) and the blocks are joined. If a
-    block refuses rows, the whole population is evaluated again in one thread so
-    that errors name every offending row at once, as they would have.
+    In one thread, the whole population at once. In several (and more than one
+    block, see :func:`_blocks`), block by block (:func:`_by_blocks`); if a block
+    refuses rows, the whole population is evaluated again at once, so that errors
+    name every offending row at once. A bound checked over the whole population
+    can refuse what no block refuses (a product of two columns whose largest
+    values lie in different blocks): when the whole population is refused for
+    overflow risk alone, it is evaluated block by block. Either way, amounts are
+    given exactly when every block of the population gives them or the whole does,
+    whatever ``threads`` is.
 
     Raises:
         ValidationErrorGroup: every rule that refuses some rows.
     """
-    if threads > 1:
-        wanted: dict[str, list[Selection]] = {}
-        for rule in scheme.rules:
-            _selections(rule.formula, wanted)
-        sources = [
-            (env.ranks[name], chosen)
-            for name, chosen in wanted.items()
-            if isinstance(env.ranks.get(name), RankSource)
-        ]
-        edges = [env.size * k // threads for k in range(threads + 1)]
-        joined = {rule.id: np.empty(env.size, dtype=np.int64) for rule in scheme.rules}
-
-        def block(edge: tuple[int, int]) -> list[BankKPIError]:
-            amounts, errors = _rules_of(scheme, env.part(*edge))
-            for rule, column in amounts.items():  # each thread copies its own block in
-                joined[rule][edge[0] : edge[1]] = column
-            return errors
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(_prepare_selections, sources))
-            refused = list(pool.map(block, itertools.pairwise(edges)))
-        if not any(refused):
+    blocks = _blocks(env.size)
+    if threads > 1 and len(blocks) > 1:
+        joined = _by_blocks(scheme, env, blocks, threads)
+        if joined is not None:
             return joined
+        blocks = []  # refused block by block: the whole population names every row
     amounts, errors = _rules_of(scheme, env)
+    if errors and len(blocks) > 1 and all(isinstance(e, OverflowRiskError) for e in errors):
+        joined = _by_blocks(scheme, env, blocks, 1)
+        if joined is not None:
+            return joined
     if errors:
         raise ValidationErrorGroup(f"rules of scheme {scheme.id} refuse some rows", errors)
     return amounts
+
+
+def _by_blocks(
+    scheme: Scheme, env: ArrayContext, blocks: list[tuple[int, int]], threads: int
+) -> dict[str, NDArray[np.int64]] | None:
+    """Every rule's amounts, block by block (:meth:`ArrayContext.part`); ``None`` if refused.
+
+    With several threads, each ranking's cut-offs for the selections the rules use
+    are found first, side by side; then each thread evaluates every rule over its
+    blocks and copies them into the joined columns.
+    """
+    joined = {rule.id: np.empty(env.size, dtype=np.int64) for rule in scheme.rules}
+
+    def block(edge: tuple[int, int]) -> bool:
+        amounts, errors = _rules_of(scheme, env.part(*edge))
+        for rule, column in amounts.items():
+            joined[rule][edge[0] : edge[1]] = column
+        return not errors
+
+    if threads == 1:
+        return joined if all(block(edge) for edge in blocks) else None
+    wanted: dict[str, list[Selection]] = {}
+    for rule in scheme.rules:
+        _selections(rule.formula, wanted)
+    sources = [
+        (env.ranks[name], chosen)
+        for name, chosen in wanted.items()
+        if isinstance(env.ranks.get(name), RankSource)
+    ]
+    with ThreadPoolExecutor(min(threads, len(blocks))) as pool:
+        list(pool.map(_prepare_selections, sources))
+        done = list(pool.map(block, blocks))
+    return joined if all(done) else None
 
 
 def _prepare_selections(item: tuple[Ranks, list[Selection]]) -> None:
