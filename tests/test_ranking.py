@@ -879,6 +879,24 @@ def test_rank_source_at_the_edges_of_its_int_types(low, span, n_groups, better, 
         assert source.mask(selection, slice(1, 8, 3)).tolist() == expected[1:8:3], selection
 
 
+@pytest.mark.parametrize("ties", ["competition", "average"])
+def test_rank_source_takes_any_window_size(ties):
+    """Windows past int64 select as on the full ranks; masks are the caller's own."""
+    source = RankSource(RankingRule("higher", ties), np.array([4, 3, 3, 1]))
+    for selection in (
+        Top(2**63),
+        RankRange("top", 2, 2**63),
+        RankRange("bottom", 2**63, 2**64),
+        Bottom(2**70),
+    ):
+        expected = selection.mask(source.arrays()).tolist()
+        assert source.mask(selection).tolist() == expected, selection
+        assert source.mask(selection, np.array([3, 0])).tolist() == [expected[3], expected[0]]
+    mask = source.mask(Top(1), slice(0, 2))
+    mask[:] = ~mask
+    assert source.mask(Top(1)).tolist() == [True, False, False, False]
+
+
 def test_rank_source_checks_its_arrays():
     rule = RankingRule("higher", "competition")
     with pytest.raises(FloatMoneyError):

@@ -22,13 +22,18 @@ from bankkpi import (
     Escalating,
     Expression,
     Fixed,
+    Input,
     InRanks,
     Multiply,
+    Percentile,
+    Period,
     PerPeriodEarly,
     RankingRule,
+    RankingSpec,
     RateTable,
     RoundingPolicy,
     Rule,
+    Scheme,
     Shortfall,
     Sum,
     Text,
@@ -441,6 +446,37 @@ class TestEvaluateArrays:
             with pytest.raises(ValidationErrorGroup) as info:
                 evaluate_arrays(scheme, {"a": a, "b": b}, workers=workers)
             assert isinstance(info.value.problems[0], OverflowRiskError)
+
+    @pytest.mark.parametrize("guard", [None, "c < 0"])
+    def test_a_selection_that_cannot_be_answered_fails_where_it_is_needed(self, monkeypatch, guard):
+        """A percentile whose count leaves int64 is the rule's error, in one thread or
+        several — and no error at all in a branch no row takes."""
+        monkeypatch.setattr("bankkpi.vector._BLOCK_ROWS", 4)
+        percentile = Percentile("top", Decimal("33.3333333333333333333"), "floor")
+        formula = When(InRanks("rk", percentile), Fixed(5))
+        if guard is not None:
+            formula = When(Compare("c", "<", 0), formula)
+        scheme = Scheme(
+            "w",
+            "1",
+            Text("w", "w"),
+            Period("2024-01-01", "2024-12-31"),
+            YUAN,
+            [Rule("r", Text("r", "r"), "reward", formula, YUAN)],
+            [Input("c", Text("c", "c"))],
+            rankings=[RankingSpec("rk", "c", RankingRule("higher", "competition"))],
+        )
+        outcomes = []
+        for workers in (1, 2, 3):
+            try:
+                outcomes.append(evaluate_arrays(scheme, {"c": np.arange(10)}, workers=workers))
+            except ValidationErrorGroup as exc:
+                outcomes.append([str(p) for p in exc.problems])
+        if guard is None:
+            assert outcomes[0] == outcomes[1] == outcomes[2]
+            assert "'percent' 33.3333333333333333333" in outcomes[0][0]
+        else:
+            assert [o.reward.tolist() for o in outcomes] == [[0] * 10] * 3
 
     def test_selections_need_no_full_ranks(self, monkeypatch):
         """Scheme A's selections (an exemption among them) come from cut-offs alone,

@@ -805,7 +805,8 @@ class RankSource:
         thread's block of rows, or the few rows of a branch.
         """
         if not self._by_cutoffs():
-            return selection.mask(self.arrays())[slice(None) if rows is None else rows]
+            full = self._full_mask(selection)  # kept: each caller gets its own copy
+            return full[slice(None) if rows is None else rows].copy()
         if rows is None:  # the whole population: masks kept for every use
             within, beyond = self._bounds(selection)
             return within.copy() if beyond is None else within & ~beyond
@@ -823,7 +824,7 @@ class RankSource:
         if self._by_cutoffs():
             self._window_cuts(selection)
         else:
-            self.arrays()
+            self._full_mask(selection)
 
     def _window_cuts(
         self, selection: Selection
@@ -854,6 +855,14 @@ class RankSource:
         return within, self._at_least_as_good(largest, first - 1)
 
     # -- internals --------------------------------------------------------------------
+
+    def _full_mask(self, selection: Selection) -> NDArray[np.bool_]:
+        """``selection.mask`` of the full ranks, once per selection (blocks slice it)."""
+        key = ("mask", selection)
+        if key not in self._memo:
+            self._memo[key] = selection.mask(self.arrays())
+        result: NDArray[np.bool_] = self._memo[key]
+        return result
 
     def _by_cutoffs(self) -> bool:
         if "by_cutoffs" not in self._memo:
@@ -913,6 +922,8 @@ class RankSource:
         self, largest: bool, j: int | NDArray[np.int64]
     ) -> NDArray[np.signedinteger[Any]]:
         """:meth:`_cutoffs` in the offsets' int type."""
+        if isinstance(j, int):  # 0 selects nobody, past the population everybody
+            j = max(0, min(j, len(self) + 1))
         key = ("cut", largest, j if isinstance(j, int) else j.tobytes())
         if key not in self._memo:
             self._memo[key] = self._cutoffs(largest, j).astype(self._small()[0].dtype)

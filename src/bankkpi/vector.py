@@ -30,6 +30,7 @@ reported and the others still computed, use :func:`bankkpi.evaluate`.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import itertools
 import math
@@ -917,8 +918,8 @@ def _rule_amounts(scheme: Scheme, env: ArrayContext, threads: int) -> dict[str, 
     block, see :func:`_blocks`), block by block (:func:`_by_blocks`); if a block
     refuses rows, the whole population is evaluated again at once, so that errors
     name every offending row at once. A bound checked over the whole population
-    can refuse what no block refuses (a product of two columns whose largest
-    values lie in different blocks): when the whole population is refused for
+    can refuse what no block refuses (a sum of two columns whose largest values
+    lie in different blocks): when the whole population is refused for
     overflow risk alone, it is evaluated block by block. Either way, amounts are
     given exactly when every block of the population gives them or the whole does,
     whatever ``threads`` is.
@@ -976,10 +977,16 @@ def _by_blocks(
 
 
 def _prepare_selections(item: tuple[Ranks, list[Selection]]) -> None:
+    """Cut-offs (or masks) for the selections found in the rules, ahead of the blocks.
+
+    A selection that cannot be answered is left alone here: a block raises its
+    error where a row actually needs it, as one thread would.
+    """
     source, chosen = item
     if isinstance(source, RankSource):
         for selection in chosen:
-            source.prepare(selection)
+            with contextlib.suppress(BankKPIError):
+                source.prepare(selection)
 
 
 class _RankMap(Mapping[str, RankArrays]):
