@@ -5,15 +5,18 @@ ordinary bankkpi scheme file — with :func:`bankkpi.vector.evaluate_arrays`, th
 generic vector engine (rankings, rules, rounding and group totals all from the
 scheme), and converts its fen amounts to the runner's whole-yuan :class:`Outcome`.
 
-:func:`exact_rate` measures the exact Decimal path (:func:`bankkpi.evaluate`, with a
-full trace for every amount) in outlet-evaluations per second. ``evaluate`` computes
-amounts on a lean path and builds each trace when it is first read:
-:func:`exact_rates` reports both the rate with every trace built and the rate with
-traces left to be built on demand.
+:func:`exact_rates` measures the exact Decimal path (:func:`bankkpi.evaluate`, with
+a full trace for every amount) in outlet-evaluations per second. ``evaluate``
+computes amounts on a lean path and builds each trace when it is first read, so it
+reports both the rate with every trace built and the rate with traces left to be
+built on demand; :func:`exact_rates_fresh` runs it in a fresh interpreter.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from functools import cache
@@ -97,6 +100,33 @@ def exact_rates(scores: I64, regions: I64) -> tuple[float, float, int]:
     assert len(traces) == len(rows)  # noqa: S101 - one rule: one trace per outlet
     assert all(t.to_dict() for t in traces[:10])  # noqa: S101 - traces exist
     return len(rows) / (materialised - start), len(rows) / (evaluated - start), len(rows)
+
+
+def exact_rates_fresh(n: int, seed: int, rounds: int = 3) -> tuple[float, float]:
+    """:func:`exact_rates` over ``n`` generated outlets in a fresh interpreter.
+
+    The medians of ``rounds`` runs. A fresh process holds only bankkpi, as a batch
+    run does: in the runner's own process the peers' modules (numba, polars,
+    pandas) and what the large sizes left behind make every garbage collection
+    longer, and the rate comes out lower by a third or more.
+    """
+    code = (
+        "import json, statistics, sys\n"
+        "from workload import make_population\n"
+        "from bankkpi_workload import exact_rates\n"
+        f"scores, regions = make_population({n}, {seed})\n"
+        f"runs = [exact_rates(scores, regions)[:2] for _ in range({rounds})]\n"
+        "print(json.dumps([statistics.median(r[k] for r in runs) for k in (0, 1)]))\n"
+    )
+    out = subprocess.run(  # noqa: S603 - this interpreter, our own code
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    with_traces, on_demand = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(with_traces), float(on_demand)
 
 
 def exact_rate(scores: I64, regions: I64) -> tuple[float, int]:
