@@ -1173,6 +1173,10 @@ class PerCount:
         _whole_count(var, context, "must be a whole count >= 0")
         return Trace.of("", self.label, var.num(context) * num(self.rate))
 
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        return _times_whole_count(_var(self.variable).name, self.rate)
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The count times the rate, per row.
 
@@ -1181,6 +1185,22 @@ class PerCount:
         """
         count = _whole_count_array(env, _var(self.variable), "must be a whole count >= 0")
         return fx.scale(count, self.rate, "PerCount")
+
+
+def _times_whole_count(name: str, factor: Decimal) -> LeanFn:
+    """The lean path of ``value × factor`` for a whole count ``value >= 0``.
+
+    A count that is not one raises, and the caller builds the trace (and its error).
+    """
+    multiply = EXACT_CONTEXT.multiply
+
+    def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+        value = values[name]
+        if value < 0 or value != value.to_integral_value():
+            raise InvalidValueError(name, "must be a whole count >= 0", value)
+        return multiply(value, factor)
+
+    return lean
 
 
 def _whole_count(var: Var, context: Context, rule: str) -> Decimal:
@@ -1254,6 +1274,24 @@ class Escalating:
             "", self.label, _var(self.units).num(context) * num(self.rates[index]), notes=[note]
         )
 
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        offence_name, units_name, rates = _var(self.offence).name, _var(self.units).name, self.rates
+        multiply = EXACT_CONTEXT.multiply
+
+        def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+            offence = values[offence_name]
+            if offence < 1 or offence != offence.to_integral_value():
+                raise InvalidValueError(
+                    offence_name, "must be a whole offence number >= 1", offence
+                )
+            units = values[units_name]
+            if units < 0:
+                raise InvalidValueError(units_name, "must be >= 0", units)
+            return multiply(units, rates[min(int(offence), len(rates)) - 1])
+
+        return lean
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The units at the rate of each row's offence.
 
@@ -1305,6 +1343,10 @@ class PerPeriodEarly:
         var = _var(self.variable)
         _whole_count(var, context, "must be a whole number >= 0")
         return Trace.of("", self.label, var.num(context) * num(self.amount))
+
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        return _times_whole_count(_var(self.variable).name, self.amount)
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The amount per period times the periods early, per row.
@@ -1730,6 +1772,23 @@ class Clamp:
                 notes.append(Text(f"保底{self.minimum}", f"floored at {self.minimum}"))
         return Trace.of("", inner.label, expr, notes=notes, inputs=inner.inputs, parts=inner.parts)
 
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        inner = lean_fn(self.formula)
+        if inner is None:
+            return None
+        low, high = self.minimum, self.maximum
+
+        def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
+            value = inner(values, ranks)
+            if high is not None and value > high:
+                value = high
+            if low is not None and value < low:
+                value = low
+            return value
+
+        return lean
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """``max(minimum, min(formula, maximum))`` per row."""
         what = "Clamp"
@@ -1768,6 +1827,22 @@ class Multiply:
             inputs=inner.inputs,
             parts=inner.parts,
         )
+
+    def _lean_fn(self) -> LeanFn | None:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        inner = lean_fn(self.formula)
+        test = None if self.when is None else holds_fn(self.when)
+        if inner is None or (self.when is not None and test is None):
+            return None
+        factor, multiply = self.factor, EXACT_CONTEXT.multiply
+
+        def lean(values: Mapping[str, Decimal], ranks: Mapping[str, Any]) -> Decimal:
+            amount = inner(values, ranks)
+            if test is not None and not test(values, ranks):
+                return amount
+            return multiply(amount, factor)
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The inner amounts, multiplied on the rows where the condition holds."""
@@ -1931,7 +2006,9 @@ def _holds_fns(predicates: Iterable[Predicate]) -> list[HoldsFn] | None:
     return [test for test in tests if test is not None]
 
 
-_LEAN_FORMULAS: Final = frozenset({Fixed, Shortfall, Sum, Choose, When})
+_LEAN_FORMULAS: Final = frozenset(
+    {Fixed, Shortfall, PerCount, Escalating, PerPeriodEarly, Sum, Choose, When, Clamp, Multiply}
+)
 _LEAN_PREDICATES: Final = frozenset({Met, InRanks, Compare, AllOf, AnyOf, Not})
 
 
@@ -1957,8 +2034,9 @@ def _round(value: Decimal, rounding: RoundingPolicy) -> Decimal:
 def lean_capable(node: object) -> bool:
     """Whether a formula or predicate tree has a lean path: its value without a trace.
 
-    The lean path covers :class:`Fixed`, :class:`Shortfall`, :class:`Sum`,
-    :class:`Choose` and :class:`When` over :class:`Met`, :class:`InRanks`,
+    The lean path covers :class:`Fixed`, :class:`Shortfall`, :class:`PerCount`,
+    :class:`Escalating`, :class:`PerPeriodEarly`, :class:`Sum`, :class:`Choose`,
+    :class:`When`, :class:`Clamp` and :class:`Multiply` over :class:`Met`, :class:`InRanks`,
     :class:`Compare`, :class:`AllOf`, :class:`AnyOf` and :class:`Not` (these exact
     classes, not subclasses). It performs the same lookups and tests as
     ``evaluate``/``test`` in the same order, computing in exact Decimal arithmetic.
