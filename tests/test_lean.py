@@ -21,6 +21,9 @@ from hypothesis import strategies as st
 
 from bankkpi import (
     AtLeast,
+    Band,
+    BandAmount,
+    BandSet,
     BinOp,
     Bottom,
     Call,
@@ -28,8 +31,10 @@ from bankkpi import (
     Clamp,
     Compare,
     Context,
+    Discretionary,
     Escalating,
     Fixed,
+    InBand,
     Input,
     InRanks,
     Multiply,
@@ -41,6 +46,7 @@ from bankkpi import (
     RankingRule,
     RankingSpec,
     RankRange,
+    RateTable,
     RoundingPolicy,
     Rule,
     Scheme,
@@ -50,6 +56,7 @@ from bankkpi import (
     Text,
     Top,
     Trace,
+    When,
     dump_scheme,
     evaluate,
     rank,
@@ -190,6 +197,48 @@ def test_counted_formulas_clamp_and_multiply_are_lean_and_agree(kind, data, rate
         for i, (p, o, r) in enumerate(data)
     ]
     _check_both_ways(scheme, rows)
+
+
+_BANDS = BandSet(
+    [
+        Band.interval("low", "[0, 60)"),
+        Band.interval("mid", "[60, 85]"),
+        Band.interval("high", "(85, 100]"),
+    ],
+    scale=(0, 100),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["tiered", "graduated", "scaled", "bands", "in_band", "chosen", "catch_all"]),
+    st.lists(
+        st.sampled_from(
+            ["-1", "0", "0.333", "59.99", "60", "85", "85.01", "100", "100.5", "250.5"]
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_tables_bands_and_chosen_amounts_are_lean_and_agree(kind, data):
+    """The lean paths of RateTable, BandAmount, InBand and Discretionary give the
+    trace's amount on every tier and band bound, and fall back to its error."""
+    tiers = [("0", "2"), ("60", "3.5"), ("85.01", "0.125")]
+    with_catch_all = BandSet(list(_BANDS.bands)[:2], catch_all="other")
+    formula = {
+        "tiered": RateTable(tiers, "score", "tiered"),
+        "graduated": RateTable(tiers, "score", "graduated"),
+        "scaled": RateTable(tiers, "score", "graduated", scale="0.3"),
+        "bands": BandAmount(_BANDS, {"low": "500", "mid": "200.5", "high": "0"}, "score"),
+        "in_band": When(InBand(_BANDS, {"low", "high"}, "score"), Fixed("300")),
+        "chosen": Discretionary(Text("媒体表扬", "media praise"), "60", "100", "score"),
+        "catch_all": BandAmount(with_catch_all, {"low": "1", "mid": "2", "other": "3"}, "score"),
+    }[kind]
+    assert lean_capable(formula)
+    rule = Rule("R", Text("规则", "rule"), "reward", formula, RoundingPolicy("half_even", "fen"))
+    scheme = _one_rule_scheme(rule)
+    rows = [SubjectRow(f"s{i}", {}, {"score": value}) for i, value in enumerate(data)]
+    _check_both_ways(attrs.evolve(scheme, rankings=[]), rows)
 
 
 RULE = Rule(

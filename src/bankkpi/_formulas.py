@@ -782,6 +782,15 @@ class InBand:
             f"{var.text.en} {_fmt(value)} is in band '{band.label}' {band.describe('en')}",
         )
 
+    def _holds_fn(self) -> HoldsFn:
+        """:meth:`test` without the reason, as a function (the lean path)."""
+        name, classify, labels = _var(self.variable).name, self.bands.classify, self.labels
+
+        def holds(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> bool:
+            return classify(values[name]).label in labels
+
+        return holds
+
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In one of the bands or not, per row.
 
@@ -1394,6 +1403,18 @@ class Discretionary:
         )
         return Trace.fixed("", self.item, chosen, notes=[range_note])
 
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        name, low, high = _var(self.variable).name, self.low, self.high
+
+        def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+            chosen = values[name]
+            if not low <= chosen <= high:
+                raise OutOfRangeError(name, "must be within the range", chosen)
+            return chosen
+
+        return lean
+
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The chosen amounts, checked against the range.
 
@@ -1455,6 +1476,15 @@ class BandAmount:
         _ok, why = InBand(self.bands, frozenset(), self.variable).test(context)
         band = self.bands.classify(_var(self.variable).get(context))
         return Trace.fixed("", self.label, self.amounts[band.label], notes=[why])
+
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path)."""
+        name, classify, amounts = _var(self.variable).name, self.bands.classify, self.amounts
+
+        def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+            return amounts[classify(values[name]).label]
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The amount of each row's band.
@@ -1550,6 +1580,33 @@ class RateTable:
             expr = expr * num(self.scale)
         note = Text(f"第{index + 1}档", f"tier {index + 1}")
         return Trace.of("", self.label, expr, notes=[note])
+
+    def _lean_fn(self) -> LeanFn:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path).
+
+        Exact Decimal arithmetic: a step without an exact 34-digit form raises and
+        the caller builds the trace.
+        """
+        name, tiers, tier_of, scale = _var(self.variable).name, self.tiers, self.tier_of, self.scale
+        tiered = self.mode == "tiered"
+        subtract, multiply, add = EXACT_CONTEXT.subtract, EXACT_CONTEXT.multiply, EXACT_CONTEXT.add
+
+        def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+            value = values[name]
+            index = tier_of(value)
+            if index is None:
+                return _ZERO
+            if tiered:
+                amount = multiply(value, tiers[index][1])
+            else:
+                amount = _ZERO
+                for k in range(index + 1):
+                    start, rate = tiers[k]
+                    top = value if k == index else tiers[k + 1][0]
+                    amount = add(amount, multiply(subtract(top, start), rate))
+            return amount if scale == 1 else multiply(amount, scale)
+
+        return lean
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
         """The table applied per row; graduated slices are clipped to their tier."""
@@ -2007,9 +2064,23 @@ def _holds_fns(predicates: Iterable[Predicate]) -> list[HoldsFn] | None:
 
 
 _LEAN_FORMULAS: Final = frozenset(
-    {Fixed, Shortfall, PerCount, Escalating, PerPeriodEarly, Sum, Choose, When, Clamp, Multiply}
+    {
+        Fixed,
+        Shortfall,
+        PerCount,
+        Escalating,
+        PerPeriodEarly,
+        Discretionary,
+        BandAmount,
+        RateTable,
+        Sum,
+        Choose,
+        When,
+        Clamp,
+        Multiply,
+    }
 )
-_LEAN_PREDICATES: Final = frozenset({Met, InRanks, Compare, AllOf, AnyOf, Not})
+_LEAN_PREDICATES: Final = frozenset({Met, InRanks, Compare, InBand, AllOf, AnyOf, Not})
 
 
 def _zero_fn(_values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
@@ -2034,10 +2105,12 @@ def _round(value: Decimal, rounding: RoundingPolicy) -> Decimal:
 def lean_capable(node: object) -> bool:
     """Whether a formula or predicate tree has a lean path: its value without a trace.
 
-    The lean path covers :class:`Fixed`, :class:`Shortfall`, :class:`PerCount`,
-    :class:`Escalating`, :class:`PerPeriodEarly`, :class:`Sum`, :class:`Choose`,
-    :class:`When`, :class:`Clamp` and :class:`Multiply` over :class:`Met`, :class:`InRanks`,
-    :class:`Compare`, :class:`AllOf`, :class:`AnyOf` and :class:`Not` (these exact
+    The lean path covers every formula but :class:`~bankkpi.Expression` —
+    :class:`Fixed`, :class:`Shortfall`, :class:`PerCount`, :class:`Escalating`,
+    :class:`PerPeriodEarly`, :class:`Discretionary`, :class:`BandAmount`,
+    :class:`RateTable`, :class:`Sum`, :class:`Choose`, :class:`When`, :class:`Clamp`
+    and :class:`Multiply` — over :class:`Met`, :class:`InRanks`, :class:`Compare`,
+    :class:`InBand`, :class:`AllOf`, :class:`AnyOf` and :class:`Not` (these exact
     classes, not subclasses). It performs the same lookups and tests as
     ``evaluate``/``test`` in the same order, computing in exact Decimal arithmetic.
     """
