@@ -78,6 +78,33 @@ def test_what_if_totals_equal_the_exact_path_per_scenario():
     assert sum(first) == table.results[0].penalty
 
 
+def test_scenarios_changing_only_rules_read_the_population_once(monkeypatch):
+    """Rule-only scenarios share one reading of the columns; a scenario that changes
+    how the population is read (a ranking's ties, an indicator) reads it again — and
+    every scenario's totals equal the exact path's."""
+    from bankkpi import vector  # noqa: PLC0415
+
+    reads = []
+    prepare = vector._prepare
+
+    def counting(*args, **kwargs):
+        reads.append(args[0].rankings[0].rule.ties)
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(vector, "_prepare", counting)
+    scenarios = [
+        {"rules[A.P3].**.rate": 150},
+        {"rules[A.P3].formula.formula.cases[0].when.selection.selection.n": 50},
+        {"rules[A.P3].**.rate": 150, "rankings[0].ties": "dense"},
+        {"rules[A.P3].**.rate": 300, "rankings[0].ties": "dense"},
+        {"rules[A.region_lowest].**.rate": 100},
+    ]
+    table = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
+    assert reads == ["competition", "dense", "competition"]
+    for scenario, result in zip(scenarios, table.results, strict=True):
+        assert result.penalty == exact_penalty(override(SCHEME_A, scenario))
+
+
 def test_monte_carlo_is_reproducible_by_seed():
     def shift(rng, base):
         return {

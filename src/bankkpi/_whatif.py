@@ -18,7 +18,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 import numpy as np
@@ -29,6 +29,9 @@ from bankkpi._money import CONTEXT, fen_to_yuan, to_decimal
 from bankkpi._schemefile import dump_scheme, parse_scheme
 from bankkpi._schemes import Scheme
 from bankkpi.exceptions import ConfigError, InvalidValueError
+
+if TYPE_CHECKING:  # vector imports this module at run time
+    from bankkpi.vector import _Population
 
 __all__ = [
     "ScenarioResult",
@@ -213,29 +216,45 @@ class ScenarioTable:
         return len(self.results)
 
 
-def _evaluate(
-    scheme: Scheme,
-    columns: Mapping[str, ArrayLike],
-    attributes: Mapping[str, ArrayLike] | None,
-    scenario: Scenario,
-) -> ScenarioResult:
-    from bankkpi.vector import evaluate_arrays  # noqa: PLC0415 - vector imports this module
+class _Reader:
+    """Evaluates schemes over one population, read once while the schemes read it alike.
 
-    out = evaluate_arrays(scheme, columns, attributes)
-    groups = {
-        name: {
-            str(k): (int(p), int(w))
-            for k, p, w in zip(g.keys.tolist(), g.penalty, g.reward, strict=True)
+    Scenarios that change only rules (rates, bases, targets, selection sizes) share
+    the columns as checked, the groups and each ranking's ordered store; a scenario
+    that changes how the population is read (an indicator's scale, a ranking's ties)
+    reads it again.
+    """
+
+    def __init__(
+        self, columns: Mapping[str, ArrayLike], attributes: Mapping[str, ArrayLike] | None
+    ) -> None:
+        self.columns = columns
+        self.attributes = attributes or {}
+        self.population: _Population | None = None
+
+    def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
+        from bankkpi.vector import _Population, _threads  # noqa: PLC0415 - vector imports this
+
+        if self.population is None or not self.population.fits(scheme):
+            self.population = _Population.of(scheme, self.columns, self.attributes)
+        out = self.population.evaluate(scheme, _threads(None))
+        groups = {  # tolist(): Python ints in one C pass, not one numpy scalar at a time
+            name: dict(
+                zip(
+                    map(str, g.keys.tolist()),
+                    zip(g.penalty.tolist(), g.reward.tolist(), strict=True),
+                    strict=True,
+                )
+            )
+            for name, g in out.group_totals.items()
         }
-        for name, g in out.group_totals.items()
-    }
-    return ScenarioResult(
-        dict(scenario),
-        out.total("penalty"),
-        out.total("reward"),
-        groups,
-        int(np.count_nonzero(out.penalty)),
-    )
+        return ScenarioResult(
+            dict(scenario),
+            out.total("penalty"),
+            out.total("reward"),
+            groups,
+            int(np.count_nonzero(out.penalty)),
+        )
 
 
 def what_if(
@@ -257,9 +276,8 @@ def what_if(
     >>> [(r["rules[A.no_complaint].**.amount"], r["reward"]) for r in table.records()]
     [(500, Decimal('2500.00')), (800, Decimal('3400.00'))]
     """
-    return ScenarioTable(
-        tuple(_evaluate(override(scheme, s), columns, attributes, s) for s in scenarios)
-    )
+    read = _Reader(columns, attributes)
+    return ScenarioTable(tuple(read(override(scheme, s), s) for s in scenarios))
 
 
 def monte_carlo(
@@ -283,7 +301,7 @@ def monte_carlo(
     results = []
     for run in range(runs):
         simulated = {**base, **draw(rng, base)}
-        results.append(_evaluate(scheme, simulated, attributes, {"run": run}))
+        results.append(_Reader(simulated, attributes)(scheme, {"run": run}))
     return ScenarioTable(tuple(results))
 
 
@@ -316,9 +334,11 @@ def seek_parameter(
     def value_at(i: int) -> Decimal:
         return CONTEXT.add(lo, CONTEXT.multiply(st, Decimal(i)))
 
+    read = _Reader(columns, attributes)
+
     def total(i: int) -> Decimal:
         value = value_at(i)
-        result = _evaluate(override(scheme, {path: value}), columns, attributes, {path: value})
+        result = read(override(scheme, {path: value}), {path: value})
         return result.penalty if kind == "penalty" else result.reward
 
     rising = total(count) >= total(0)

@@ -757,20 +757,20 @@ class _Groups:
         index = inverse.reshape(-1).astype(np.int64)
         return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
 
-    def sums(self, column: NDArray[np.int64], what: str) -> NDArray[np.int64]:
-        """``column`` summed per group, exactly (``numpy.add.at`` on int64); read-only."""
-        largest = fx.max_abs(column)
+    def sums(self, column: NDArray[np.int64], largest: int, what: str) -> NDArray[np.int64]:
+        """``column`` summed per group, exactly (``numpy.add.at`` on int64); read-only.
+
+        ``largest`` is the largest magnitude in ``column``.
+        """
         fx.check_bound(largest * int(self.sizes.max(initial=0)), what)
         out = np.zeros(self.keys.shape[0], dtype=np.int64)
         if largest:  # a column of zeros (no reward rules) sums to zeros
             np.add.at(out, self.index, column)
         return _frozen(out)
 
-    def totals(
-        self, penalty: NDArray[np.int64], reward: NDArray[np.int64], what: str
-    ) -> GroupTotals:
+    def totals(self, penalty: _Column, reward: _Column, what: str) -> GroupTotals:
         """Penalties and rewards per group."""
-        return GroupTotals(self.keys, self.sums(penalty, what), self.sums(reward, what))
+        return GroupTotals(self.keys, self.sums(*penalty, what), self.sums(*reward, what))
 
 
 def evaluate_arrays(
@@ -826,35 +826,96 @@ def evaluate_arrays(
             amount, a value outside every band), each naming its rows and rule.
     """
     threads = _threads(workers)
-    env, groups = _prepare(
+    population = _Population.of(
         scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
     )
-    amounts = {
-        rule: _frozen(column) for rule, column in _rule_amounts(scheme, env, threads).items()
-    }
-    kinds = {rule.id: rule.kind for rule in scheme.rules}
-    penalty = _column_sum([a for r, a in amounts.items() if kinds[r] == "penalty"], env.size)
-    reward = _column_sum([a for r, a in amounts.items() if kinds[r] == "reward"], env.size)
-    group_totals = {
-        name: groups[name].totals(penalty, reward, f"totals by {name}") for name in scheme.group_by
-    }
-    rollups = {
-        f"{r.kind}→{r.to}": groups[r.to].totals(penalty, reward, f"roll-up to {r.to}")
-        for r in scheme.rollups
-    }
-    return ArrayResults(
+    return population.evaluate(scheme, threads)
+
+
+def _data_key(scheme: Scheme) -> tuple[object, ...]:
+    """The parts of a scheme that reading its population depends on (not its rules)."""
+    return (
         scheme.id,
-        scheme.version,
-        env.size,
-        env.subjects,
-        kinds,
-        amounts,
-        penalty,
-        reward,
-        group_totals,
-        rollups,
-        _RankMap(env.ranks),
+        scheme.inputs,
+        scheme.indicators,
+        scheme.attributes,
+        scheme.rankings,
+        scheme.group_by,
+        scheme.rollups,
     )
+
+
+@attrs.frozen(eq=False)
+class _Population:
+    """A population read for a scheme: checked columns, factorized groups, rankings.
+
+    What :func:`evaluate_arrays` prepares before it evaluates the rules. The what-if
+    functions keep one across scenarios that change only rules (rates, bases,
+    targets, selection sizes): the columns are read and checked once, and each
+    ranking's ordered store is built once, its cut-offs found once per selection
+    size. Reading depends on the scheme's inputs, indicators, attributes, rankings,
+    groupings and roll-ups; :meth:`fits` says whether another scheme has the same.
+    """
+
+    key: tuple[object, ...]
+    env: ArrayContext
+    groups: dict[str, _Groups]
+
+    @classmethod
+    def of(
+        cls,
+        scheme: Scheme,
+        columns: Mapping[str, ArrayLike],
+        attributes: Mapping[str, ArrayLike],
+        *,
+        subjects: ArrayLike | None = None,
+        places: Mapping[str, int] | None = None,
+        floats: FloatPolicy = "refuse",
+    ) -> _Population:
+        """Read and check the columns for ``scheme`` (see :func:`evaluate_arrays`)."""
+        env, groups = _prepare(
+            scheme, columns, attributes, subjects=subjects, places=places, floats=floats
+        )
+        return cls(_data_key(scheme), env, groups)
+
+    def fits(self, scheme: Scheme) -> bool:
+        """Whether ``scheme`` reads a population as the scheme this was read for does."""
+        return self.key == _data_key(scheme)
+
+    def evaluate(self, scheme: Scheme, threads: int) -> ArrayResults:
+        """``scheme``'s rules over this population (``scheme`` must :meth:`fit <fits>`)."""
+        if not self.fits(scheme):
+            raise InvalidValueError(
+                "scheme", "reads its population differently from the one given", scheme.id
+            )
+        env, groups = self.env, self.groups
+        amounts = {
+            rule: _frozen(column) for rule, column in _rule_amounts(scheme, env, threads).items()
+        }
+        kinds = {rule.id: rule.kind for rule in scheme.rules}
+        penalty = _column_sum([a for r, a in amounts.items() if kinds[r] == "penalty"], env.size)
+        reward = _column_sum([a for r, a in amounts.items() if kinds[r] == "reward"], env.size)
+        group_totals = {
+            name: groups[name].totals(penalty, reward, f"totals by {name}")
+            for name in scheme.group_by
+        }
+        rollups = {
+            f"{r.kind}→{r.to}": groups[r.to].totals(penalty, reward, f"roll-up to {r.to}")
+            for r in scheme.rollups
+        }
+        return ArrayResults(
+            scheme.id,
+            scheme.version,
+            env.size,
+            env.subjects,
+            kinds,
+            amounts,
+            penalty[0],
+            reward[0],
+            group_totals,
+            rollups,
+            _RankMap(env.ranks),
+        )
 
 
 _BLOCK_ROWS: Final = 1 << 18
@@ -1006,17 +1067,24 @@ class _RankMap(Mapping[str, RankArrays]):
         return len(self._ranks)
 
 
-def _column_sum(columns: list[NDArray[np.int64]], size: int) -> NDArray[np.int64]:
-    """The row sums of read-only ``columns``, read-only (the one column itself if alone)."""
-    fx.check_bound(sum(fx.max_abs(c) for c in columns), "sum of rule amounts")
-    if not columns:  # read-only zeros that take no memory
-        return np.broadcast_to(np.zeros(1, dtype=np.int64), (size,))
+_Column: TypeAlias = tuple[NDArray[np.int64], int]
+"""A column and the largest magnitude in it."""
+
+
+def _column_sum(columns: list[NDArray[np.int64]], size: int) -> _Column:
+    """The row sums of read-only ``columns``, and their largest magnitude.
+
+    Read-only: the one column itself if alone, zeros that take no memory if none.
+    """
+    if not columns:
+        return np.broadcast_to(np.zeros(1, dtype=np.int64), (size,)), 0
     if len(columns) == 1:
-        return columns[0]
+        return columns[0], fx.max_abs(columns[0])
+    fx.check_bound(sum(fx.max_abs(c) for c in columns), "sum of rule amounts")
     total = np.zeros(size, dtype=np.int64)
     for column in columns:
         total += column
-    return _frozen(total)
+    return _frozen(total), fx.max_abs(total)
 
 
 def _frozen(array: NDArray[np.int64]) -> NDArray[np.int64]:
