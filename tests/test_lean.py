@@ -447,3 +447,21 @@ def test_memos_change_nothing_a_value_shows():
     private = [f.name for f in attrs.fields(Rule) if f.name.startswith("_")]
     assert private == ["_lean_memo"]
     assert not any(f.init or f.eq or f.repr for f in attrs.fields(Rule) if f.name in private)
+
+
+def test_a_long_chosen_amount_rounded_to_tens_agrees():
+    """A chosen amount with more than 34 digits, rounded to tens: one rounding both ways."""
+    chosen = Discretionary(Text("表扬", "praise"), "0", "1000", "chosen")
+    rule = Rule("R", Text("规则", "rule"), "reward", chosen, RoundingPolicy("half_down", "10"))
+    scheme = Scheme(
+        "s",
+        "1",
+        Text("方案", "scheme"),
+        Period("2024-01-01", "2024-12-31"),
+        RoundingPolicy("half_up", "yuan"),
+        [rule],
+        [Input("chosen", Text("酌定", "chosen"))],
+    )
+    rows = [SubjectRow("a", {}, {"chosen": "15.000000000000000000000000000000000001"})]
+    _check_both_ways(scheme, rows)
+    assert evaluate(scheme, rows).lines[0].amount == 20

@@ -14,7 +14,7 @@ from bankkpi import (
     to_decimal,
     yuan_to_fen,
 )
-from bankkpi.exceptions import BankKPIError, FloatMoneyError, InvalidValueError
+from bankkpi.exceptions import BankKPIError, FloatMoneyError, InvalidValueError, OverflowRiskError
 
 from .strategies import MODES, decimals_at, rounding_policies
 
@@ -98,6 +98,26 @@ class TestRoundingPolicy:
     @given(rounding_policies, decimals_at(4))
     def test_decimal_and_fraction_paths_agree(self, policy, value):
         assert policy.apply(value) == round_fraction(Fraction(value), policy)
+
+    @given(
+        rounding_policies,
+        st.integers(-(10**40), 10**40),
+        st.integers(-40, 3),
+    )
+    def test_values_past_34_digits_are_rounded_once(self, policy, coefficient, exponent):
+        """A value with more digits than the context holds (15.000…0001 at 10) is rounded
+        once, from its exact value, or refused; never rounded to 34 digits first."""
+        value = Decimal(coefficient).scaleb(exponent)
+        try:
+            rounded = policy.apply(value)
+        except OverflowRiskError:
+            return  # the rounded amount itself needs more than 34 digits
+        assert rounded == round_fraction(Fraction(value), policy)
+
+    def test_a_long_value_just_past_a_tie_at_ten(self):
+        value = Decimal("15.000000000000000000000000000000000001")
+        assert RoundingPolicy("half_down", "10").apply(value) == 20
+        assert RoundingPolicy("up", "10").apply(Decimal("60." + "0" * 36 + "1")) == 70
 
     @given(rounding_policies, decimals_at(4))
     def test_result_within_one_place(self, policy, value):

@@ -266,7 +266,13 @@ class RoundingPolicy:
         try:
             if exponent <= 0:
                 return value.quantize(quantum, rounding=_DECIMAL_MODE[self.mode], context=CONTEXT)
-            scaled = value.scaleb(-exponent, context=CONTEXT).quantize(
+            if value.is_finite():  # shifted exactly: scaleb would round to 34 digits first
+                sign, digits, shift = value.as_tuple()
+                assert isinstance(shift, int)  # noqa: S101 - a finite value has one
+                shifted = Decimal((sign, digits, shift - exponent))
+            else:
+                shifted = value.scaleb(-exponent, context=CONTEXT)
+            scaled = shifted.quantize(
                 Decimal(1), rounding=_DECIMAL_MODE[self.mode], context=CONTEXT
             )
             return scaled.scaleb(exponent, context=CONTEXT).quantize(Decimal(1), context=CONTEXT)
