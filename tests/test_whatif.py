@@ -105,6 +105,25 @@ def test_scenarios_changing_only_rules_read_the_population_once(monkeypatch):
         assert result.penalty == exact_penalty(override(SCHEME_A, scenario))
 
 
+def test_a_default_written_with_more_places_reads_the_population_again(monkeypatch):
+    """Equal defaults written differently (1 and 1.000) read a column at different
+    places: the population is read again, as evaluate_arrays would."""
+    from bankkpi import vector  # noqa: PLC0415
+
+    reads = []
+    prepare = vector._prepare
+
+    def counting(*args, **kwargs):
+        reads.append(args[0].inputs[1].default)
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(vector, "_prepare", counting)
+    assert SCHEME_A.inputs[1].name == "quarters_early"  # not a column: its default is read
+    scenarios = [{"inputs[1].default": "0"}, {"inputs[1].default": "0.000"}]
+    what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
+    assert [str(d) for d in reads] == ["0", "0.000"]
+
+
 def test_monte_carlo_is_reproducible_by_seed():
     def shift(rng, base):
         return {

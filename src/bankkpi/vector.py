@@ -832,9 +832,13 @@ def evaluate_arrays(
     return population.evaluate(scheme, threads)
 
 
-def _data_key(scheme: Scheme) -> tuple[object, ...]:
-    """The parts of a scheme that reading its population depends on (not its rules)."""
-    return (
+def _data_key(scheme: Scheme) -> str:
+    """The parts of a scheme that reading its population depends on (not its rules).
+
+    As their ``repr``, which shows how each number is written: a default of ``1``
+    and one of ``1.000`` are equal but read a column at different places.
+    """
+    parts = (
         scheme.id,
         scheme.inputs,
         scheme.indicators,
@@ -843,6 +847,7 @@ def _data_key(scheme: Scheme) -> tuple[object, ...]:
         scheme.group_by,
         scheme.rollups,
     )
+    return repr(parts)
 
 
 @attrs.frozen(eq=False)
@@ -857,7 +862,7 @@ class _Population:
     groupings and roll-ups; :meth:`fits` says whether another scheme has the same.
     """
 
-    key: tuple[object, ...]
+    key: str
     env: ArrayContext
     groups: dict[str, _Groups]
 
