@@ -153,7 +153,9 @@ class ArrayResults:
     ``group_totals`` holds a :class:`GroupTotals` per ``scheme.group_by`` attribute
     and ``rollups`` one per roll-up, named as in :class:`bankkpi.Results`
     (``penalty→head``: take its ``penalty`` column). ``ranks`` are the rankings
-    used, for seeing who was selected.
+    used, for seeing who was selected. Team splits are not computed here (see
+    :attr:`bankkpi.Results.splits` on the exact path); they change no amount or
+    total above.
     """
 
     scheme_id: str
