@@ -811,12 +811,9 @@ class RankSource:
             within, beyond = self._bounds(selection)
             return within.copy() if beyond is None else within & ~beyond
         largest, last, before = self._window_cuts(selection)
-        offsets, codes = self._small()
-        part = offsets[rows]
-        part_codes = None if codes is None else codes[rows]
-        inside = _as_good(part, part_codes, last, largest)
+        inside = self._as_good_rows(rows, last, largest)
         if before is not None:
-            inside &= ~_as_good(part, part_codes, before, largest)
+            inside &= ~self._as_good_rows(rows, before, largest)
         return inside
 
     def prepare(self, selection: Selection) -> None:
@@ -913,10 +910,34 @@ class RankSource:
         """
         key = ("rows", largest, j if isinstance(j, int) else j.tobytes())
         if key not in self._memo:
-            offsets, codes = self._small()
-            self._memo[key] = _as_good(offsets, codes, self._cut_table(largest, j), largest)
+            self._memo[key] = self._as_good_rows(None, self._cut_table(largest, j), largest)
         result: NDArray[np.bool_] = self._memo[key]
         return result
+
+    def _as_good_rows(
+        self, rows: Rows | None, cut: NDArray[np.signedinteger[Any]], largest: bool
+    ) -> NDArray[np.bool_]:
+        """The ``rows`` (all: ``None``) at least as good as their group's cut-off.
+
+        One group compares the values themselves with one threshold (no offsets
+        array); several gather each row's cut-off by its group code.
+        """
+        if self.groups is None:
+            low, high = self._range()
+            values = self.values if rows is None else self.values[rows]
+            threshold = int(cut[0]) + low  # within [low − 1, high + 1]: may pass int64
+            if largest:
+                if threshold > high or threshold <= low:
+                    return np.full(values.shape, threshold <= low, dtype=np.bool_)
+                return values >= threshold
+            if threshold < low or threshold >= high:
+                return np.full(values.shape, threshold >= high, dtype=np.bool_)
+            return values <= threshold
+        offsets, codes = self._small()
+        if rows is not None:
+            offsets = offsets[rows]
+            codes = None if codes is None else codes[rows]
+        return _as_good(offsets, codes, cut, largest)
 
     def _cut_table(
         self, largest: bool, j: int | NDArray[np.int64]
@@ -926,8 +947,17 @@ class RankSource:
             j = max(0, min(j, len(self) + 1))
         key = ("cut", largest, j if isinstance(j, int) else j.tobytes())
         if key not in self._memo:
-            self._memo[key] = self._cutoffs(largest, j).astype(self._small()[0].dtype)
+            self._memo[key] = self._cutoffs(largest, j).astype(self._width())
         result: NDArray[np.signedinteger[Any]] = self._memo[key]
+        return result
+
+    def _width(self) -> np.dtype[np.signedinteger[Any]]:
+        """int32 when every (group, value) cell and both sentinels fit in it, else int64."""
+        if "width" not in self._memo:
+            low, high = self._range()
+            fits = self._cells() < 2**31 - 1 and low >= -(2**31) and high < 2**31
+            self._memo["width"] = np.dtype(np.int32 if fits else np.int64)
+        result: np.dtype[np.signedinteger[Any]] = self._memo["width"]
         return result
 
     def _small(
@@ -940,9 +970,8 @@ class RankSource:
         every gather and comparison.
         """
         if "small" not in self._memo:
-            low, high = self._range()
-            fits = self._cells() < 2**31 - 1 and low >= -(2**31) and high < 2**31
-            small = np.dtype(np.int32 if fits else np.int64)
+            low = self._range()[0]
+            small = self._width()
             offsets: NDArray[np.signedinteger[Any]] = self.values.astype(small)
             offsets -= np.array(low, dtype=small)
             codes = None if self.groups is None else self.groups.astype(small, copy=False)
@@ -983,11 +1012,19 @@ class RankSource:
         low, high = self._range()
         span = high - low + 1
         n_groups = int(self._sizes().shape[0])
+        dense = self.rule.ties == "dense"
+        if self.groups is None and low >= 0 and high < 4 * len(self) + 65_536:
+            # one group of small non-negative values: counted as they are
+            tally = np.bincount(self.values, minlength=high + 1)[low:]
+            running = np.cumsum(tally > 0 if dense else tally, dtype=np.int64)
+            starts, counts = np.zeros(1, dtype=np.int64), running[-1:].copy()
+            self._memo["store"] = ("running", running, span)
+            self._memo["counts"] = (starts, counts)
+            return starts, counts
         offsets, codes = self._small()
         cells = offsets if codes is None else codes * np.array(span, dtype=codes.dtype)
         if codes is not None:
             cells += offsets
-        dense = self.rule.ties == "dense"
         if n_groups * span <= 4 * len(self) + 65_536:
             tally = np.bincount(cells, minlength=n_groups * span)
             running = np.cumsum(tally > 0 if dense else tally, dtype=np.int64)
