@@ -465,3 +465,47 @@ def test_a_long_chosen_amount_rounded_to_tens_agrees():
     rows = [SubjectRow("a", {}, {"chosen": "15.000000000000000000000000000000000001"})]
     _check_both_ways(scheme, rows)
     assert evaluate(scheme, rows).lines[0].amount == 20
+
+
+_ATOMS = st.sampled_from(["a", "b", "0", "3", "0.5", "7.25", "100", "123456789012.345678"])
+_SOURCES = st.recursive(
+    _ATOMS,
+    lambda inner: st.one_of(
+        st.builds("({} {} {})".format, inner, st.sampled_from("+-*/"), inner),
+        st.builds("{}({}, {})".format, st.sampled_from(["min", "max"]), inner, inner),
+        st.builds("abs({})".format, inner),
+        st.builds(
+            "(if {} {} {} then {} else {})".format,
+            inner,
+            st.sampled_from(["<", ">=", "=="]),
+            inner,
+            inner,
+            inner,
+        ),
+    ),
+    max_leaves=8,
+)
+_VALUES = st.sampled_from(["0", "-0", "1", "2.5", "-3", "0.333", "123456789.123456789", "1E+20"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SOURCES, st.lists(st.tuples(_VALUES, _VALUES), min_size=1, max_size=5))
+def test_expressions_are_lean_and_agree(source, data):
+    """An expression's lean value is its trace's (or it falls back): division by zero,
+    non-terminating quotients, values past 34 digits, conditionals, negative results."""
+    from bankkpi import Expression  # noqa: PLC0415
+
+    formula = Expression(source, ["a", "b"])
+    assert lean_capable(formula)
+    rule = Rule("R", Text("规则", "rule"), "penalty", formula, RoundingPolicy("half_up", "fen"))
+    scheme = Scheme(
+        "s",
+        "1",
+        Text("方案", "scheme"),
+        Period("2024-01-01", "2024-12-31"),
+        RoundingPolicy("half_up", "yuan"),
+        [rule],
+        [Input("a", Text("甲", "a")), Input("b", Text("乙", "b"))],
+    )
+    rows = [SubjectRow(f"s{i}", {}, {"a": a, "b": b}) for i, (a, b) in enumerate(data)]
+    _check_both_ways(scheme, rows)

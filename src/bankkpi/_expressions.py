@@ -70,6 +70,7 @@ always the value computed.
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import functools
 import unicodedata
@@ -83,7 +84,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bankkpi._checks import one_of
-from bankkpi._explain import BinOp, Call, Expr, Num, Text, Trace, format_number
+from bankkpi._explain import BinOp, Call, Expr, Num, Text, Trace, exact_decimal, format_number
 from bankkpi._fixedpoint import (
     MAX_PLACES,
     FixedArray,
@@ -918,6 +919,22 @@ def _truth(node: Node, env: Mapping[str, Fraction]) -> bool:
     raise _not_a("condition", node)
 
 
+class _Exact(Mapping[str, Fraction]):
+    """A context's values as exact fractions, each converted when it is looked up."""
+
+    def __init__(self, values: Mapping[str, Decimal]) -> None:
+        self._values = values
+
+    def __getitem__(self, name: str) -> Fraction:
+        return Fraction(self._values[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
 class _Explained:
     """Exact evaluation for one context that also builds the trace's substituted formula."""
 
@@ -1210,6 +1227,24 @@ class Expression:
         if isinstance(expr, Num) and expr.name is None:
             return Trace.fixed("", self.label, expr.value, notes=run.notes, inputs=inputs)
         return Trace.of("", self.label, expr, notes=run.notes, inputs=inputs)
+
+    def _lean_fn(self) -> Callable[[Mapping[str, Decimal], Mapping[str, Any]], Decimal]:
+        """:meth:`evaluate`'s value without the trace, as a function (the lean path).
+
+        The same exact evaluation (:func:`_number`, the variables looked up only when
+        evaluated, ``and``/``or`` short-circuiting); a value without an exact 34-digit
+        decimal form raises, and the caller builds the trace.
+        """
+        tree = self.tree
+
+        def lean(values: Mapping[str, Decimal], _ranks: Mapping[str, Any]) -> Decimal:
+            exact = _number(tree, _Exact(values))
+            value = exact_decimal(exact)
+            if value is None or value != exact:  # no finite form, or one past 34 digits
+                raise decimal.Inexact(self.source)
+            return value
+
+        return lean
 
     def evaluate_array(
         self,

@@ -2042,7 +2042,9 @@ def lean_fn(formula: object) -> LeanFn | None:
 
     See :func:`lean_capable` for the formulas it covers.
     """
-    if type(formula) in _LEAN_FORMULAS:
+    from bankkpi._expressions import Expression  # noqa: PLC0415 - it imports this module
+
+    if type(formula) in _LEAN_FORMULAS or type(formula) is Expression:
         build: Callable[[], LeanFn | None] = formula._lean_fn  # type: ignore[attr-defined]  # noqa: SLF001
         return build()
     return None
@@ -2105,11 +2107,11 @@ def _round(value: Decimal, rounding: RoundingPolicy) -> Decimal:
 def lean_capable(node: object) -> bool:
     """Whether a formula or predicate tree has a lean path: its value without a trace.
 
-    The lean path covers every formula but :class:`~bankkpi.Expression` —
-    :class:`Fixed`, :class:`Shortfall`, :class:`PerCount`, :class:`Escalating`,
-    :class:`PerPeriodEarly`, :class:`Discretionary`, :class:`BandAmount`,
-    :class:`RateTable`, :class:`Sum`, :class:`Choose`, :class:`When`, :class:`Clamp`
-    and :class:`Multiply` — over :class:`Met`, :class:`InRanks`, :class:`Compare`,
+    The lean path covers every formula — :class:`Fixed`, :class:`Shortfall`,
+    :class:`PerCount`, :class:`Escalating`, :class:`PerPeriodEarly`,
+    :class:`Discretionary`, :class:`BandAmount`, :class:`RateTable`,
+    :class:`~bankkpi.Expression`, :class:`Sum`, :class:`Choose`, :class:`When`,
+    :class:`Clamp` and :class:`Multiply` — over :class:`Met`, :class:`InRanks`, :class:`Compare`,
     :class:`InBand`, :class:`AllOf`, :class:`AnyOf` and :class:`Not` (these exact
     classes, not subclasses). It performs the same lookups and tests as
     ``evaluate``/``test`` in the same order, computing in exact Decimal arithmetic.
