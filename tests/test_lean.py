@@ -7,6 +7,7 @@ the second time with the lean path switched off, so every trace is built eagerly
 and require identical amounts, traces, totals and errors.
 """
 
+import decimal
 import pickle
 import sys
 from decimal import Decimal
@@ -467,13 +468,27 @@ def test_a_long_chosen_amount_rounded_to_tens_agrees():
     assert evaluate(scheme, rows).lines[0].amount == 20
 
 
-_ATOMS = st.sampled_from(["a", "b", "0", "3", "0.5", "7.25", "100", "123456789012.345678"])
+_ATOMS = st.sampled_from(
+    [
+        "a",
+        "b",
+        "0",
+        "3",
+        "0.5",
+        "7.25",
+        "100",
+        "123456789012.345678",
+        "123456789012345678901234567891",
+        "99999999999999999999999999.9999",
+    ]
+)
 _SOURCES = st.recursive(
     _ATOMS,
     lambda inner: st.one_of(
         st.builds("({} {} {})".format, inner, st.sampled_from("+-*/"), inner),
         st.builds("{}({}, {})".format, st.sampled_from(["min", "max"]), inner, inner),
         st.builds("abs({})".format, inner),
+        st.builds("-{}".format, inner),
         st.builds(
             "(if {} {} {} then {} else {})".format,
             inner,
@@ -509,3 +524,30 @@ def test_expressions_are_lean_and_agree(source, data):
     )
     rows = [SubjectRow(f"s{i}", {}, {"a": a, "b": b}) for i, (a, b) in enumerate(data)]
     _check_both_ways(scheme, rows)
+
+
+@pytest.mark.parametrize(
+    ("source", "a", "amount"),
+    [
+        ("a - -123456789012345678901234567891", "0", "123456789012345678901234567891"),
+        ("-99999999999999999999999999.9999 + a", "99999999999999999999999999.9999", "0"),
+        ("(if a < 3 then a * 100 else 1 / 0)", "2.5", "250"),
+        ("max(a, -7.125) * 2", "-10", None),  # negative: refused, so no lean amount
+        ("a / 3", "1", None),  # no finite decimal form: the trace rounds the rational
+    ],
+)
+def test_an_expression_s_lean_amount_is_its_trace_s(source, a, amount):
+    """The lean path gives these amounts itself (not by falling back), equal to the
+    trace's and shown in it, whatever the caller's decimal precision; or gives none."""
+    from bankkpi import Expression  # noqa: PLC0415
+
+    policy = RoundingPolicy("half_up", "yuan")
+    rule = Rule("R", Text("规则", "rule"), "penalty", Expression(source, ["a"]), policy)
+    context = Context("s", {"a": Decimal(a)})
+    with decimal.localcontext(prec=3):
+        lean = rule.lean_amount(context)
+        assert lean == (None if amount is None else Decimal(amount))
+        if amount is not None:
+            trace = rule.evaluate(context)
+            assert trace.amount == lean
+            assert format(Decimal(amount), ",f") in trace.render("en")

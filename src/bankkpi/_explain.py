@@ -189,7 +189,9 @@ class BinOp(_Arithmetic):
         ):
             # a + (−3) reads as a − 3; a − (−3) as a + 3
             flipped: Literal["+", "-"] = "-" if self.op == "+" else "+"
-            return BinOp(flipped, self.left, Num(-self.right.value)).render(lang, symbolic=symbolic)
+            return BinOp(flipped, self.left, Num(self.right.value.copy_negate())).render(
+                lang, symbolic=symbolic
+            )
         left = self.left.render(lang, symbolic=symbolic)
         right = self.right.render(lang, symbolic=symbolic)
         if isinstance(self.left, BinOp) and _PRECEDENCE[self.left.op] < mine:

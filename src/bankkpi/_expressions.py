@@ -954,8 +954,9 @@ class _Explained:
             return Fraction(given), Num(given, var.text)
         if isinstance(node, Minus):
             value, expr = self.number(node.operand)
-            if isinstance(node.operand, Number):
-                return -value, Num(Decimal(0) - node.operand.value)
+            if isinstance(node.operand, Number):  # negated exactly, in no context
+                literal = node.operand.value
+                return -value, Num(literal.copy_negate() if literal else literal)
             return -value, BinOp("*", Num(-1), expr)
         if isinstance(node, Arithmetic):
             left, left_expr = self.number(node.left)
