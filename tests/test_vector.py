@@ -776,3 +776,38 @@ def test_a_derived_input_is_not_read_from_a_column():
     with pytest.raises(ValidationErrorGroup) as info:
         evaluate_arrays(scheme, columns, {"region": np.array(["R"])})
     assert "derived" in str(info.value)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from("aZ0 _-华东区🙂\u00e9\x01"), min_size=1, max_size=12),
+        min_size=1,
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_text_keys_factorize_as_numpy_unique(words, collide):
+    """Text group keys, packed or hashed (every hash colliding, too), give numpy.unique's
+    sorted keys and each row's position among them."""
+    from bankkpi.vector import _Groups, _text_codes  # noqa: PLC0415
+
+    values = np.array(words)
+    expected_keys, expected_index = np.unique(values, return_inverse=True)
+    digest = (lambda points: np.zeros(points.shape[0], dtype=np.int64)) if collide else None
+    keys, index = _text_codes(values, digest)
+    assert keys.tolist() == expected_keys.tolist()
+    assert index.tolist() == expected_index.reshape(-1).tolist()
+    groups = _Groups.of(values)
+    assert groups.keys.tolist() == expected_keys.tolist()
+    assert groups.sizes.tolist() == np.bincount(expected_index.reshape(-1)).tolist()
+
+
+def test_packed_text_keys_never_overlap():
+    """Code points sit in fields of the width the largest needs: no two strings share
+    a key ("\\x00@" and "\\x01" would, with fields one bit narrower)."""
+    from bankkpi.vector import _text_codes  # noqa: PLC0415
+
+    keys, index = _text_codes(np.array(["\x00@", "\x01", "A", "\x00@"]))
+    assert keys.tolist() == ["\x00@", "\x01", "A"]
+    assert index.tolist() == [0, 1, 2, 0]

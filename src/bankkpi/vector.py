@@ -35,7 +35,7 @@ import decimal
 import itertools
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, get_args
@@ -739,7 +739,8 @@ class _Groups:
         """Factorize: sorted distinct keys and each row's position among them.
 
         Small non-negative integer keys (region codes) are counted in one pass
-        instead of sorted; any other keys go through ``numpy.unique``.
+        instead of sorted; text keys are packed into integers first
+        (:func:`_text_codes`); any other keys go through ``numpy.unique``.
         """
         n = int(values.shape[0])
         if values.dtype.kind in "iu" and n and int(values.min()) >= 0:
@@ -755,8 +756,11 @@ class _Groups:
                     position = np.cumsum(present > 0, dtype=width) - 1
                     index = position[values]
                 return cls(codes.astype(values.dtype), index, present[codes].astype(np.int64))
-        keys, inverse = np.unique(values, return_inverse=True)
-        index = inverse.reshape(-1).astype(np.int64)
+        if values.dtype.kind == "U" and n:
+            keys, index = _text_codes(values)
+        else:
+            keys, inverse = np.unique(values, return_inverse=True)
+            index = inverse.reshape(-1).astype(np.int64)
         return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
 
     def sums(self, column: NDArray[np.int64], largest: int, what: str) -> NDArray[np.int64]:
@@ -773,6 +777,54 @@ class _Groups:
     def totals(self, penalty: _Column, reward: _Column, what: str) -> GroupTotals:
         """Penalties and rewards per group."""
         return GroupTotals(self.keys, self.sums(*penalty, what), self.sums(*reward, what))
+
+
+def _text_codes(
+    values: NDArray[np.str_],
+    digest: Callable[[NDArray[np.uint32]], NDArray[np.int64]] | None = None,
+) -> tuple[NDArray[np.str_], NDArray[np.int64]]:
+    """``numpy.unique(values, return_inverse=True)`` for text, without sorting the text.
+
+    Each string's code points are packed into one int64 — exactly, when they fit
+    (``R001`` in 28 bits), else as a hash (``digest``, default :func:`_text_hash`)
+    whose every row is then checked against its key's string, falling back to
+    ``numpy.unique`` on a collision. Only the integers and the few distinct
+    strings are sorted: a sort of ``10**6`` region names takes a fifth of the time.
+    """
+    n = int(values.shape[0])
+    width = values.dtype.itemsize // 4
+    points = np.ascontiguousarray(values).view(np.uint32).reshape(n, width)
+    bits = int(points.max(initial=0)).bit_length() or 1
+    if width * bits <= 63:  # every string's code points side by side: an exact key
+        packed = np.zeros(n, dtype=np.int64)
+        for column in range(width):
+            packed <<= bits
+            packed |= points[:, column]
+        exact = True
+    else:
+        packed = (digest or _text_hash)(points)
+        exact = False
+    found, inverse = np.unique(packed, return_inverse=True)  # not return_index: a stable sort
+    index = inverse.reshape(-1).astype(np.int64)
+    some = np.empty(found.shape[0], dtype=np.intp)
+    some[index] = np.arange(n)  # a row of each key (the last one written)
+    distinct = values[some]
+    if not exact and not np.array_equal(distinct[index], values):  # a hash collision
+        keys, inverse = np.unique(values, return_inverse=True)
+        return keys, inverse.reshape(-1).astype(np.int64)
+    order = np.argsort(distinct, kind="stable")  # the few distinct strings, in text order
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    return distinct[order], rank[index].astype(np.int64)
+
+
+def _text_hash(points: NDArray[np.uint32]) -> NDArray[np.int64]:
+    """A 64-bit polynomial hash of each row of code points (collisions are checked)."""
+    state = np.full(points.shape[0], 1469598103934665603, dtype=np.uint64)
+    for column in range(points.shape[1]):
+        state *= np.uint64(1099511628211)
+        state ^= points[:, column].astype(np.uint64)
+    return state.view(np.int64)
 
 
 def evaluate_arrays(
