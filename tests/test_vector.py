@@ -811,3 +811,41 @@ def test_packed_text_keys_never_overlap():
     keys, index = _text_codes(np.array(["\x00@", "\x01", "A", "\x00@"]))
     assert keys.tolist() == ["\x00@", "\x01", "A"]
     assert index.tolist() == [0, 1, 2, 0]
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from("aZ0_华区🙂\x01"), min_size=1, max_size=10),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_repeated_subjects_are_found_by_keys_then_named(words):
+    """Repeated subject ids (found from packed or hashed keys, then by the text) are
+    reported exactly when some id repeats an earlier row's."""
+    from bankkpi.vector import _subject_array  # noqa: PLC0415
+
+    _text, problems = _subject_array(np.array(words), len(words))
+    repeats = [k for k, word in enumerate(words) if word in words[:k]]
+    duplicates = [p for p in problems if isinstance(p, DuplicateError)]
+    assert bool(duplicates) == bool(repeats)
+    if repeats:
+        assert f"row {repeats[0]} (" in str(duplicates[0])  # rows are numbered from 0
+
+
+def test_subject_ids_are_the_results_own():
+    """Results keep their own read-only copy of the subject ids."""
+    scheme = scheme_a()
+    rows = _csv_rows()[:50]
+    ids = np.array([r["subject"] for r in rows])
+    out = evaluate_arrays(
+        scheme,
+        {k: [r[k] for r in rows] for k in INPUTS},
+        {k: np.array([r[k] for r in rows]) for k in ("region", "head")},
+        subjects=ids,
+    )
+    expected = ids.tolist()
+    ids[:] = "changed"
+    assert out.subjects.tolist() == expected
+    assert not out.subjects.flags.writeable

@@ -326,9 +326,13 @@ def _ranks_map(values: Mapping[str, Ranks]) -> dict[str, Ranks]:
 
 
 def _subjects(values: ArrayLike | None) -> NDArray[Any] | None:
+    """The subject ids, read-only: copied unless nothing can write to them already."""
     if values is None:
         return None
-    array = np.array(values)
+    array = np.asarray(values)
+    base = array.base if isinstance(array.base, np.ndarray) else None
+    if array.flags.writeable or (base is not None and base.flags.writeable):
+        array = array.copy()
     if array.ndim != 1:
         raise InvalidValueError("subjects", "must be one-dimensional", array.shape)
     array.flags.writeable = False

@@ -246,9 +246,9 @@ def _subject_array(
         problems.append(
             InvalidValueError("subject", f"must not be blank ({phrase})", "", subject=subject)
         )
-    order = np.argsort(text, kind="stable")
     repeated = np.zeros(size, dtype=np.bool_)
-    if size > 1:
+    if size > 1 and _may_repeat(text):  # rare: then sort the text itself
+        order = np.argsort(text, kind="stable")
         same = text[order][1:] == text[order][:-1]
         repeated[order[1:][same]] = True
     if repeated.any():
@@ -258,6 +258,7 @@ def _subject_array(
                 "subject", f"must be unique; repeated ({phrase})", str(text[first]), subject=subject
             )
         )
+    text.flags.writeable = False  # our own copy: contexts and results share it
     return text, problems
 
 
@@ -792,18 +793,7 @@ def _text_codes(
     strings are sorted: a sort of ``10**6`` region names takes a fifth of the time.
     """
     n = int(values.shape[0])
-    width = values.dtype.itemsize // 4
-    points = np.ascontiguousarray(values).view(np.uint32).reshape(n, width)
-    bits = int(points.max(initial=0)).bit_length() or 1
-    if width * bits <= 63:  # every string's code points side by side: an exact key
-        packed = np.zeros(n, dtype=np.int64)
-        for column in range(width):
-            packed <<= bits
-            packed |= points[:, column]
-        exact = True
-    else:
-        packed = (digest or _text_hash)(points)
-        exact = False
+    packed, exact = _text_keys(values, digest)
     found, inverse = np.unique(packed, return_inverse=True)  # not return_index: a stable sort
     index = inverse.reshape(-1).astype(np.int64)
     some = np.empty(found.shape[0], dtype=np.intp)
@@ -816,6 +806,34 @@ def _text_codes(
     rank = np.empty_like(order)
     rank[order] = np.arange(order.shape[0])
     return distinct[order], rank[index].astype(np.int64)
+
+
+def _text_keys(
+    values: NDArray[np.str_],
+    digest: Callable[[NDArray[np.uint32]], NDArray[np.int64]] | None = None,
+) -> tuple[NDArray[np.int64], bool]:
+    """Each string as an int64, and whether that is exact (else a hash, ``digest``).
+
+    Exact when every string's code points fit side by side in 63 bits, each in a
+    field as wide as the largest code point needs.
+    """
+    n = int(values.shape[0])
+    width = values.dtype.itemsize // 4
+    points = np.ascontiguousarray(values).view(np.uint32).reshape(n, width)
+    bits = int(points.max(initial=0)).bit_length() or 1
+    if width * bits > 63:
+        return (digest or _text_hash)(points), False
+    packed = np.zeros(n, dtype=np.int64)
+    for column in range(width):
+        packed <<= bits
+        packed |= points[:, column]
+    return packed, True
+
+
+def _may_repeat(values: NDArray[np.str_]) -> bool:
+    """Whether two strings may be equal: two equal keys (strings or hash collisions)."""
+    keys = np.sort(_text_keys(values)[0])
+    return bool(np.any(keys[1:] == keys[:-1]))
 
 
 def _text_hash(points: NDArray[np.uint32]) -> NDArray[np.int64]:
