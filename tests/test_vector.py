@@ -849,3 +849,46 @@ def test_subject_ids_are_the_results_own():
     ids[:] = "changed"
     assert out.subjects.tolist() == expected
     assert not out.subjects.flags.writeable
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 10000).map(lambda n: n / 100),  # at most two places
+            st.floats(0, 100, allow_nan=False),  # more places, mostly
+            st.sampled_from([-0.0, 100.0, 0.005, 99.995, 1e-320, 100.01, -1.0]),
+            st.sampled_from([float("nan"), float("inf"), 1e300]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_float_columns_convert_as_their_reprs_row_by_row(scores):
+    """A float column converted at once gives what converting each float through its
+    shortest repr gives (the same counts, or the same errors)."""
+    scheme = scheme_a()
+    n = len(scores)
+    attributes = {"region": np.array(["R"] * n), "head": np.array(["H"] * n)}
+    complaints = np.zeros(n, dtype=np.int64)
+
+    from bankkpi.vector import _prepare  # noqa: PLC0415
+
+    def run(column):
+        try:
+            env, _groups = _prepare(
+                scheme,
+                {"score": column, "complaints": complaints},
+                attributes,
+                subjects=None,
+                places=None,
+                floats="repr",
+            )
+        except ValidationErrorGroup as exc:
+            return [str(p) for p in exc.problems]
+        score = env.variables["score"]
+        return [score.places, score.counts.tolist()]
+
+    at_once = run(np.array(scores, dtype=np.float64))
+    row_by_row = run(np.array(scores, dtype=object))  # each a Python float
+    assert at_once == row_by_row
