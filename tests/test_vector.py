@@ -2,6 +2,7 @@ import csv
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from unittest import mock
 
 import attrs
 import numpy as np
@@ -890,5 +891,77 @@ def test_float_columns_convert_as_their_reprs_row_by_row(scores):
         return [score.places, score.counts.tolist()]
 
     at_once = run(np.array(scores, dtype=np.float64))
-    row_by_row = run(np.array(scores, dtype=object))  # each a Python float
+    with mock.patch("bankkpi.vector._fast_counts", return_value=None):  # each float's repr
+        row_by_row = run(np.array(scores, dtype=np.float64))
     assert at_once == row_by_row
+
+
+_GOOD_TEXT = st.one_of(
+    st.integers(0, 10000).map(lambda n: f"{n // 100}.{n % 100:02d}"),
+    st.integers(0, 100).map(str),
+    st.sampled_from(["-0", "-0.00", ".5", "5.", "07.50", "100.00", "0"]),
+)
+_ODD = (  # past the precision or the scale, not plain decimals, or beyond int64
+    *("100.001", "0.005", "99.999", "100.01", "-1", "", " 9", "9 ", "+9", "1e1", "1_0"),
+    *("9..1", "1.2.3", "-", ".", "--1", "1-", "1\x002", "NaN", "١٢", "12345678901234567890"),
+)
+_ODD_TEXT = st.sampled_from(_ODD)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_GOOD_TEXT, min_size=1, max_size=20),
+    st.one_of(st.none(), _ODD_TEXT),
+    st.integers(0, 20),
+)
+def test_text_columns_convert_as_decimals_row_by_row(good, odd, where):
+    """A text column converted at once gives what Decimal(text) row by row gives (the
+    same counts, or the same errors), with one odd text among plain ones or none."""
+    scores = list(good)
+    if odd is not None:
+        scores.insert(where % (len(scores) + 1), odd)
+    _same_both_ways(scores)
+
+
+@pytest.mark.parametrize("odd", _ODD)
+def test_each_odd_text_converts_as_row_by_row(odd):
+    _same_both_ways(["5", odd, "95.50"])
+
+
+def _same_both_ways(scores):
+    from bankkpi.vector import _prepare  # noqa: PLC0415
+
+    scheme = scheme_a()
+    n = len(scores)
+    attributes = {"region": np.array(["R"] * n), "head": np.array(["H"] * n)}
+
+    def run(column):
+        try:
+            env, _groups = _prepare(
+                scheme,
+                {"score": column, "complaints": np.zeros(n, dtype=np.int64)},
+                attributes,
+                subjects=None,
+                places=None,
+                floats="refuse",
+            )
+        except ValidationErrorGroup as exc:
+            return [str(p) for p in exc.problems]
+        score = env.variables["score"]
+        return [score.places, score.counts.tolist()]
+
+    with mock.patch("bankkpi.vector._fast_counts", return_value=None):  # Decimal(text) each
+        row_by_row = run(np.array(scores, dtype=object))
+    assert run(np.array(scores)) == row_by_row
+    assert run(list(scores)) == row_by_row  # a list of str is read at once too
+    assert run(np.array(scores, dtype=object)) == row_by_row  # so is a pandas-like column
+
+
+def test_text_counts_stop_where_int64_would():
+    """Texts whose scaled counts need more than 18 digits are left to the exact path."""
+    from bankkpi.vector import _text_counts  # noqa: PLC0415
+
+    assert _text_counts(np.array(["999999999999999999"]), 0).tolist() == [999999999999999999]
+    assert _text_counts(np.array(["999999999999999999"]), 1) is None  # 19 digits scaled
+    assert _text_counts(np.array(["12345678901234567890"]), 0) is None
+    assert _text_counts(np.array(["-0.5", ".25", "7."]), 2).tolist() == [-50, 25, 700]

@@ -547,7 +547,7 @@ def _input_column(
         column = _default_column(item, indicator, size)
         return column, [] if indicator is None else _scale_errors(indicator, column, subjects)
     given = raw if isinstance(raw, np.ndarray) else None
-    clean = None if floats == "refuse" else _float_counts(given, indicator, size, subjects)
+    clean = _fast_counts(raw, indicator, size, floats, subjects)
     if clean is not None:
         return clean, []
     if given is not None and given.dtype.kind in "iu":
@@ -587,36 +587,103 @@ def _input_column(
     return counts, errors
 
 
-def _float_counts(
-    given: NDArray[Any] | None,
+def _fast_counts(
+    raw: ArrayLike | None,
     indicator: Indicator | None,
     size: int,
+    floats: FloatPolicy,
     subjects: NDArray[Any] | None,
 ) -> Counts | None:
-    """A clean float column as counts of the indicator's precision, without a loop.
+    """A clean float or text column as counts of the indicator's precision, at once.
+
+    A float array (``floats="repr"``), a text array, or a list of ``str``. ``None``
+    when the column is not one (no indicator, another type, a value to quantize or
+    out of scale, a blank…): the row-by-row path then converts it and names every
+    problem, as it always has.
+    """
+    if raw is None or indicator is None:
+        return None
+    if isinstance(raw, list | tuple):  # each item as it is: numpy would turn 0.1 into '0.1'
+        given = np.array(raw, dtype=str) if all(type(v) is str for v in raw) else None
+    else:  # an array, or a pandas or polars column
+        given = np.asarray(raw)
+        if given.dtype.kind == "O" and all(type(v) is str for v in given.tolist()):
+            given = given.astype(str)
+    if given is None or given.shape != (size,) or size == 0:
+        return None
+    places = -indicator.policy.exponent
+    if not 0 <= places <= 15:
+        return None
+    if given.dtype.kind == "f" and floats == "repr":
+        counts = _float_counts(given, places)
+    elif given.dtype.kind == "U":
+        counts = _text_counts(given, places)
+    else:
+        return None
+    if counts is None:
+        return None
+    column = Counts(counts, places)
+    return None if _scale_errors(indicator, column, subjects) else column
+
+
+def _float_counts(given: NDArray[np.floating[Any]], places: int) -> NDArray[np.int64] | None:
+    """Floats as counts of ``10**-places``, without a loop, or ``None``.
 
     The same counts as converting each float through its shortest ``repr`` (the
     ``"repr"`` policy) whenever every value's ``repr`` has at most the indicator's
     places: ``c = rint(f × 10^p)`` is kept only if ``c / 10^p`` (one correctly
     rounded division) gives ``f`` back, so the decimal ``c·10^−p`` rounds to ``f``;
     and with ``|c| < 2^52`` no other decimal of ``p`` places does, so it is ``f``'s
-    shortest ``repr``. ``None`` (the row-by-row path, which names every problem) for
-    anything else: NaN, infinities, more places, magnitudes past that bound, values
-    out of the indicator's scale.
+    shortest ``repr``. ``None`` for anything else: NaN, infinities, more places,
+    magnitudes past that bound.
     """
-    if given is None or indicator is None or given.dtype.kind != "f":
-        return None
-    places = -indicator.policy.exponent
-    if given.shape != (size,) or size == 0 or not 0 <= places <= 15:
-        return None
     if not np.isfinite(given).all():
         return None
     scale = float(10**places)  # exact: a power of ten up to 10^15
-    counts = np.rint(given * scale)
+    counts: NDArray[np.floating[Any]] = np.rint(given * scale)
     if np.abs(counts).max() >= 2.0**52 or not np.array_equal(counts / scale, given):
         return None
-    column = Counts(counts.astype(np.int64), places)
-    return None if _scale_errors(indicator, column, subjects) else column
+    return counts.astype(np.int64)
+
+
+def _text_counts(given: NDArray[np.str_], places: int) -> NDArray[np.int64] | None:
+    """Plain decimal texts (``91.5``, ``-3``, ``.25``) as counts of ``10**-places``.
+
+    The same counts as ``Decimal(text)`` row by row, for texts of an optional
+    leading ``-``, digits and at most one ``.``, with at least one digit, at most
+    ``places`` after the point and at most 18 digits once scaled; ``None`` for any
+    column with another text (blanks, spaces, ``+``, exponents: the row-by-row
+    path reads those). One pass per character position.
+    """
+    n = int(given.shape[0])
+    width = given.dtype.itemsize // 4
+    points = np.ascontiguousarray(given).view(np.uint32).reshape(n, width)
+    negative = points[:, 0] == 45
+    value = np.zeros(n, dtype=np.int64)
+    digits = np.zeros(n, dtype=np.int64)
+    fraction = np.zeros(n, dtype=np.int64)
+    dots = np.zeros(n, dtype=np.int64)
+    ended = np.zeros(n, dtype=np.bool_)  # numpy pads shorter texts with NUL at the end
+    for column in range(width):
+        point = points[:, column]
+        digit = (point >= 48) & (point <= 57)
+        end = point == 0
+        dot = point == 46
+        allowed = digit | dot | end | (negative if column == 0 else False)
+        if not allowed.all() or (ended & ~end).any():  # another character, or a NUL inside
+            return None
+        ended |= end
+        dots += dot
+        digits += digit
+        fraction += digit & (dots > 0)
+        value *= np.where(digit, 10, 1)
+        value += np.where(digit, point.astype(np.int64) - 48, 0)
+    if (dots > 1).any() or (digits == 0).any() or (fraction > places).any():
+        return None
+    if (digits + (places - fraction) > 18).any():  # past int64, scaled
+        return None
+    value *= np.power(np.int64(10), places - fraction)
+    return np.where(negative, -value, value)
 
 
 def _derived_column(
