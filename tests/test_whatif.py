@@ -139,6 +139,45 @@ def test_monte_carlo_is_reproducible_by_seed():
         monte_carlo(SCHEME_A, COLUMNS, ATTRIBUTES, draw=shift, runs=0, seed=1)
 
 
+def test_monte_carlo_reads_the_attributes_once_and_agrees_run_by_run(monkeypatch):
+    """Each run's totals are evaluate_arrays' over that run's columns; the attributes
+    (the same arrays every run) are read and factorized once."""
+    from bankkpi import vector  # noqa: PLC0415
+
+    def shift(rng, base):
+        return {
+            "score": np.clip(base["score"] + rng.integers(-80, 81, base["score"].size), 0, 10000)
+        }
+
+    reads = []
+    read = vector._attribute_array
+
+    def counting(name, *args):
+        reads.append(name)
+        return read(name, *args)
+
+    monkeypatch.setattr(vector, "_attribute_array", counting)
+    table = monte_carlo(SCHEME_A, COLUMNS, ATTRIBUTES, draw=shift, runs=4, seed=7)
+    assert sorted(reads) == ["head", "region"]
+    rng = np.random.default_rng(7)
+    base = {k: np.asarray(v) for k, v in COLUMNS.items()}
+    for result in table.results:
+        out = vector.evaluate_arrays(SCHEME_A, {**base, **shift(rng, base)}, ATTRIBUTES)
+        assert (result.penalty_fen, result.reward_fen) == (
+            out.total("penalty"),
+            out.total("reward"),
+        )
+        assert result.groups["region"] == {
+            str(k): (int(p), int(w))
+            for k, p, w in zip(
+                out.group_totals["region"].keys,
+                out.group_totals["region"].penalty,
+                out.group_totals["region"].reward,
+                strict=True,
+            )
+        }
+
+
 def test_seek_parameter_finds_the_lowest_rate_that_collects_the_budget():
     budget = Decimal(800_000)
     path = "rules[A.P3].**.rate"

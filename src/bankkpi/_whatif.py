@@ -226,17 +226,30 @@ class _Reader:
     """
 
     def __init__(
-        self, columns: Mapping[str, ArrayLike], attributes: Mapping[str, ArrayLike] | None
+        self,
+        columns: Mapping[str, ArrayLike],
+        attributes: Mapping[str, ArrayLike] | None,
+        like: _Reader | None = None,
     ) -> None:
+        """Evaluate over ``columns`` and ``attributes``.
+
+        ``like``: a reader of other columns over the same attribute arrays, whose
+        factorized attributes this one takes instead of reading them again.
+        """
         self.columns = columns
         self.attributes = attributes or {}
         self.population: _Population | None = None
+        self.like = like
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
         from bankkpi.vector import _Population, _threads  # noqa: PLC0415 - vector imports this
 
         if self.population is None or not self.population.fits(scheme):
-            self.population = _Population.of(scheme, self.columns, self.attributes)
+            known = None if self.like is None else self.like.population
+            factorized = known.groups if known is not None and known.fits(scheme) else None
+            self.population = _Population.of(
+                scheme, self.columns, self.attributes, groups=factorized
+            )
         out = self.population.evaluate(scheme, _threads(None))
         groups = {  # tolist(): Python ints in one C pass, not one numpy scalar at a time
             name: dict(
@@ -299,9 +312,12 @@ def monte_carlo(
     rng = np.random.default_rng(seed)
     base = {k: np.asarray(v) for k, v in columns.items()}
     results = []
+    first: _Reader | None = None  # the attributes are read and factorized once
     for run in range(runs):
         simulated = {**base, **draw(rng, base)}
-        results.append(_Reader(simulated, attributes)(scheme, {"run": run}))
+        read = _Reader(simulated, attributes, like=first)
+        results.append(read(scheme, {"run": run}))
+        first = first or read
     return ScenarioTable(tuple(results))
 
 

@@ -780,7 +780,13 @@ def _prepare(
     subjects: ArrayLike | None,
     places: Mapping[str, int] | None,
     floats: FloatPolicy,
+    groups: Mapping[str, _Groups] | None = None,
 ) -> tuple[ArrayContext, dict[str, _Groups]]:
+    """Read and check the columns for ``scheme``.
+
+    ``groups``: the attributes as an earlier reading of the same attribute arrays
+    factorized them (they are not read again).
+    """
     if floats not in _FLOAT_POLICIES:
         raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
     size = _size(columns, attributes, subjects)
@@ -788,7 +794,7 @@ def _prepare(
     ids, subject_problems = _subject_array(subjects, size)
     problems.extend(subject_problems)
     keys: dict[str, NDArray[Any]] = {}
-    for name in scheme.attributes:
+    for name in () if groups is not None else scheme.attributes:
         array, errors = _attribute_array(name, attributes.get(name), size, ids)
         problems.extend(errors)
         if array is not None:
@@ -808,7 +814,8 @@ def _prepare(
         raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
     used = {s.group_by for s in scheme.rankings if s.group_by is not None}
     used |= {*scheme.group_by, *(r.to for r in scheme.rollups)}
-    groups = {name: _Groups.of(keys[name]) for name in sorted(used)}
+    if groups is None:
+        groups = {name: _Groups.of(keys[name]) for name in sorted(used)}
     ranks: dict[str, Ranks] = {}
     for spec in scheme.rankings:  # ranked on demand: a selection may need only cut-offs
         ordinal = spec.rule.ties == "ordinal" and ids is not None
@@ -824,7 +831,7 @@ def _prepare(
             ),
             group_sizes=None if grouped is None else grouped.sizes,
         )
-    return ArrayContext(size, variables, ranks, ids), groups
+    return ArrayContext(size, variables, ranks, ids), dict(groups)
 
 
 @attrs.frozen(eq=False)
@@ -1050,10 +1057,20 @@ class _Population:
         subjects: ArrayLike | None = None,
         places: Mapping[str, int] | None = None,
         floats: FloatPolicy = "refuse",
+        groups: Mapping[str, _Groups] | None = None,
     ) -> _Population:
-        """Read and check the columns for ``scheme`` (see :func:`evaluate_arrays`)."""
+        """Read and check the columns for ``scheme`` (see :func:`evaluate_arrays`).
+
+        ``groups``: another population's, read from the same attribute arrays.
+        """
         env, groups = _prepare(
-            scheme, columns, attributes, subjects=subjects, places=places, floats=floats
+            scheme,
+            columns,
+            attributes,
+            subjects=subjects,
+            places=places,
+            floats=floats,
+            groups=groups,
         )
         return cls(_data_key(scheme), env, groups)
 
