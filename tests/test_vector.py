@@ -965,3 +965,15 @@ def test_text_counts_stop_where_int64_would():
     assert _text_counts(np.array(["999999999999999999"]), 1) is None  # 19 digits scaled
     assert _text_counts(np.array(["12345678901234567890"]), 0) is None
     assert _text_counts(np.array(["-0.5", ".25", "7."]), 2).tolist() == [-50, 25, 700]
+
+
+def test_a_ragged_column_is_a_typed_error():
+    """Nested lists of uneven length are refused with the library's error, naming the
+    column and rows, not with numpy's ValueError."""
+    for columns in (
+        {"score": [[1, 2], [3]], "complaints": [0, 0]},
+        {"complaints": [0, 0], "score": [[1, 2], [3]]},
+    ):
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme_a(), columns, {"region": ["R", "R"], "head": ["H", "H"]})
+        assert "'score' must be an exact number" in str(info.value.problems[0])

@@ -225,7 +225,15 @@ def _size(
         arrays.append(subjects)  # type: ignore[arg-type]
     if not arrays:
         raise InvalidValueError("columns", "must hold at least one column", {})
-    return int(np.shape(arrays[0])[0]) if np.ndim(arrays[0]) else 0
+    first = arrays[0]
+    if isinstance(first, list | tuple):  # its length, whatever its items (checked later)
+        return len(first)
+    try:
+        return int(np.shape(first)[0]) if np.ndim(first) else 0
+    except ValueError:  # a ragged nesting numpy cannot shape
+        raise InvalidValueError(
+            "columns", "must be one-dimensional", type(first).__name__
+        ) from None
 
 
 def _subject_array(
@@ -606,8 +614,11 @@ def _fast_counts(
     if isinstance(raw, list | tuple):  # each item as it is: numpy would turn 0.1 into '0.1'
         given = np.array(raw, dtype=str) if all(type(v) is str for v in raw) else None
     else:  # an array, or a pandas or polars column
-        given = np.asarray(raw)
-        if given.dtype.kind == "O" and all(type(v) is str for v in given.tolist()):
+        try:
+            given = np.asarray(raw)
+        except (TypeError, ValueError):  # the row-by-row path says what is wrong
+            return None
+        if given.dtype.kind == "O" and all(type(v) is str for v in given.ravel().tolist()):
             given = given.astype(str)
     if given is None or given.shape != (size,) or size == 0:
         return None
