@@ -184,15 +184,7 @@ def test_counted_formulas_clamp_and_multiply_are_lean_and_agree(kind, data, rate
     }[kind]
     assert lean_capable(formula)
     rule = Rule("R", Text("规则", "rule"), "penalty", formula, RoundingPolicy("half_up", "fen"))
-    scheme = Scheme(
-        "s",
-        "1",
-        Text("方案", "scheme"),
-        Period("2024-01-01", "2024-12-31"),
-        RoundingPolicy("half_up", "yuan"),
-        [rule],
-        [Input(name, Text(name, name)) for name in ("points", "offence", "repeat")],
-    )
+    scheme = _scheme_for(rule, "points", "offence", "repeat")
     rows = [
         SubjectRow(f"s{i}", {}, {"points": p, "offence": o, "repeat": r})
         for i, (p, o, r) in enumerate(data)
@@ -304,7 +296,8 @@ def test_a_deferred_line_is_a_value():
         later.trace = eager.trace  # type: ignore[misc]
 
 
-def _one_rule_scheme(rule):
+def _scheme_for(rule, *names, rankings=()):
+    """A one-rule scheme whose inputs are ``names`` (no indicator)."""
     return Scheme(
         "s",
         "1",
@@ -312,9 +305,15 @@ def _one_rule_scheme(rule):
         Period("2024-01-01", "2024-12-31"),
         RoundingPolicy("half_up", "yuan"),
         [rule],
-        [Input("score", Text("得分", "score"))],
-        rankings=[RankingSpec("all", "score", RankingRule("higher", "competition"))],
+        [Input(name, Text(name, name)) for name in names],
+        rankings=rankings,
     )
+
+
+def _one_rule_scheme(rule):
+    """:func:`_scheme_for` a score, ranked as ``all``."""
+    ranking = RankingSpec("all", "score", RankingRule("higher", "competition"))
+    return _scheme_for(rule, "score", rankings=[ranking])
 
 
 def test_lean_paths_take_rank_rows_and_entries_alike():
@@ -454,15 +453,7 @@ def test_a_long_chosen_amount_rounded_to_tens_agrees():
     """A chosen amount with more than 34 digits, rounded to tens: one rounding both ways."""
     chosen = Discretionary(Text("表扬", "praise"), "0", "1000", "chosen")
     rule = Rule("R", Text("规则", "rule"), "reward", chosen, RoundingPolicy("half_down", "10"))
-    scheme = Scheme(
-        "s",
-        "1",
-        Text("方案", "scheme"),
-        Period("2024-01-01", "2024-12-31"),
-        RoundingPolicy("half_up", "yuan"),
-        [rule],
-        [Input("chosen", Text("酌定", "chosen"))],
-    )
+    scheme = _scheme_for(rule, "chosen")
     rows = [SubjectRow("a", {}, {"chosen": "15.000000000000000000000000000000000001"})]
     _check_both_ways(scheme, rows)
     assert evaluate(scheme, rows).lines[0].amount == 20
@@ -513,15 +504,7 @@ def test_expressions_are_lean_and_agree(source, data):
     formula = Expression(source, ["a", "b"])
     assert lean_capable(formula)
     rule = Rule("R", Text("规则", "rule"), "penalty", formula, RoundingPolicy("half_up", "fen"))
-    scheme = Scheme(
-        "s",
-        "1",
-        Text("方案", "scheme"),
-        Period("2024-01-01", "2024-12-31"),
-        RoundingPolicy("half_up", "yuan"),
-        [rule],
-        [Input("a", Text("甲", "a")), Input("b", Text("乙", "b"))],
-    )
+    scheme = _scheme_for(rule, "a", "b")
     rows = [SubjectRow(f"s{i}", {}, {"a": a, "b": b}) for i, (a, b) in enumerate(data)]
     _check_both_ways(scheme, rows)
 

@@ -779,15 +779,12 @@ def test_a_derived_input_is_not_read_from_a_column():
     assert "derived" in str(info.value)
 
 
+_KEYS = st.text(alphabet=st.sampled_from("aZ0 _-华东区🙂\u00e9\x01"), min_size=1, max_size=12)
+"""Text keys: ASCII, CJK, an emoji (past 16 bits), a control character."""
+
+
 @settings(max_examples=200)
-@given(
-    st.lists(
-        st.text(alphabet=st.sampled_from("aZ0 _-华东区🙂\u00e9\x01"), min_size=1, max_size=12),
-        min_size=1,
-        max_size=40,
-    ),
-    st.booleans(),
-)
+@given(st.lists(_KEYS, min_size=1, max_size=40), st.booleans())
 def test_text_keys_factorize_as_numpy_unique(words, collide):
     """Text group keys, packed or hashed (every hash colliding, too), give numpy.unique's
     sorted keys and each row's position among them."""
@@ -815,13 +812,7 @@ def test_packed_text_keys_never_overlap():
 
 
 @settings(max_examples=200)
-@given(
-    st.lists(
-        st.text(alphabet=st.sampled_from("aZ0_华区🙂\x01"), min_size=1, max_size=10),
-        min_size=1,
-        max_size=30,
-    )
-)
+@given(st.lists(_KEYS.filter(str.strip), min_size=1, max_size=30))
 def test_repeated_subjects_are_found_by_keys_then_named(words):
     """Repeated subject ids (found from packed or hashed keys, then by the text) are
     reported exactly when some id repeats an earlier row's."""
@@ -868,27 +859,9 @@ def test_subject_ids_are_the_results_own():
 def test_float_columns_convert_as_their_reprs_row_by_row(scores):
     """A float column converted at once gives what converting each float through its
     shortest repr gives (the same counts, or the same errors)."""
-    scheme = scheme_a()
-    n = len(scores)
-    attributes = {"region": np.array(["R"] * n), "head": np.array(["H"] * n)}
-    complaints = np.zeros(n, dtype=np.int64)
-
-    from bankkpi.vector import _prepare  # noqa: PLC0415
 
     def run(column):
-        try:
-            env, _groups = _prepare(
-                scheme,
-                {"score": column, "complaints": complaints},
-                attributes,
-                subjects=None,
-                places=None,
-                floats="repr",
-            )
-        except ValidationErrorGroup as exc:
-            return [str(p) for p in exc.problems]
-        score = env.variables["score"]
-        return [score.places, score.counts.tolist()]
+        return _read_score(column, "repr")
 
     at_once = run(np.array(scores, dtype=np.float64))
     with mock.patch("bankkpi.vector._fast_counts", return_value=None):  # each float's repr
@@ -929,26 +902,8 @@ def test_each_odd_text_converts_as_row_by_row(odd):
 
 
 def _same_both_ways(scores):
-    from bankkpi.vector import _prepare  # noqa: PLC0415
-
-    scheme = scheme_a()
-    n = len(scores)
-    attributes = {"region": np.array(["R"] * n), "head": np.array(["H"] * n)}
-
     def run(column):
-        try:
-            env, _groups = _prepare(
-                scheme,
-                {"score": column, "complaints": np.zeros(n, dtype=np.int64)},
-                attributes,
-                subjects=None,
-                places=None,
-                floats="refuse",
-            )
-        except ValidationErrorGroup as exc:
-            return [str(p) for p in exc.problems]
-        score = env.variables["score"]
-        return [score.places, score.counts.tolist()]
+        return _read_score(column, "refuse")
 
     with mock.patch("bankkpi.vector._fast_counts", return_value=None):  # Decimal(text) each
         row_by_row = run(np.array(scores, dtype=object))
@@ -977,3 +932,23 @@ def test_a_ragged_column_is_a_typed_error():
         with pytest.raises(ValidationErrorGroup) as info:
             evaluate_arrays(scheme_a(), columns, {"region": ["R", "R"], "head": ["H", "H"]})
         assert "'score' must be an exact number" in str(info.value.problems[0])
+
+
+def _read_score(column, floats):
+    """Scheme A's score column as read (places and counts), or the problems raised."""
+    from bankkpi.vector import _prepare  # noqa: PLC0415
+
+    n = len(column)
+    try:
+        env, _groups = _prepare(
+            scheme_a(),
+            {"score": column, "complaints": np.zeros(n, dtype=np.int64)},
+            {"region": np.array(["R"] * n), "head": np.array(["H"] * n)},
+            subjects=None,
+            places=None,
+            floats=floats,
+        )
+    except ValidationErrorGroup as exc:
+        return [str(p) for p in exc.problems]
+    score = env.variables["score"]
+    return [score.places, score.counts.tolist()]
