@@ -934,9 +934,9 @@ class RankSource:
                 return np.full(values.shape, threshold >= high, dtype=np.bool_)
             return values <= threshold
         offsets, codes = self._small()
+        assert codes is not None  # noqa: S101 - several groups have codes
         if rows is not None:
-            offsets = offsets[rows]
-            codes = None if codes is None else codes[rows]
+            offsets, codes = offsets[rows], codes[rows]
         return _as_good(offsets, codes, cut, largest)
 
     def _cut_table(
@@ -1013,25 +1013,19 @@ class RankSource:
         span = high - low + 1
         n_groups = int(self._sizes().shape[0])
         dense = self.rule.ties == "dense"
-        if self.groups is None and low >= 0 and high < 4 * len(self) + 65_536:
-            # one group of small non-negative values: counted as they are
-            tally = np.bincount(self.values, minlength=high + 1)[low:]
-            running = np.cumsum(tally > 0 if dense else tally, dtype=np.int64)
-            starts, counts = np.zeros(1, dtype=np.int64), running[-1:].copy()
-            self._memo["store"] = ("running", running, span)
-            self._memo["counts"] = (starts, counts)
-            return starts, counts
-        offsets, codes = self._small()
-        cells = offsets if codes is None else codes * np.array(span, dtype=codes.dtype)
-        if codes is not None:
-            cells += offsets
-        if n_groups * span <= 4 * len(self) + 65_536:
-            tally = np.bincount(cells, minlength=n_groups * span)
+        limit = 4 * len(self) + 65_536
+        if n_groups * span <= limit:
+            if self.groups is None and low >= 0 and high < limit:  # counted as they are
+                tally = np.bincount(self.values, minlength=high + 1)[low:]
+            else:
+                tally = np.bincount(self._cell_keys(), minlength=n_groups * span)
             running = np.cumsum(tally > 0 if dense else tally, dtype=np.int64)
             ends = running[span - 1 :: span]
             self._memo["store"] = ("running", running, span)
         else:
-            packed = cells if codes is not None else cells.copy()  # offsets stay as they are
+            packed = self._cell_keys()
+            if self.groups is None:  # the keys are the offsets themselves: sort a copy
+                packed = packed.copy()
             packed.sort()
             if dense:
                 keep = np.ones(packed.shape[0], dtype=np.bool_)
@@ -1048,6 +1042,16 @@ class RankSource:
         self._memo["counts"] = (starts, ends - starts)
         return starts, ends - starts
 
+    def _cell_keys(self) -> NDArray[np.signedinteger[Any]]:
+        """Each row's (group, value) cell, ``group × span + offset`` (one group: the offset)."""
+        offsets, codes = self._small()
+        if codes is None:
+            return offsets
+        low, high = self._range()
+        keys = codes * np.array(high - low + 1, dtype=codes.dtype)
+        keys += offsets
+        return keys
+
     def _kth_smallest(self, starts: NDArray[np.int64], nth: NDArray[np.int64]) -> NDArray[np.int64]:
         """Per group, its ``nth`` smallest stored value (1-based), as an offset from the lowest."""
         kind, store, span = self._memo["store"]
@@ -1061,12 +1065,12 @@ class RankSource:
 
 def _as_good(
     offsets: NDArray[np.signedinteger[Any]],
-    codes: NDArray[np.signedinteger[Any]] | None,
+    codes: NDArray[np.signedinteger[Any]],
     cut: NDArray[np.signedinteger[Any]],
     largest: bool,
 ) -> NDArray[np.bool_]:
-    """Rows whose value is at least as good as their group's cut-off (one group: ``None``)."""
-    threshold = cut[0] if codes is None else cut[codes]
+    """Rows whose value is at least as good as their group's cut-off."""
+    threshold = cut[codes]
     result: NDArray[np.bool_] = offsets >= threshold if largest else offsets <= threshold
     return result
 
