@@ -11,6 +11,7 @@ from bankkpi import _expressions as ex
 from bankkpi import _fixedpoint as fx
 from bankkpi._explain import exact_decimal
 from bankkpi.exceptions import FloatMoneyError, InvalidValueError, OverflowRiskError
+from bankkpi.vector import Counts
 
 from .strategies import MODES, rounding_policies
 
@@ -179,3 +180,18 @@ def test_decimal_of_an_element():
     assert value.decimal(0) == Decimal("30.5")
     assert value.decimal(1) == Fraction(1, 300)
     assert fx.constant(Decimal("2.50"), "c").decimal(5) == Decimal("2.5")
+
+
+@given(st.lists(st.integers(0, 300), max_size=50), st.integers(0, 400))
+def test_bincount_reads_counts_without_copying_and_without_writing(values, minlength):
+    counts = Counts(np.array(values, dtype=np.int64), 0).counts
+    before = counts.copy()
+    expected = np.bincount(np.array(values, dtype=np.int64), minlength=minlength)
+    assert np.array_equal(fx.bincount(counts, minlength), expected)
+    assert not counts.flags.writeable  # still read-only, and unchanged
+    assert np.array_equal(counts, before)
+    frozen = np.array(values, dtype=np.int64)
+    frozen.flags.writeable = False  # no writeable owner: numpy's own (copying) path
+    assert np.array_equal(fx.bincount(frozen, minlength), expected)
+    part = counts[1:]  # a view of part of the owner is not its owner
+    assert np.array_equal(fx.bincount(part, minlength), np.bincount(part, minlength=minlength))

@@ -41,6 +41,7 @@ __all__ = [
     "add",
     "align",
     "aligned",
+    "bincount",
     "bump",
     "check_bound",
     "compare",
@@ -152,6 +153,28 @@ def max_abs(array: NDArray[np.int64]) -> int:
     if array.size == 0:
         return 0
     return max(-int(array.min()), int(array.max()))
+
+
+def bincount(values: NDArray[np.int64], minlength: int = 0) -> NDArray[np.intp]:
+    """``numpy.bincount(values, minlength=minlength)`` without a copy of read-only values.
+
+    ``numpy.bincount`` copies an array it may not write to (a full pass and fresh
+    memory) although it only reads it. A read-only view of a writeable int64 array
+    — what :class:`~bankkpi.Counts` holds — is counted through its owner.
+    """
+    owner = values.base
+    if (
+        not values.flags.writeable
+        and isinstance(owner, np.ndarray)
+        and owner.flags.writeable
+        and owner.dtype == values.dtype == np.int64
+        and owner.shape == values.shape
+        and owner.flags.c_contiguous
+        and values.flags.c_contiguous
+        and owner.ctypes.data == values.ctypes.data
+    ):
+        values = owner
+    return np.bincount(values, minlength=minlength)
 
 
 def reduce(num: NDArray[np.int64], den: int, what: What) -> FixedArray:

@@ -258,7 +258,8 @@ def _count_array(values: ArrayLike) -> NDArray[np.int64]:
         raise InvalidValueError("counts", "must be one-dimensional", array.shape)
     if array.dtype.kind == "u" and array.size and int(array.max()) > fx.INT64_MAX:
         raise OverflowRiskError("'counts' holds values beyond the int64 range of the array path")
-    result = np.array(array, dtype=np.int64)
+    owner = np.array(array, dtype=np.int64)
+    result = owner.view()  # read-only; its owner stays writeable for fx.bincount
     result.flags.writeable = False
     return result
 

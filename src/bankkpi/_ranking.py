@@ -48,6 +48,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from bankkpi import _fixedpoint as fx
 from bankkpi._checks import one_of
 from bankkpi._money import CONTEXT, DecimalLike, RoundingPolicy, round_fraction, to_decimal
 from bankkpi.exceptions import (
@@ -1016,7 +1017,7 @@ class RankSource:
         limit = 4 * len(self) + 65_536
         if n_groups * span <= limit:
             if self.groups is None and low >= 0 and high < limit:  # counted as they are
-                tally = np.bincount(self.values, minlength=high + 1)[low:]
+                tally = fx.bincount(self.values, minlength=high + 1)[low:]
             else:
                 tally = np.bincount(self._cell_keys(), minlength=n_groups * span)
             running = np.cumsum(tally > 0 if dense else tally, dtype=np.int64)
@@ -1070,7 +1071,7 @@ def _as_good(
     largest: bool,
 ) -> NDArray[np.bool_]:
     """Rows whose value is at least as good as their group's cut-off."""
-    threshold = cut[codes]
+    threshold = np.take(cut, codes)  # faster than cut[codes] for int32 codes
     result: NDArray[np.bool_] = offsets >= threshold if largest else offsets <= threshold
     return result
 
