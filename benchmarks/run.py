@@ -38,13 +38,22 @@ EXACT_N: Final = 20_000  # outlets for the exact-path rate (it is ~10^4 times sl
 PYTHON_MAX_N: Final = 1_000_000
 """The pure-Python loop is not run above this size (its ratio there is null)."""
 SEED: Final = 20240501
-ORDER: Final = ("bankkpi", "numpy-reference", "python", "pandas", "polars", "numba")
+ORDER: Final = (
+    "bankkpi",
+    "numpy-reference",
+    "numpy-expert",
+    "python",
+    "pandas",
+    "polars",
+    "numba",
+)
 JSON_PEERS: Final = {
     "python": "vs_python",
     "pandas": "vs_pandas",
     "polars": "vs_polars",
     "numba": "vs_numba",
     "numpy-reference": "vs_numpy_reference",
+    "numpy-expert": "vs_numpy_expert",
 }
 
 
