@@ -1157,10 +1157,12 @@ class Shortfall:
         value = env.value(_var(self.variable).name)
         met = _met_array(self.target, value)
         threshold = _const(self.target.threshold, what)
+        # value is read here last: when env.value made it for us (inactive rows
+        # zeroed) it takes the gap; a variable's own array is read-only, never reused
         if isinstance(self.target, AtLeast):
-            gap = fx.subtract(threshold, value, what)
+            gap = fx.subtract(threshold, value, what, reuse=value)
         else:
-            gap = fx.subtract(value, threshold, what)
+            gap = fx.subtract(value, threshold, what, reuse=value)
         # gap and what follows are this method's own temporaries: each step reuses them
         units = gap if self.per == 1 else fx.scale(gap, 1 / Fraction(self.per), what, reuse=gap)
         if self.counting == "started":
