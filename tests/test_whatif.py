@@ -78,6 +78,24 @@ def test_what_if_totals_equal_the_exact_path_per_scenario():
     assert sum(first) == table.results[0].penalty
 
 
+def test_group_totals_are_built_when_read_and_compare_as_mappings():
+    scenarios = grid({"rules[A.P3].**.rate": [150, 200]})
+    first, again = (what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios) for _ in range(2))
+    result = first.results[0]
+    assert repr(result.groups) == "{'region': ...}"  # nothing built yet
+    assert list(result.groups) == ["region"]
+    out = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios[:1]).results[0]
+    region = result.groups["region"]
+    assert region is result.groups["region"]  # built once
+    assert sum(p for p, _w in region.values()) == result.penalty_fen
+    assert sum(w for _p, w in region.values()) == result.reward_fen
+    assert all(isinstance(k, str) and type(p) is int for k, (p, _w) in region.items())
+    assert first == again  # equal as mappings, whether built or not
+    assert out == result
+    with pytest.raises(KeyError):
+        result.groups["branch"]
+
+
 def test_scenarios_changing_only_rules_read_the_population_once(monkeypatch):
     """Rule-only scenarios share one reading of the columns; a scenario that changes
     how the population is read (a ranking's ties, an indicator) reads it again — and

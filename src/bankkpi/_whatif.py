@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -31,7 +31,7 @@ from bankkpi._schemes import Scheme
 from bankkpi.exceptions import ConfigError, InvalidValueError
 
 if TYPE_CHECKING:  # vector imports this module at run time
-    from bankkpi.vector import _Population
+    from bankkpi.vector import GroupTotals, _Population
 
 __all__ = [
     "ScenarioResult",
@@ -160,9 +160,49 @@ def grid(axes: Mapping[str, Sequence[object]]) -> tuple[dict[str, object], ...]:
     )
 
 
+class _GroupTables(Mapping[str, Mapping[str, tuple[int, int]]]):
+    """Attribute → {group key: (penalty fen, reward fen)}, each built when first read.
+
+    A scenario holds its group totals as arrays; the dict of Python ints for an
+    attribute with tens of thousands of groups costs more than the scenario's
+    evaluation, so it is built only for what a caller reads.
+    """
+
+    __slots__ = ("_built", "_totals")
+
+    def __init__(self, totals: Mapping[str, GroupTotals]) -> None:
+        self._totals = dict(totals)
+        self._built: dict[str, dict[str, tuple[int, int]]] = {}
+
+    def __getitem__(self, attribute: str) -> Mapping[str, tuple[int, int]]:
+        if attribute not in self._built:
+            g = self._totals[attribute]  # KeyError for an attribute not grouped by
+            self._built[attribute] = dict(  # tolist(): Python ints in one C pass
+                zip(
+                    map(str, g.keys.tolist()),
+                    zip(g.penalty.tolist(), g.reward.tolist(), strict=True),
+                    strict=True,
+                )
+            )
+        return self._built[attribute]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._totals)
+
+    def __len__(self) -> int:
+        return len(self._totals)
+
+    def __repr__(self) -> str:
+        return f"{{{', '.join(f'{name!r}: ...' for name in self._totals)}}}"
+
+
 @attrs.frozen
 class ScenarioResult:
-    """One scenario's totals: in fen, for the population and per group key."""
+    """One scenario's totals: in fen, for the population and per group key.
+
+    ``groups[attribute]`` maps each group key (as text) to its ``(penalty, reward)``
+    fen; it is built when first read.
+    """
 
     scenario: Mapping[str, object]
     penalty_fen: int
@@ -251,21 +291,11 @@ class _Reader:
                 scheme, self.columns, self.attributes, groups=factorized
             )
         out = self.population.evaluate(scheme, _threads(None))
-        groups = {  # tolist(): Python ints in one C pass, not one numpy scalar at a time
-            name: dict(
-                zip(
-                    map(str, g.keys.tolist()),
-                    zip(g.penalty.tolist(), g.reward.tolist(), strict=True),
-                    strict=True,
-                )
-            )
-            for name, g in out.group_totals.items()
-        }
         return ScenarioResult(
             dict(scenario),
             out.total("penalty"),
             out.total("reward"),
-            groups,
+            _GroupTables(out.group_totals),
             int(np.count_nonzero(out.penalty)),
         )
 
