@@ -284,13 +284,18 @@ class Counts:
     places: int = attrs.field(validator=_check_places)
     bound: int = attrs.field(init=False, repr=False)
     """At least the largest magnitude among the counts (exactly it, when built)."""
+    span: tuple[int, int] = attrs.field(init=False, repr=False)
+    """The least and the greatest count (``(0, 0)`` when empty); for a slice
+    (:meth:`take`), those of the counts it was taken from, which hold it."""
 
     def __attrs_post_init__(self) -> None:
-        if self.counts.size and int(self.counts.min()) == fx.INT64_MIN:  # −min would wrap
+        low, high = (int(self.counts.min()), int(self.counts.max())) if self.counts.size else (0, 0)
+        if low == fx.INT64_MIN:  # −min would wrap
             raise OverflowRiskError(
                 "'counts' holds values beyond the int64 range of the array path"
             )
-        object.__setattr__(self, "bound", fx.max_abs(self.counts))
+        object.__setattr__(self, "span", (low, high))
+        object.__setattr__(self, "bound", max(-low, high))
 
     def fixed(self) -> FixedArray:
         """The values as an exact :class:`FixedArray` over ``10**places``."""
@@ -304,6 +309,7 @@ class Counts:
         object.__setattr__(view, "counts", self.counts[rows])
         object.__setattr__(view, "places", self.places)
         object.__setattr__(view, "bound", self.bound)
+        object.__setattr__(view, "span", self.span)
         return view
 
     def decimal(self, index: int) -> Decimal:

@@ -767,6 +767,8 @@ class RankSource:
     secondary: NDArray[np.int64] | None = None
     group_sizes: NDArray[np.int64] | None = attrs.field(default=None, kw_only=True)
     """Subjects per group code (``bincount(groups)``), when the caller has them."""
+    value_range: tuple[int, int] | None = attrs.field(default=None, kw_only=True)
+    """The least and the greatest of ``values``, when the caller has them (a pass fewer)."""
     _memo: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -782,6 +784,14 @@ class RankSource:
                     "group_sizes", "must hold one count per group code", sizes.shape[0]
                 )
             object.__setattr__(self, "group_sizes", sizes)
+        given = self.value_range
+        if given is not None and not (
+            isinstance(given, tuple)
+            and len(given) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in given)
+            and given[0] <= given[1]
+        ):
+            raise InvalidValueError("value_range", "must be a pair of ints (low, high)", given)
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -883,7 +893,12 @@ class RankSource:
 
     def _range(self) -> tuple[int, int]:
         if "range" not in self._memo:
-            self._memo["range"] = (int(self.values.min()), int(self.values.max()))
+            given = self.value_range
+            self._memo["range"] = (
+                (int(given[0]), int(given[1]))
+                if given is not None
+                else (int(self.values.min()), int(self.values.max()))
+            )
         result: tuple[int, int] = self._memo["range"]
         return result
 

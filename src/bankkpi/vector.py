@@ -841,6 +841,7 @@ def _prepare(
                 else None
             ),
             group_sizes=None if grouped is None else grouped.sizes,
+            value_range=variables[spec.variable].span if size else None,
         )
     return ArrayContext(size, variables, ranks, ids), dict(groups)
 
