@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bankkpi import AtLeast
+from bankkpi import _ranking as ranking_module
 from bankkpi._ranking import (
     Bottom,
     Exemption,
@@ -901,6 +902,21 @@ def test_rank_source_takes_any_window_size(ties):
     mask = source.mask(Top(1), slice(0, 2))
     mask[:] = ~mask
     assert source.mask(Top(1)).tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize("ties", ["competition", "dense"])
+def test_rank_source_compares_step_by_step_as_at_once(monkeypatch, ties):
+    """Region cut-offs gathered a step of rows at a time select as the full ranks do."""
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 40, 1_000)
+    codes = rng.integers(0, 13, 1_000)
+    rule = RankingRule("higher", ties)
+    arrays = rank_arrays(values, rule, groups=codes)
+    monkeypatch.setattr(ranking_module, "_GATHER_ROWS", 64)  # 16 steps, the last one short
+    for selection in (Top(3), Bottom(2), RankRange("bottom", 2, 2), RankRange("top", 5, 9)):
+        assert RankSource(rule, values, codes).mask(selection).tolist() == (
+            selection.mask(arrays).tolist()
+        ), selection
 
 
 def test_rank_source_checks_its_arrays():

@@ -1079,16 +1079,34 @@ class RankSource:
         return np.asarray(cell - codes * np.int64(span), dtype=np.int64)
 
 
+_GATHER_ROWS: Final = 1 << 16
+"""Rows per step of :func:`_as_good`: its gathered cut-offs stay in the cache."""
+
+
 def _as_good(
     offsets: NDArray[np.signedinteger[Any]],
     codes: NDArray[np.signedinteger[Any]],
     cut: NDArray[np.signedinteger[Any]],
     largest: bool,
 ) -> NDArray[np.bool_]:
-    """Rows whose value is at least as good as their group's cut-off."""
-    threshold = np.take(cut, codes)  # faster than cut[codes] for int32 codes
-    result: NDArray[np.bool_] = offsets >= threshold if largest else offsets <= threshold
-    return result
+    """Rows whose value is at least as good as their group's cut-off.
+
+    ``offsets`` and ``cut`` share one int type. The cut-offs are gathered a step of
+    rows at a time into one small buffer, not into a fresh array as long as the
+    population (page faults cost more than the gather itself).
+    """
+    n = int(offsets.shape[0])
+    out = np.empty(n, dtype=np.bool_)
+    compare = np.greater_equal if largest else np.less_equal
+    buffer = np.empty(min(n, _GATHER_ROWS), dtype=cut.dtype)
+    for start in range(0, n, _GATHER_ROWS):
+        stop = min(n, start + _GATHER_ROWS)
+        part = buffer[: stop - start]
+        # every code is a valid index: "clip" never clips, and unlike the default
+        # "raise" it writes into ``out`` directly instead of through a buffer
+        np.take(cut, codes[start:stop], out=part, mode="clip")
+        compare(offsets[start:stop], part, out=out[start:stop])
+    return out
 
 
 @attrs.frozen(eq=False)
