@@ -504,9 +504,7 @@ def _scale_errors(
 ) -> list[BankKPIError]:
     value = counts.fixed()
     if len(counts):  # the extremes first: rows are looked for only when one is out of scale
-        extremes = FixedArray(
-            np.array([counts.counts.min(), counts.counts.max()]), value.den, value.bound
-        )
+        extremes = FixedArray(np.array(counts.span, dtype=np.int64), value.den, value.bound)
         what = f"scale of {indicator.code}"
         low_ok = (
             indicator.scale_min is None
