@@ -1,4 +1,6 @@
+import copy
 import csv
+import pickle
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -952,3 +954,29 @@ def _read_score(column, floats):
         return [str(p) for p in exc.problems]
     score = env.variables["score"]
     return [score.places, score.counts.tolist()]
+
+
+@pytest.mark.parametrize(
+    "duplicate",
+    [copy.deepcopy, lambda c: pickle.loads(pickle.dumps(c))],  # noqa: S301 - our own bytes
+)
+def test_a_copied_variable_is_read_only_and_never_taken_for_a_temporary(duplicate):
+    """A deep-copied or unpickled context reads its variables as the original does.
+
+    numpy gives such arrays back writeable and owning their data — what the array
+    path's temporaries look like — so a formula reusing a temporary must not take
+    one for its own.
+    """
+    rule = Rule(
+        "P",
+        Text("罚", "penalty"),
+        "penalty",
+        Sum((Shortfall(AtLeast(95), "score", rate=200, base=1000), Fixed(Decimal(1)))),
+        RoundingPolicy("half_up", "yuan"),
+    )
+    env = duplicate(ArrayContext(3, {"score": Counts([9150, 9500, 8937], 2)}))
+    assert not env.variables["score"].counts.flags.writeable
+    assert rule.evaluate_fen(env).tolist() == [170100, 100, 212700]
+    assert rule.evaluate_fen(env).tolist() == [170100, 100, 212700]  # the scores unchanged
+    assert env.variables["score"].counts.tolist() == [9150, 9500, 8937]
+    assert env.variables["score"].span == (8937, 9500)

@@ -274,7 +274,9 @@ class Counts:
     """One variable over every row: int64 counts of ``10**-places``.
 
     A score of 91.5 on a 0.01-point indicator is ``9150`` at ``places=2``; an
-    offence number is ``2`` at ``places=0``. The array is copied, read-only.
+    offence number is ``2`` at ``places=0``. The array is copied: ``counts`` is a
+    read-only view of the library's copy (its ``base``, which only the library
+    reads through, and never writes to).
 
     >>> Counts([9150, 9800], 2).decimal(0)
     Decimal('91.50')
@@ -296,6 +298,13 @@ class Counts:
             )
         object.__setattr__(self, "span", (low, high))
         object.__setattr__(self, "bound", max(-low, high))
+
+    def __reduce__(self) -> tuple[type[Counts], tuple[NDArray[np.int64], int]]:
+        """Pickled and copied through the constructor, so a copy's array is read-only too.
+
+        (numpy gives an unpickled or deep-copied array back writeable.)
+        """
+        return Counts, (self.counts, self.places)
 
     def fixed(self) -> FixedArray:
         """The values as an exact :class:`FixedArray` over ``10**places``."""
@@ -1163,12 +1172,13 @@ class Shortfall:
         value = env.value(_var(self.variable).name)
         met = _met_array(self.target, value)
         threshold = _const(self.target.threshold, what)
-        # value is read here last: when env.value made it for us (inactive rows
-        # zeroed) it takes the gap; a variable's own array is read-only, never reused
+        # value is read here last: when env.value made it for this call (inactive
+        # rows zeroed) it takes the gap; the variable's own array is never reused
+        made = value if env.active is not None else None
         if isinstance(self.target, AtLeast):
-            gap = fx.subtract(threshold, value, what, reuse=value)
+            gap = fx.subtract(threshold, value, what, reuse=made)
         else:
-            gap = fx.subtract(value, threshold, what, reuse=value)
+            gap = fx.subtract(value, threshold, what, reuse=made)
         # gap and what follows are this method's own temporaries: each step reuses them
         units = gap if self.per == 1 else fx.scale(gap, 1 / Fraction(self.per), what, reuse=gap)
         if self.counting == "started":
