@@ -767,8 +767,6 @@ class RankSource:
     secondary: NDArray[np.int64] | None = None
     group_sizes: NDArray[np.int64] | None = attrs.field(default=None, kw_only=True)
     """Subjects per group code (``bincount(groups)``), when the caller has them."""
-    value_range: tuple[int, int] | None = attrs.field(default=None, kw_only=True)
-    """The least and the greatest of ``values``, when the caller has them (a pass fewer)."""
     _memo: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -784,14 +782,6 @@ class RankSource:
                     "group_sizes", "must hold one count per group code", sizes.shape[0]
                 )
             object.__setattr__(self, "group_sizes", sizes)
-        given = self.value_range
-        if given is not None and not (
-            isinstance(given, tuple)
-            and len(given) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in given)
-            and given[0] <= given[1]
-        ):
-            raise InvalidValueError("value_range", "must be a pair of ints (low, high)", given)
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -893,12 +883,7 @@ class RankSource:
 
     def _range(self) -> tuple[int, int]:
         if "range" not in self._memo:
-            given = self.value_range
-            self._memo["range"] = (
-                (int(given[0]), int(given[1]))
-                if given is not None
-                else (int(self.values.min()), int(self.values.max()))
-            )
+            self._memo["range"] = (int(self.values.min()), int(self.values.max()))
         result: tuple[int, int] = self._memo["range"]
         return result
 
@@ -1077,6 +1062,18 @@ class RankSource:
         else:
             cell = store[np.minimum(starts + nth - 1, max(store.shape[0] - 1, 0))].astype(np.int64)
         return np.asarray(cell - codes * np.int64(span), dtype=np.int64)
+
+
+def known_range(source: RankSource, low: int, high: int) -> RankSource:
+    """``source``, told the least and greatest of its values (a pass over them fewer).
+
+    For :func:`bankkpi.vector.evaluate_arrays`, which knows them from reading the
+    column (:attr:`~bankkpi.vector.Counts.span`); not part of the public API, as a
+    wrong range would give wrong selections.
+    """
+    if len(source):
+        source._memo.setdefault("range", (low, high))  # noqa: SLF001 - this module's class
+    return source
 
 
 _GATHER_ROWS: Final = 1 << 16

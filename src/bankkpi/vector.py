@@ -58,7 +58,7 @@ from bankkpi._formulas import (
 )
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
-from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection
+from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection, known_range
 from bankkpi._schemes import Input, Scheme
 from bankkpi.exceptions import (
     AmbiguousInputError,
@@ -829,17 +829,19 @@ def _prepare(
     for spec in scheme.rankings:  # ranked on demand: a selection may need only cut-offs
         ordinal = spec.rule.ties == "ordinal" and ids is not None
         grouped = None if spec.group_by is None else groups[spec.group_by]
-        ranks[spec.name] = RankSource(
-            spec.rule,
-            variables[spec.variable].counts,
-            None if grouped is None else grouped.index,
-            subject_codes=(
-                _Groups.of(ids).index.astype(np.int64, copy=False)
-                if ordinal and ids is not None
-                else None
+        ranks[spec.name] = known_range(
+            RankSource(
+                spec.rule,
+                variables[spec.variable].counts,
+                None if grouped is None else grouped.index,
+                subject_codes=(
+                    _Groups.of(ids).index.astype(np.int64, copy=False)
+                    if ordinal and ids is not None
+                    else None
+                ),
+                group_sizes=None if grouped is None else grouped.sizes,
             ),
-            group_sizes=None if grouped is None else grouped.sizes,
-            value_range=variables[spec.variable].span if size else None,
+            *variables[spec.variable].span,
         )
     return ArrayContext(size, variables, ranks, ids), dict(groups)
 
