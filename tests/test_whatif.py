@@ -84,6 +84,9 @@ def test_group_totals_are_built_when_read_and_compare_as_mappings():
     result = first.results[0]
     assert repr(result.groups) == "{'region': ...}"  # nothing built yet
     assert list(result.groups) == ["region"]
+    assert "region" in result.groups
+    assert "branch" not in result.groups
+    assert repr(result.groups) == "{'region': ...}"  # `in` built nothing
     out = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios[:1]).results[0]
     region = result.groups["region"]
     assert region is result.groups["region"]  # built once

@@ -186,6 +186,9 @@ class _GroupTables(Mapping[str, Mapping[str, tuple[int, int]]]):
             )
         return self._built[attribute]
 
+    def __contains__(self, attribute: object) -> bool:
+        return attribute in self._totals  # without building the table
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._totals)
 
