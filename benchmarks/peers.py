@@ -210,7 +210,9 @@ def numpy_expert(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
         return Outcome(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     low, high = int(scores.min()), int(scores.max())
     span = high - low + 1
-    narrow = np.int32 if n_regions * span < 2**31 and p.target - low < 2**31 else np.int64
+    shortfalls = (p.target - high, p.target - low)  # target − score, least and greatest
+    fits = n_regions * span < 2**31 and shortfalls[0] > -(2**31) and shortfalls[1] < 2**31
+    narrow = np.int32 if fits else np.int64
     offset = (scores - low).astype(narrow)
     tally = np.bincount(offset, minlength=span)
     top = offset >= _nth_best(tally, p.top_exempt, from_top=True)
