@@ -5,9 +5,10 @@
     python benchmarks/run.py --quick               # a few-second smoke run
     python benchmarks/run.py --check               # all implementations agree?
 
-Each implementation runs once as a warm-up, its output compared with bankkpi's (a
-difference stops the run with exit status 1); then ``--repeats`` rounds each time
-every implementation once, interleaved. The table shows the median, the minimum and
+Each implementation runs in a process of its own (``isolated.py``), once as a
+warm-up, its output compared with bankkpi's (a difference stops the run with exit
+status 1); then ``--repeats`` rounds each time every implementation once,
+interleaved, one at a time. The table shows the median, the minimum and
 the ratio ``peer median ÷ bankkpi median`` (higher: bankkpi is faster). numba's
 compile time is measured apart, before any timing. The last line printed is one
 JSON object (see benchmarks/README.md).
@@ -16,7 +17,6 @@ JSON object (see benchmarks/README.md).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -28,8 +28,9 @@ from typing import Final
 
 from bankkpi_workload import IS_STAND_IN, LABEL, exact_rates_fresh, run_bankkpi
 from check import difference, run_check
+from isolated import Workers
 from peers import IMPLEMENTATIONS, Implementation, numba_fused, versions
-from workload import DEFAULT, I64, make_population
+from workload import DEFAULT, Outcome, make_population
 
 DEFAULT_SIZES: Final = (100_000, 1_000_000, 10_000_000)
 QUICK_SIZES: Final = (20_000,)
@@ -69,35 +70,27 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _warm_up_and_check(
-    runnable: dict[str, Implementation], scores: I64, regions: I64
-) -> str | None:
-    """Call each implementation once; ``None`` if all match the first (bankkpi), else why."""
-    expected = None
-    for name, impl in runnable.items():
-        outcome = impl(scores, regions, DEFAULT)
-        if expected is None:
-            expected = outcome
-        elif (why := difference(expected, outcome)) is not None:
+def _warm_up_and_check(workers: Workers) -> str | None:
+    """``None`` if every worker's warm-up outcome matches bankkpi's, else why not."""
+    expected = workers.outcomes["bankkpi"]
+    for name, outcome in workers.outcomes.items():
+        if isinstance(outcome, str):
+            return f"{name} failed: {outcome}"
+        if isinstance(expected, Outcome) and (why := difference(expected, outcome)) is not None:
             return f"{name} differs from bankkpi: {why}"
     return None
 
 
-def _time_round_robin(
-    runnable: dict[str, Implementation], scores: I64, regions: I64, repeats: int
-) -> dict[str, list[float]]:
-    """``repeats`` rounds, each timing every implementation once.
+def _time_round_robin(workers: Workers, names: list[str], repeats: int) -> dict[str, list[float]]:
+    """``repeats`` rounds, each timing every implementation once, in its own process.
 
     Interleaving spreads any change in the machine's other load over all of them
     instead of charging it to whichever ran during it.
     """
-    seconds: dict[str, list[float]] = {name: [] for name in runnable}
+    seconds: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):
-        for name, impl in runnable.items():
-            gc.collect()
-            started = time.perf_counter()
-            impl(scores, regions, DEFAULT)
-            seconds[name].append(time.perf_counter() - started)
+        for name in names:
+            seconds[name].append(workers.time_once(name))
     return seconds
 
 
@@ -182,11 +175,11 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
     all_mins: dict[str, dict[str, float]] = {}
     for n in sizes:
         runnable, skipped = _select(n, impls, only)
-        scores, regions = make_population(n, SEED)
-        if (why := _warm_up_and_check(runnable, scores, regions)) is not None:
-            print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
-            return 1
-        seconds = _time_round_robin(runnable, scores, regions, repeats)
+        with Workers(list(runnable), n, SEED) as workers:
+            if (why := _warm_up_and_check(workers)) is not None:
+                print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
+                return 1
+            seconds = _time_round_robin(workers, list(runnable), repeats)
         medians = {
             name: statistics.median(seconds[name]) if name in seconds else None for name in ORDER
         }
@@ -195,8 +188,6 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
         for name in ORDER:
             if name in seconds or name in skipped:
                 _row(n, name, seconds.get(name), _ratio(medians, name), skipped.get(name, ""))
-        del scores, regions
-        gc.collect()
     exact_n = 2_000 if max(sizes) <= 10_000 else EXACT_N
     exact_per_second, deferred_per_second = exact_rates_fresh(exact_n, SEED)
     print(

@@ -1,0 +1,95 @@
+"""Each implementation in a process of its own, timed in turn.
+
+Implementations sharing one process disturb each other: right after polars, in the
+same process, the bankkpi row at N = 10^7 took anywhere from 0.5 s to 1.7 s, against
+0.45–0.5 s alone or after pandas (likely polars' allocator working on its freed
+memory in the background, which slows the page faults of whatever runs next). So each
+implementation gets a worker process of its own for each N: it draws the population
+from the same seed, runs once as a warm-up and sends back its outcome (checked
+against bankkpi's by the runner), then times one call whenever the runner asks.
+The runner asks each worker in turn, one at a time, so the rounds stay interleaved
+and only one implementation runs at any moment.
+
+Workers fork from a server process that has imported the implementations once (no
+implementation has run in it), so starting one costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import time
+from multiprocessing.connection import Connection
+from typing import Final, Self
+
+from workload import DEFAULT, Outcome
+
+PRELOAD: Final = ["workload", "peers", "bankkpi_workload"]
+"""What the fork server imports before any worker forks from it."""
+
+
+def _serve(conn: Connection, name: str, n: int, seed: int) -> None:
+    """A worker: warm up, send the outcome, then time one call per request."""
+    from bankkpi_workload import run_bankkpi  # noqa: PLC0415 - preloaded in the server
+    from peers import IMPLEMENTATIONS  # noqa: PLC0415
+    from workload import make_population  # noqa: PLC0415
+
+    impl = run_bankkpi if name == "bankkpi" else IMPLEMENTATIONS[name]
+    assert impl is not None  # noqa: S101 - the runner starts installed peers only
+    scores, regions = make_population(n, seed)
+    try:
+        conn.send(impl(scores, regions, DEFAULT))
+    except Exception as exc:  # noqa: BLE001 - reported by the runner, which stops
+        conn.send(f"{type(exc).__name__}: {exc}")
+        return
+    while conn.recv() == "time":
+        gc.collect()
+        started = time.perf_counter()
+        impl(scores, regions, DEFAULT)
+        conn.send(time.perf_counter() - started)
+
+
+class Workers:
+    """One worker process per implementation, for one population size."""
+
+    def __init__(self, names: list[str], n: int, seed: int) -> None:
+        """Start the workers one after another; each warms up before the next starts."""
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        self.outcomes: dict[str, Outcome | str] = {}
+        self._pipes: dict[str, Connection] = {}
+        self._processes: list[multiprocessing.process.BaseProcess] = []
+        for name in names:
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(theirs, name, n, seed), daemon=True)
+            process.start()
+            theirs.close()
+            self._pipes[name] = mine
+            self._processes.append(process)
+            self.outcomes[name] = mine.recv()  # an Outcome, or why it failed
+
+    def time_once(self, name: str) -> float:
+        """Seconds of one call of ``name``, in its own process."""
+        pipe = self._pipes[name]
+        pipe.send("time")
+        seconds: float = pipe.recv()
+        return seconds
+
+    def close(self) -> None:
+        """Stop every worker and wait for it."""
+        for pipe in self._pipes.values():
+            with contextlib.suppress(BrokenPipeError, OSError):  # it stopped already
+                pipe.send("stop")
+            pipe.close()
+        for process in self._processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+        self.outcomes.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
