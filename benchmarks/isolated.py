@@ -1,9 +1,8 @@
 """Each implementation in a process of its own, timed in turn.
 
-Implementations sharing one process disturb each other: right after polars, in the
-same process, the bankkpi row at N = 10^7 took anywhere from 0.5 s to 1.7 s, against
-0.45–0.5 s alone or after pandas (likely polars' allocator working on its freed
-memory in the background, which slows the page faults of whatever runs next). So each
+Implementations sharing one process share its heap, its threads and its allocators
+(polars brings its own), and disturb each other: polars ran 10–15 % faster at
+N = 10^6 in a process of its own than beside the others. So each
 implementation gets a worker process of its own for each N: it draws the population
 from the same seed, runs once as a warm-up and sends back its outcome (checked
 against bankkpi's by the runner), then times one call whenever the runner asks.
@@ -11,7 +10,8 @@ The runner asks each worker in turn, one at a time, so the rounds stay interleav
 and only one implementation runs at any moment.
 
 Workers fork from a server process that has imported the implementations once (no
-implementation has run in it), so starting one costs milliseconds.
+implementation has run in it), so starting one costs milliseconds; where there is no
+fork server (Windows) each starts a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -55,8 +55,11 @@ class Workers:
 
     def __init__(self, names: list[str], n: int, seed: int) -> None:
         """Start the workers one after another; each warms up before the next starts."""
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+        else:  # Windows: each worker starts a fresh interpreter (slower to start)
+            context = multiprocessing.get_context("spawn")
         self.outcomes: dict[str, Outcome | str] = {}
         self._pipes: dict[str, Connection] = {}
         self._processes: list[multiprocessing.process.BaseProcess] = []
