@@ -304,7 +304,7 @@ class Counts:
 
         (numpy gives an unpickled or deep-copied array back writeable.)
         """
-        return Counts, (self.counts, self.places)
+        return type(self), (self.counts, self.places)
 
     def fixed(self) -> FixedArray:
         """The values as an exact :class:`FixedArray` over ``10**places``."""

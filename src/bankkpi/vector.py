@@ -1001,13 +1001,14 @@ def evaluate_arrays(
         workers: threads for a large population (numpy works outside Python's
             lock): the rankings' cut-offs are found side by side, then the threads
             evaluate the rules block by block, in blocks set by the population's
-            size alone (262,144 rows each up to about two million rows, then an
-            eighth of the rows, up to 1,048,576). ``None`` (default) uses the
-            processors this process may run on; ``1`` uses one thread, which
-            evaluates the whole population at once. Populations of one block
-            always use one. Results, errors and overflow refusals never depend on
-            it: a population refused for overflow risk at once (a bound over all
-            rows) is evaluated block by block before it is refused.
+            size alone (at most 262,144 rows each up to 2,097,152 rows, then 8 or 9
+            blocks, and at most 1,048,576 rows each from 8,388,608 rows on).
+            ``None`` (default) uses the processors this process may run on;
+            ``1`` uses one thread, which evaluates the whole population at once.
+            Populations of one block always use one. Results, errors and
+            overflow refusals never depend on it: a population refused for
+            overflow risk at once (a bound over all rows) is evaluated block by
+            block before it is refused.
 
     Returns:
         :class:`ArrayResults`.
@@ -1128,17 +1129,19 @@ class _Population:
 
 
 _BLOCK_ROWS: Final = 1 << 18
-"""Rows per block, at least, when a population is evaluated block by block.
+"""Rows per block, at most, for populations of up to 8 × this many rows (a
+population of at most this many rows is one block).
 
 Blocks depend on the population's size alone (never on the threads), so that
 results do not either. Fewer, larger blocks cost less Python per row.
 """
 _BLOCK_ROWS_MOST: Final = 1 << 20
-"""Rows per block, at most: a larger population is cut into more blocks."""
+"""Rows per block, at most, for any population."""
 _BLOCK_SHARE: Final = 8
-"""Between the two, a block holds an eighth of the population: each block's
-temporaries are then reused for the next instead of faulted in afresh (at 10^7
-rows, 2^20-row blocks took 410 ms and 2^18-row blocks 486 ms on two threads)."""
+"""Between the two, blocks of about an eighth of the population (8 or 9 blocks):
+each block's temporaries are then reused for the next instead of faulted in afresh
+(at 10^7 rows, 2^20-row blocks took 410 ms and 2^18-row blocks 486 ms on two
+threads)."""
 
 
 def _threads(workers: int | None) -> int:
@@ -1152,9 +1155,11 @@ def _threads(workers: int | None) -> int:
 
 
 def _blocks(size: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of equal blocks: an eighth of the rows each, within the limits.
+    """``(start, stop)`` of equal blocks (±1 row), set by ``size`` alone.
 
-    At most ``_BLOCK_ROWS`` rows make one block; 10^6 rows make four, 10^7 ten.
+    Up to 2,097,152 rows, blocks of at most 262,144 rows (10^6 rows: four); up to
+    8,388,608 rows, 8 or 9 blocks; beyond, blocks of at most 1,048,576 rows (10^7
+    rows: ten). At most 262,144 rows make one block.
     """
     rows = min(max(size // _BLOCK_SHARE, _BLOCK_ROWS), _BLOCK_ROWS_MOST)
     count = max(1, -(-size // rows))
