@@ -46,7 +46,11 @@ def _serve(conn: Connection, name: str, n: int, seed: int) -> None:
     while conn.recv() == "time":
         gc.collect()
         started = time.perf_counter()
-        impl(scores, regions, DEFAULT)
+        try:
+            impl(scores, regions, DEFAULT)
+        except Exception as exc:  # noqa: BLE001 - reported by the runner, which stops
+            conn.send(f"{type(exc).__name__}: {exc}")
+            return
         conn.send(time.perf_counter() - started)
 
 
@@ -62,21 +66,42 @@ class Workers:
             context = multiprocessing.get_context("spawn")
         self.outcomes: dict[str, Outcome | str] = {}
         self._pipes: dict[str, Connection] = {}
-        self._processes: list[multiprocessing.process.BaseProcess] = []
-        for name in names:
-            mine, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, name, n, seed), daemon=True)
-            process.start()
-            theirs.close()
-            self._pipes[name] = mine
-            self._processes.append(process)
-            self.outcomes[name] = mine.recv()  # an Outcome, or why it failed
+        self._processes: dict[str, multiprocessing.process.BaseProcess] = {}
+        try:
+            for name in names:
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_serve, args=(theirs, name, n, seed), daemon=True)
+                process.start()
+                theirs.close()
+                self._pipes[name] = mine
+                self._processes[name] = process
+                self.outcomes[name] = self._receive(name)  # an Outcome, or why it failed
+                if isinstance(self.outcomes[name], str):
+                    break  # the runner stops: start no more workers
+        except BaseException:
+            self.close()
+            raise
+
+    def _receive(self, name: str) -> object:
+        try:
+            return self._pipes[name].recv()
+        except EOFError:
+            process = self._processes[name]
+            process.join(timeout=10)
+            raise RuntimeError(
+                f"the {name} worker stopped (exit code {process.exitcode})"
+            ) from None
 
     def time_once(self, name: str) -> float:
-        """Seconds of one call of ``name``, in its own process."""
-        pipe = self._pipes[name]
-        pipe.send("time")
-        seconds: float = pipe.recv()
+        """Seconds of one call of ``name``, in its own process.
+
+        Raises:
+            RuntimeError: when the call fails or the worker stops.
+        """
+        self._pipes[name].send("time")
+        seconds = self._receive(name)
+        if not isinstance(seconds, float):  # why the call failed
+            raise RuntimeError(f"{name} failed: {seconds}")  # noqa: TRY004 - not a type error
         return seconds
 
     def close(self) -> None:
@@ -85,7 +110,7 @@ class Workers:
             with contextlib.suppress(BrokenPipeError, OSError):  # it stopped already
                 pipe.send("stop")
             pipe.close()
-        for process in self._processes:
+        for process in self._processes.values():
             process.join(timeout=60)
             if process.is_alive():
                 process.kill()

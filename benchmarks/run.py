@@ -175,11 +175,15 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
     all_mins: dict[str, dict[str, float]] = {}
     for n in sizes:
         runnable, skipped = _select(n, impls, only)
-        with Workers(list(runnable), n, SEED) as workers:
-            if (why := _warm_up_and_check(workers)) is not None:
-                print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
-                return 1
-            seconds = _time_round_robin(workers, list(runnable), repeats)
+        try:
+            with Workers(list(runnable), n, SEED) as workers:
+                if (why := _warm_up_and_check(workers)) is not None:
+                    print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
+                    return 1
+                seconds = _time_round_robin(workers, list(runnable), repeats)
+        except RuntimeError as exc:  # a worker failed or stopped
+            print(f"FAILED at N={n}: {exc}", file=sys.stderr)
+            return 1
         medians = {
             name: statistics.median(seconds[name]) if name in seconds else None for name in ORDER
         }
