@@ -160,7 +160,7 @@ def bincount(values: NDArray[np.int64], minlength: int = 0) -> NDArray[np.intp]:
 
     ``numpy.bincount`` copies an array it may not write to (a full pass and fresh
     memory) although it only reads it. A read-only view of a writeable int64 array
-    — what :class:`~bankkpi.Counts` holds — is counted through its owner.
+    — what :class:`~bankkpi.vector.Counts` holds — is counted through its owner.
     """
     owner = values.base
     if (
