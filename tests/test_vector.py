@@ -1,5 +1,6 @@
 import copy
 import csv
+import itertools
 import pickle
 from decimal import Decimal
 from fractions import Fraction
@@ -46,6 +47,7 @@ from bankkpi import (
     rank_arrays,
 )
 from bankkpi import _ranking as ranking_module
+from bankkpi import vector as vector_module
 from bankkpi._formulas import ArrayContext, Counts, formula_array, predicate_array
 from bankkpi._schemes import SubjectRow, _rankings, _row_values
 from bankkpi.exceptions import (
@@ -980,3 +982,24 @@ def test_a_copied_variable_is_read_only_and_never_taken_for_a_temporary(duplicat
     assert rule.evaluate_fen(env).tolist() == [170100, 100, 212700]  # the scores unchanged
     assert env.variables["score"].counts.tolist() == [9150, 9500, 8937]
     assert env.variables["score"].span == (8937, 9500)
+
+
+def test_blocks_are_set_by_the_population_size_alone():
+    """Equal blocks: at most 2^18 rows up to 2^21 rows, then 8 or 9, then at most 2^20."""
+    for size, count, largest in [
+        (0, 1, 0),
+        (2**18, 1, 2**18),
+        (2**18 + 1, 2, 2**17 + 1),
+        (10**6, 4, 250_000),
+        (2**21, 8, 2**18),
+        (3 * 10**6 + 1, 9, 333_334),
+        (10**7, 10, 10**6),
+        (10**8, 96, 1_041_667),
+    ]:
+        blocks = vector_module._blocks(size)
+        rows = [stop - start for start, stop in blocks]
+        assert (len(blocks), max(rows)) == (count, largest), size
+        assert blocks[0][0] == 0
+        assert blocks[-1][1] == size
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
+        assert max(rows) - min(rows) <= 1
