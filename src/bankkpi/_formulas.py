@@ -284,8 +284,6 @@ class Counts:
 
     counts: NDArray[np.int64] = attrs.field(converter=_count_array)
     places: int = attrs.field(validator=_check_places)
-    bound: int = attrs.field(init=False, repr=False)
-    """At least the largest magnitude among the counts (exactly it, when built)."""
     span: tuple[int, int] = attrs.field(init=False, repr=False)
     """The least and the greatest count (``(0, 0)`` when empty); for a slice
     (:meth:`take`), those of the counts it was taken from, which hold it."""
@@ -297,7 +295,12 @@ class Counts:
                 "'counts' holds values beyond the int64 range of the array path"
             )
         object.__setattr__(self, "span", (low, high))
-        object.__setattr__(self, "bound", max(-low, high))
+
+    @property
+    def bound(self) -> int:
+        """At least the largest magnitude among the counts (exactly it, when built)."""
+        low, high = self.span
+        return max(-low, high)
 
     def __reduce__(self) -> tuple[type[Counts], tuple[NDArray[np.int64], int]]:
         """Pickled and copied through the constructor, so a copy's array is read-only too.
@@ -317,7 +320,6 @@ class Counts:
         view = object.__new__(Counts)
         object.__setattr__(view, "counts", self.counts[rows])
         object.__setattr__(view, "places", self.places)
-        object.__setattr__(view, "bound", self.bound)
         object.__setattr__(view, "span", self.span)
         return view
 
