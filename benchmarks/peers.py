@@ -224,10 +224,9 @@ def numpy_expert(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
     sizes = np.bincount(regions, minlength=n_regions)
     starts = np.cumsum(sizes) - sizes
     last = max(n - 1, 0)
-    first_low = keys[np.minimum(starts, last)] - np.arange(n_regions, dtype=narrow) * narrow(span)
-    second_low = keys[np.minimum(starts + 1, last)] - np.arange(n_regions, dtype=narrow) * narrow(
-        span
-    )
+    region_keys = np.arange(n_regions, dtype=narrow) * narrow(span)  # each region's key 0
+    first_low = keys[np.minimum(starts, last)] - region_keys
+    second_low = keys[np.minimum(starts + 1, last)] - region_keys
     second_low = np.where(sizes >= 2, second_low, -1).astype(narrow)
     first = offset <= first_low[regions]  # region rank 1 from the bottom
     second = offset <= second_low[regions]  # rank 2 or better …
