@@ -11,8 +11,9 @@ DataFrame is part of each peer's time.
 - :func:`numpy_reference`: plain numpy, full competition ranks from one ``argsort``
   of the scores (province) and one of a combined (region, score) key, then masks.
 - :func:`numpy_expert`: numpy tuned by hand for this one workload — cut-offs from
-  a ``bincount`` and one sort of packed keys, narrow integers, in-place arithmetic —
-  as a bound on what any numpy code can do here.
+  a ``bincount``, each half's packed keys sorted in a thread of its own, int16
+  offsets and int32 amounts assembled in place, one thread per half — as a bound on
+  what numpy code can do here.
 - :func:`pandas_idiomatic`: ``Series.rank(method="min")``, ``groupby().rank``,
   ``np.where``/``np.select``, ``Series.mask``, ``groupby().sum()``.
 - :func:`polars_lazy`: one lazy query: ``top_k``/``bottom_k`` cut-offs for the
@@ -30,10 +31,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Final
 
 import numpy as np
+from numpy.typing import NDArray
 from workload import I64, Outcome, WorkloadParams, region_count
 
 Implementation = Callable[[I64, I64, WorkloadParams], Outcome]
@@ -177,6 +180,10 @@ def numpy_reference(scores: I64, regions: I64, params: WorkloadParams) -> Outcom
     return Outcome(amounts, totals)
 
 
+_BIG: Final = 2**62
+"""Above every offset: a region's missing lowest (fewer than two outlets)."""
+
+
 def _nth_best(tally: I64, n: int, *, from_top: bool) -> int:
     """The offset of the ``n``-th best value (counted with repeats) in a histogram.
 
@@ -194,14 +201,42 @@ def _nth_best(tally: I64, n: int, *, from_top: bool) -> int:
     return int(np.searchsorted(np.cumsum(tally), n))
 
 
-def numpy_expert(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
-    """Hand-tuned numpy for this one workload: cut-offs, not ranks; narrow integers.
+def _region_lowest_two(keys: NDArray[Any], span: int, n_regions: int) -> NDArray[Any]:
+    """Each region's two lowest offsets in one share of the rows: an ``(R, 2)`` array.
 
-    What an expert would write with numpy alone, as a bound on what numpy can do:
-    the province's cut-offs from one ``bincount`` of the scores; each region's two
-    lowest scores from one sort of packed ``region × span + score`` keys (int32
-    when they fit); each outlet tested against its region's cut-offs by a gather;
-    the amount assembled in place, in int32 while it fits.
+    ``keys`` are the share's packed ``region × span + offset`` keys (sorted here, in
+    place); a region with fewer than two outlets in the share gets ``_BIG`` for the
+    missing ones.
+    """
+    out = np.full((n_regions, 2), _BIG, dtype=np.int64)
+    if keys.shape[0] == 0:
+        return out
+    keys.sort()
+    firsts = np.arange(n_regions + 1, dtype=keys.dtype) * keys.dtype.type(span)
+    bounds = np.searchsorted(keys, firsts)
+    start, stop = bounds[:-1], bounds[1:]
+    last = int(keys.shape[0]) - 1
+    for k in (0, 1):
+        has = stop > start + k
+        out[has, k] = keys[np.minimum(start + k, last)][has] - firsts[:-1][has]
+    return out
+
+
+def numpy_expert(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
+    """Hand-tuned numpy for this one workload, on two threads: a bound for numpy code.
+
+    What an expert would write with numpy alone (plus the standard library's
+    threads, as numpy works outside Python's lock):
+
+    - scores as offsets from the lowest, in int16 when they fit;
+    - the province's cut-offs from one ``bincount`` of the offsets;
+    - each region's two lowest without one sort of the whole population: each
+      thread sorts packed ``region × span + offset`` keys (int32 when they fit)
+      of its half and reads off each region's two lowest with ``searchsorted``;
+      the four candidates per region are merged. Rank 1 from the bottom is the
+      lowest; rank 2 exists only when the lowest is unique, and is the next one;
+    - each half's amounts assembled in place in int32 while the largest fen fits,
+      and its region totals with ``np.add.at``, in its own thread.
     """
     p = params
     n = int(scores.shape[0])
@@ -210,45 +245,53 @@ def numpy_expert(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
         return Outcome(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     low, high = int(scores.min()), int(scores.max())
     span = high - low + 1
-    shortfalls = (p.target - high, p.target - low)  # target − score, least and greatest
-    fits = n_regions * span < 2**31 and shortfalls[0] > -(2**31) and shortfalls[1] < 2**31
-    narrow = np.int32 if fits else np.int64
-    offset = (scores - low).astype(narrow)
-    tally = np.bincount(offset, minlength=span)
-    top = offset >= _nth_best(tally, p.top_exempt, from_top=True)
-    bottom = offset <= _nth_best(tally, p.bottom_n, from_top=False)
-    keys = regions.astype(narrow)
-    keys *= narrow(span)
-    keys += offset
-    keys.sort()
-    sizes = np.bincount(regions, minlength=n_regions)
-    starts = np.cumsum(sizes) - sizes
-    last = max(n - 1, 0)
-    region_keys = np.arange(n_regions, dtype=narrow) * narrow(span)  # each region's key 0
-    first_low = keys[np.minimum(starts, last)] - region_keys
-    second_low = keys[np.minimum(starts + 1, last)] - region_keys
-    second_low = np.where(sizes >= 2, second_low, -1).astype(narrow)
-    first = offset <= first_low[regions]  # region rank 1 from the bottom
-    second = offset <= second_low[regions]  # rank 2 or better …
-    second &= ~first  # … and not rank 1
+    small = np.int16 if span <= 2**15 else np.int32 if span <= 2**31 else np.int64
+    offsets = np.empty(n, dtype=small)
+    np.subtract(scores, low, out=offsets, casting="unsafe")
+    tally = np.bincount(offsets, minlength=span)
+    top = _nth_best(tally, p.top_exempt, from_top=True)  # exempt: offset >= top
+    bottom = _nth_best(tally, p.bottom_n, from_top=False)  # bottom tier: offset <= bottom
+    key_type = np.int32 if n_regions * span < 2**31 else np.int64
+    halves = [(0, n // 2), (n // 2, n)]
+
+    def lowest(edge: tuple[int, int]) -> NDArray[Any]:
+        keys = np.empty(edge[1] - edge[0], dtype=key_type)
+        np.multiply(regions[edge[0] : edge[1]], span, out=keys, casting="unsafe")
+        keys += offsets[edge[0] : edge[1]]
+        return _region_lowest_two(keys, span, n_regions)
+
     most = max(0, p.target - low) * (p.rate + p.region_rate)
     most += 100 * (max(p.base, p.bottom_base) + max(p.region_extra)) + 50
-    wide = np.int32 if narrow is np.int32 and most < 2**31 else np.int64  # the largest fen
-    short = np.asarray(narrow(p.target - low) - offset, dtype=wide)
-    np.maximum(short, 0, out=short)  # hundredths of a point short, >= 0
-    fen = short * wide(p.rate)
-    fen += wide(100 * p.base)
-    fen += bottom * wide(100 * (p.bottom_base - p.base))
-    fen *= short > 0
-    extra = short * wide(p.region_rate)
-    fen += first * (extra + wide(100 * p.region_extra[0]))
-    fen += second * (extra + wide(100 * p.region_extra[1]))
-    fen *= ~top
-    fen += wide(50)
-    amounts = (fen // wide(100)).astype(np.int64)
-    totals = np.zeros(n_regions, dtype=np.int64)
-    np.add.at(totals, regions, amounts)
-    return Outcome(amounts, totals)
+    wide = np.int32 if most < 2**31 and small is not np.int64 else np.int64  # the largest fen
+    amounts = np.empty(n, dtype=np.int64)
+
+    def assemble(edge: tuple[int, int]) -> I64:
+        own, where = offsets[edge[0] : edge[1]], regions[edge[0] : edge[1]]
+        short = np.subtract(wide(p.target - low), own, dtype=wide)
+        np.maximum(short, 0, out=short)  # hundredths of a point short, >= 0
+        fen = short * wide(p.rate)
+        fen += wide(100 * p.base)
+        fen += (own <= bottom) * wide(100 * (p.bottom_base - p.base))
+        fen *= short > 0
+        extra = short * wide(p.region_rate)
+        fen += (own == first_low[where]) * (extra + wide(100 * p.region_extra[0]))
+        fen += (own == second_low[where]) * (extra + wide(100 * p.region_extra[1]))
+        fen *= own < top
+        fen += wide(50)
+        fen //= wide(100)
+        amounts[edge[0] : edge[1]] = fen
+        totals = np.zeros(n_regions, dtype=np.int64)
+        np.add.at(totals, where, amounts[edge[0] : edge[1]])
+        return totals
+
+    with ThreadPoolExecutor(2) as pool:
+        merged = np.concatenate(list(pool.map(lowest, halves)), axis=1)
+        merged.sort(axis=1)
+        first_low = np.where(merged[:, 0] < _BIG, merged[:, 0], -1).astype(small)
+        unique = (merged[:, 1] > merged[:, 0]) & (merged[:, 1] < _BIG)
+        second_low = np.where(unique, merged[:, 1], -1).astype(small)  # -1: no rank 2
+        first, second = pool.map(assemble, halves)
+    return Outcome(amounts, first + second)
 
 
 # --- 3. pandas -------------------------------------------------------------------------
