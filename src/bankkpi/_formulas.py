@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
 import attrs
 import numpy as np
@@ -570,7 +570,6 @@ class ArrayPredicate(Protocol):
         ...
 
 
-@runtime_checkable
 class _RankMask(Protocol):
     def mask(self, arrays: RankArrays) -> NDArray[np.bool_]: ...
 
@@ -589,8 +588,10 @@ def formula_array(formula: Formula, env: ArrayContext) -> FixedArray:
     if isinstance(formula, Expression):
         inputs = {name: env.value(name) for name in formula.names}
         return _Arrays(inputs).number(formula.tree)
-    if isinstance(formula, ArrayFormula):
-        return formula.evaluate_array(env)
+    evaluate = getattr(formula, "evaluate_array", None)  # isinstance(, ArrayFormula), faster
+    if callable(evaluate):
+        result: FixedArray = evaluate(env)
+        return result
     raise InvalidValueError(
         "formula", "has no array path (evaluate_array); use the exact path", type(formula).__name__
     )
@@ -602,8 +603,9 @@ def predicate_array(predicate: Predicate, env: ArrayContext) -> NDArray[np.bool_
     Raises:
         InvalidValueError: for a predicate without an array path.
     """
-    if isinstance(predicate, ArrayPredicate):
-        result = np.asarray(predicate.test_array(env), dtype=np.bool_)
+    test = getattr(predicate, "test_array", None)  # isinstance(, ArrayPredicate), faster
+    if callable(test):
+        result = np.asarray(test(env), dtype=np.bool_)
         if result.shape != (env.size,):
             result = np.broadcast_to(result, (env.size,)).copy()
         return result
@@ -758,13 +760,13 @@ class InRanks:
 
     def test_array(self, env: ArrayContext) -> NDArray[np.bool_]:
         """In the selection or not, per row (the selection's ``mask``)."""
-        if not isinstance(self.selection, _RankMask):
+        if not callable(getattr(self.selection, "mask", None)):  # isinstance(, _RankMask), faster
             raise InvalidValueError(
                 "selection",
                 "has no array form (mask); use the exact path",
                 type(self.selection).__name__,
             )
-        return env.rank_mask(self.ranking, self.selection)
+        return env.rank_mask(self.ranking, cast("_RankMask", self.selection))
 
 
 def _rank_window(selection: object) -> tuple[bool, int, int] | None:
