@@ -934,6 +934,34 @@ def test_rank_source_checks_its_arrays():
     assert view.take(np.array([1])).rows.tolist() == [3]
 
 
+@pytest.mark.parametrize("rows", [slice(0, 7), slice(1, 7, 2), np.array([0, 2, 3, 6])])
+def test_a_view_compares_with_a_cut_off_once_and_hands_out_masks_of_its_own(rows):
+    """Selections sharing a cut-off reuse the view's comparison; masks stay independent.
+
+    Rank 2 from the bottom is "as low as the 2nd lowest, not as low as the lowest",
+    and rank 1 is "as low as the lowest": one comparison serves both, and so does
+    one for two uses of the same selection. Writing into a mask changes no other.
+    """
+    rule = RankingRule("higher", "competition")
+    values = np.array([30, 20, 20, 10, 5, 40, 5])
+    groups = np.array([0, 0, 0, 0, 1, 1, 1])
+    source = RankSource(rule, values, groups)
+    arrays = source.arrays()
+    chosen = [
+        RankRange("bottom", 1, 1, scope="region"),
+        RankRange("bottom", 2, 2, scope="region"),
+        Top(2, scope="region"),
+        RankRange("bottom", 1, 1, scope="region"),
+        Top(2, scope="region"),
+    ]
+    view = RankView(source, rows)
+    for selection in chosen:
+        got = view.mask(selection)
+        assert got.tolist() == selection.mask(arrays)[rows].tolist(), selection
+        got[:] = ~got  # the caller's own array: nothing kept changes
+    assert len(view._kept) == 3  # lowest, 2nd lowest, 2nd best: one comparison each
+
+
 @given(ranking_inputs(), selections())
 def test_ordinal_selections_hold_exactly_the_count(inputs, selection):
     """With ordinal ranks there are no ties: each group holds exactly the window's count."""

@@ -799,11 +799,20 @@ class RankSource:
         result: RankArrays = self._memo["arrays"]
         return result
 
-    def mask(self, selection: Selection, rows: Rows | None = None) -> NDArray[np.bool_]:
+    def mask(
+        self,
+        selection: Selection,
+        rows: Rows | None = None,
+        *,
+        kept: dict[int, NDArray[np.bool_]] | None = None,
+    ) -> NDArray[np.bool_]:
         """``selection.mask(self.arrays())``, from cut-off values where it can.
 
         ``rows`` (indices or a slice) computes only those rows of the mask: a
-        thread's block of rows, or the few rows of a branch.
+        thread's block of rows, or the few rows of a branch. ``kept`` (with
+        ``rows``) keeps the rows' comparisons with each cut-off for later calls on
+        the same rows: two selections that share a cut-off (the top 200 in two
+        rules; rank 1 and rank 2, both bounded by rank 1's cut-off) compare once.
         """
         if not self._by_cutoffs():
             full = self._full_mask(selection)  # kept: each caller gets its own copy
@@ -812,10 +821,10 @@ class RankSource:
             within, beyond = self._bounds(selection)
             return within.copy() if beyond is None else within & ~beyond
         largest, last, before = self._window_cuts(selection)
-        inside = self._as_good_rows(rows, last, largest)
+        inside = self._rows_as_good(rows, last, largest, kept)
         if before is not None:
-            inside &= ~self._as_good_rows(rows, before, largest)
-        return inside
+            return inside & ~self._rows_as_good(rows, before, largest, kept)
+        return inside if kept is None else inside.copy()  # each caller gets its own
 
     def prepare(self, selection: Selection) -> None:
         """Compute the cut-offs :meth:`mask` needs for ``selection`` now (before threads)."""
@@ -914,6 +923,25 @@ class RankSource:
             self._memo[key] = self._as_good_rows(None, self._cut_table(largest, j), largest)
         result: NDArray[np.bool_] = self._memo[key]
         return result
+
+    def _rows_as_good(
+        self,
+        rows: Rows,
+        cut: NDArray[np.signedinteger[Any]],
+        largest: bool,
+        kept: dict[int, NDArray[np.bool_]] | None,
+    ) -> NDArray[np.bool_]:
+        """:meth:`_as_good_rows`, kept in ``kept`` by cut-off (``None``: not kept).
+
+        A cut-off table lives as long as this source (in its memo), so its ``id``
+        names it for as long as ``kept`` can be used with this source.
+        """
+        if kept is None:
+            return self._as_good_rows(rows, cut, largest)
+        key = id(cut) if largest else ~id(cut)
+        if key not in kept:
+            kept[key] = self._as_good_rows(rows, cut, largest)
+        return kept[key]
 
     def _as_good_rows(
         self, rows: Rows | None, cut: NDArray[np.signedinteger[Any]], largest: bool
@@ -1116,6 +1144,8 @@ class RankView:
 
     source: RankSource | RankArrays
     rows: Rows
+    _kept: dict[int, NDArray[np.bool_]] = attrs.field(factory=dict, init=False, repr=False)
+    """These rows' comparisons with the source's cut-offs (see :meth:`RankSource.mask`)."""
 
     def __len__(self) -> int:
         if isinstance(self.rows, slice):
@@ -1135,7 +1165,7 @@ class RankView:
     def mask(self, selection: Selection) -> NDArray[np.bool_]:
         """The selection over the population, read at these rows."""
         if isinstance(self.source, RankSource):
-            return self.source.mask(selection, self.rows)
+            return self.source.mask(selection, self.rows, kept=self._kept)
         return selection.mask(self.source)[self.rows]
 
     def take(self, rows: NDArray[np.intp]) -> RankView:
