@@ -985,14 +985,14 @@ def test_a_copied_variable_is_read_only_and_never_taken_for_a_temporary(duplicat
 
 
 def test_blocks_are_set_by_the_population_size_alone():
-    """Equal blocks: at most 2^18 rows up to 2^21 rows, then 8 or 9, then at most 2^20."""
+    """Equal blocks: at most 2^19 rows up to 2^22 rows, then 8 or 9, then at most 2^20."""
     for size, count, largest in [
         (0, 1, 0),
-        (2**18, 1, 2**18),
-        (2**18 + 1, 2, 2**17 + 1),
-        (10**6, 4, 250_000),
-        (2**21, 8, 2**18),
-        (3 * 10**6 + 1, 9, 333_334),
+        (2**19, 1, 2**19),
+        (2**19 + 1, 2, 2**18 + 1),
+        (10**6, 2, 500_000),
+        (2**22, 8, 2**19),
+        (5 * 10**6 + 1, 9, 555_556),
         (10**7, 10, 10**6),
         (10**8, 96, 1_041_667),
     ]:
