@@ -41,6 +41,45 @@ def test_round_counts_is_round_fraction(nums, den, policy):
     assert [Decimal(int(c)).scaleb(policy.exponent) for c in counts] == expected
 
 
+@given(st.lists(st.integers(0, 10**15), min_size=1, max_size=20), denominators, rounding_policies)
+def test_round_counts_of_counts_none_negative_is_round_fraction(nums, den, policy):
+    """No count below 0 (the one-pass ``(n + lift) // d``), writing into the counts given."""
+    value = fixed(nums, den)
+    counts = fx.round_counts(value, policy, "x", reuse=value)
+    expected = [round_fraction(Fraction(n, den), policy) for n in nums]
+    assert [Decimal(int(c)).scaleb(policy.exponent) for c in counts] == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_round_counts_of_every_small_count(mode):
+    """Every remainder of every small denominator, none negative (one pass each)."""
+    policy = RoundingPolicy(mode, "yuan")
+    for den in range(1, 13):
+        nums = list(range(3 * den + 1))
+        got = [Decimal(int(c)) for c in fx.round_counts(fixed(nums, den), policy, "x")]
+        assert got == [round_fraction(Fraction(n, den), policy) for n in nums], den
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("place", ["0.001", "yuan"])
+def test_round_counts_of_a_constant(mode, place):
+    """A 0-d constant (a scalar once scaled to a finer place) rounds as an array does."""
+    policy = RoundingPolicy(mode, place)
+    for exact in (Fraction(1, 2), Fraction(7, 3000), Fraction(5, 2000)):
+        value = fx.constant(exact, "x")
+        counts = fx.round_counts(value, policy, "x", reuse=value)
+        assert Decimal(int(counts)).scaleb(policy.exponent) == round_fraction(exact, policy)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_round_counts_next_to_the_int64_limit(mode):
+    """Where ``n + lift`` would leave int64 the general path rounds instead."""
+    nums = [INT64_MAX, INT64_MAX - 50, 0, 150]
+    policy = RoundingPolicy(mode, "yuan")
+    got = [Decimal(int(c)) for c in fx.round_counts(fixed(nums, 100), policy, "x")]
+    assert got == [round_fraction(Fraction(n, 100), policy) for n in nums]
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("place", ["fen", "yuan", "10"])
 def test_round_counts_on_every_tie(mode, place):

@@ -529,10 +529,17 @@ def round_counts(
         num = num * np.int64(factor)
     else:
         den *= 10**exponent
+    mine = num is not value.num or _target([value], [value], reuse) == 0
     if den == 1:  # whole counts of the place already
-        mine = num is not value.num or _target([value], [value], reuse) == 0
         return num.astype(np.int64, copy=not mine)
     signed = bool(num.size) and int(num.min()) < 0
+    lift = _LIFTS.get(policy.mode) if not signed and den <= INT64_MAX else None
+    if lift is not None and value.bound + lift(den) <= INT64_MAX:
+        # n >= 0: the rounded count is (n + lift) // d, in one pass and in place when ours
+        shift, divisor = np.int64(lift(den)), np.int64(den)
+        if mine and isinstance(num, np.ndarray) and num.ndim and num.flags.writeable:
+            return np.floor_divide(np.add(num, shift, out=num), divisor, out=num)
+        return np.asarray((num + shift) // divisor, dtype=np.int64)
     magnitude = np.abs(num) if signed else num
     negative = num < 0 if signed else np.zeros(magnitude.shape, dtype=np.bool_)
     if den > INT64_MAX:  # then every |num| < den: the whole part is 0
@@ -551,6 +558,22 @@ def round_counts(
     if signed:
         result = result - 2 * result * negative
     return np.asarray(result, dtype=np.int64)
+
+
+_LIFTS: Final[dict[str, Callable[[int], int]]] = {
+    "half_up": lambda den: den // 2,
+    "half_down": lambda den: (den - 1) // 2,
+    "up": lambda den: den - 1,
+    "ceiling": lambda den: den - 1,
+    "down": lambda _den: 0,
+    "floor": lambda _den: 0,
+}
+"""For a count ``n >= 0`` of ``1/d`` of the place, the rounding mode's result is
+``(n + lift(d)) // d``: with ``whole, rest = divmod(n, d)`` that adds 1 exactly when
+``rest + lift(d) >= d``. Half-up: ``rest >= d − d // 2``, i.e. ``rest >= d / 2`` for an
+even ``d`` (the tie goes up) and ``rest > d // 2`` for an odd one (no tie); half-down:
+``rest > d / 2``; up and ceiling: ``rest > 0``; down and floor: never. Half-even
+needs the whole part's parity and takes the general path."""
 
 
 def bump(
