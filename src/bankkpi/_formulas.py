@@ -1740,7 +1740,9 @@ def _assemble(pieces: list[_Piece], size: int, what: str) -> FixedArray:
     out: NDArray[np.int64] | None = None
     for piece, values in zip(pieces, aligned, strict=True):  # a branch over all rows first
         if piece.rows is None and values.ndim > 0:
-            out = values * piece.mask if out is None else out + values * piece.mask
+            # a writeable result is the branch's own (ArrayFormula): masked in place
+            masked = np.multiply(values, piece.mask, out=values if values.flags.writeable else None)
+            out = masked if out is None else np.add(out, masked, out=out)
     if out is None:
         out = np.zeros(size, dtype=np.int64)
     for piece, values in zip(pieces, aligned, strict=True):
