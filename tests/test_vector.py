@@ -382,6 +382,9 @@ class TestEvaluateArrays:
             for rule in one.rules:
                 assert many.amounts[rule].tolist() == one.amounts[rule].tolist()
             assert many.group_totals["region"].as_dict() == one.group_totals["region"].as_dict()
+            assert many.rollups["penalty→head"].as_dict() == one.rollups["penalty→head"].as_dict()
+            assert many.penalty.tolist() == one.penalty.tolist()
+            assert many.reward.tolist() == one.reward.tolist()
             assert many.ranks["province"].rank_from_top.tolist() == (
                 one.ranks["province"].rank_from_top.tolist()
             )
@@ -451,6 +454,39 @@ class TestEvaluateArrays:
             with pytest.raises(ValidationErrorGroup) as info:
                 evaluate_arrays(scheme, {"a": a, "b": b}, workers=workers)
             assert isinstance(info.value.problems[0], OverflowRiskError)
+
+    def test_group_totals_bounded_past_int64_are_refused_in_any_threads(self, monkeypatch):
+        """The bound on a group's total (largest amount × group size) takes every block: a
+        large amount in the last block alone is refused as in one thread."""
+        monkeypatch.setattr("bankkpi.vector._BLOCK_ROWS", 4)
+        scheme = load_scheme(
+            """
+            format = 1
+            id = "tall"
+            version = "1"
+            name = { zh = "高", en = "tall" }
+            effective = { start = "2024-01-01", end = "2024-12-31" }
+            rounding = { mode = "half_up", place = "yuan" }
+            attributes = ["region"]
+            group_by = ["region"]
+            [[inputs]]
+            name = "a"
+            label = { zh = "甲", en = "a" }
+            [[rules]]
+            id = "plain"
+            name = { zh = "额", en = "plain" }
+            kind = "penalty"
+            formula = { type = "expression", source = "a", variables = ["a"] }
+            """,
+            format="toml",
+        )
+        a = np.array([1, 2, 3, 4, 5, 6, 7, 4 * 10**16], dtype=np.int64)  # fen: 4e18
+        regions = np.array(["r"] * 8)
+        for workers in (1, 2, 3):
+            out = evaluate_arrays(scheme, {"a": a[:7]}, {"region": regions[:7]}, workers=workers)
+            assert out.group_totals["region"].as_dict()["r"] == (Decimal(28), Decimal(0))
+            with pytest.raises(OverflowRiskError, match="totals by region"):
+                evaluate_arrays(scheme, {"a": a}, {"region": regions}, workers=workers)
 
     @pytest.mark.parametrize("guard", [None, "c < 0"])
     def test_a_selection_that_cannot_be_answered_fails_where_it_is_needed(self, monkeypatch, guard):
