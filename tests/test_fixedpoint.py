@@ -48,6 +48,10 @@ def test_round_counts_of_counts_none_negative_is_round_fraction(nums, den, polic
     counts = fx.round_counts(value, policy, "x", reuse=value)
     expected = [round_fraction(Fraction(n, den), policy) for n in nums]
     assert [Decimal(int(c)).scaleb(policy.exponent) for c in counts] == expected
+    # rounded in place, or whole counts already; scaled to a finer place: a new array
+    whole = policy.exponent >= 0 and den * 10**policy.exponent == 1
+    in_place = policy.exponent >= 0 and (whole or policy.mode != "half_even")
+    assert np.shares_memory(counts, value.num) == in_place
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -72,12 +76,16 @@ def test_round_counts_of_a_constant(mode, place):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_round_counts_next_to_the_int64_limit(mode):
-    """Where ``n + lift`` would leave int64 the general path rounds instead."""
-    nums = [INT64_MAX, INT64_MAX - 50, 0, 150]
-    policy = RoundingPolicy(mode, "yuan")
-    got = [Decimal(int(c)) for c in fx.round_counts(fixed(nums, 100), policy, "x")]
-    assert got == [round_fraction(Fraction(n, 100), policy) for n in nums]
+@pytest.mark.parametrize(("place", "factor"), [("yuan", 1), ("fen", 100), ("0.001", 1000)])
+def test_round_counts_next_to_the_int64_limit(mode, place, factor):
+    """Where ``n + lift`` would leave int64 the general path rounds instead, also
+    when the counts are first scaled to a place finer than 1 (fen: × 100)."""
+    top = INT64_MAX // factor
+    nums = [top, top - 50, 0, 150]
+    policy = RoundingPolicy(mode, place)
+    got = fx.round_counts(fixed(nums, 1000 * factor), policy, "x")
+    expected = [round_fraction(Fraction(n, 1000 * factor), policy) for n in nums]
+    assert [Decimal(int(c)).scaleb(policy.exponent) for c in got] == expected
 
 
 @pytest.mark.parametrize("mode", MODES)

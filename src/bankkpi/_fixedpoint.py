@@ -505,7 +505,8 @@ def round_counts(
     """``value`` rounded to ``policy.place`` as integer counts of that place.
 
     The result is a new array, or ``value``'s own when ``reuse`` names it (the
-    caller's temporary, as in :func:`add`) and it already holds whole counts.
+    caller's temporary, as in :func:`add`) and it already holds whole counts or is
+    rounded in place (no count below 0, a mode other than half-even).
 
     The same rule as :func:`~bankkpi.round_fraction`, on integers: with
     ``q = value / place = n / d``, ``whole, rest = divmod(|n|, d)`` and the mode
@@ -515,7 +516,7 @@ def round_counts(
         OverflowRiskError: when scaling to a place finer than 1 would leave int64.
     """
     exponent = policy.exponent
-    num, den = value.num, value.den
+    num, den, bound = value.num, value.den, value.bound
     if exponent < 0:
         factor = 10**-exponent
         if value.bound * factor > INT64_MAX:
@@ -526,7 +527,7 @@ def round_counts(
                 f"{_describe(what)} at {policy.place} needs {value.bound * factor} "
                 f"in its integer representation, beyond int64 ({INT64_MAX})"
             )
-        num = num * np.int64(factor)
+        num, bound = num * np.int64(factor), value.bound * factor
     else:
         den *= 10**exponent
     mine = num is not value.num or _target([value], [value], reuse) == 0
@@ -534,7 +535,7 @@ def round_counts(
         return num.astype(np.int64, copy=not mine)
     signed = bool(num.size) and int(num.min()) < 0
     lift = _LIFTS.get(policy.mode) if not signed and den <= INT64_MAX else None
-    if lift is not None and value.bound + lift(den) <= INT64_MAX:
+    if lift is not None and bound + lift(den) <= INT64_MAX:  # bound: of num, as scaled
         # n >= 0: the rounded count is (n + lift) // d, in one pass and in place when ours
         shift, divisor = np.int64(lift(den)), np.int64(den)
         if mine and isinstance(num, np.ndarray) and num.ndim and num.flags.writeable:
