@@ -730,6 +730,10 @@ Rows: TypeAlias = NDArray[np.intp] | slice
 """Some rows of a population: their indices, or a slice."""
 
 
+_Kept: TypeAlias = tuple[NDArray[np.signedinteger[Any]], NDArray[np.bool_]]
+"""A cut-off table and some rows' comparison with it (see :meth:`RankSource.mask`)."""
+
+
 @attrs.frozen(eq=False)
 class RankSource:
     """A ranking's inputs on the array path; ranks and selections computed on demand.
@@ -804,15 +808,16 @@ class RankSource:
         selection: Selection,
         rows: Rows | None = None,
         *,
-        kept: dict[int, NDArray[np.bool_]] | None = None,
+        kept: dict[int, _Kept] | None = None,
     ) -> NDArray[np.bool_]:
         """``selection.mask(self.arrays())``, from cut-off values where it can.
 
         ``rows`` (indices or a slice) computes only those rows of the mask: a
         thread's block of rows, or the few rows of a branch. ``kept`` (with
-        ``rows``) keeps the rows' comparisons with each cut-off for later calls on
-        the same rows: two selections that share a cut-off (the top 200 in two
-        rules; rank 1 and rank 2, both bounded by rank 1's cut-off) compare once.
+        ``rows``; a :class:`RankView` passes its own) keeps the rows' comparisons
+        with each cut-off for later calls on the same rows: two selections that
+        share a cut-off (the top 200 in two rules; rank 1 and rank 2, both bounded
+        by rank 1's cut-off) compare once.
         """
         if not self._by_cutoffs():
             full = self._full_mask(selection)  # kept: each caller gets its own copy
@@ -929,19 +934,21 @@ class RankSource:
         rows: Rows,
         cut: NDArray[np.signedinteger[Any]],
         largest: bool,
-        kept: dict[int, NDArray[np.bool_]] | None,
+        kept: dict[int, _Kept] | None,
     ) -> NDArray[np.bool_]:
-        """:meth:`_as_good_rows`, kept in ``kept`` by cut-off (``None``: not kept).
+        """:meth:`_as_good_rows`, kept in ``kept`` by cut-off table (``None``: not kept).
 
-        A cut-off table lives as long as this source (in its memo), so its ``id``
-        names it for as long as ``kept`` can be used with this source.
+        Each entry holds its table, so the table's ``id`` names no other while the
+        entry lives (two threads racing to compute the same table may each store
+        one; the entry keeps the one it compared with).
         """
         if kept is None:
             return self._as_good_rows(rows, cut, largest)
         key = id(cut) if largest else ~id(cut)
-        if key not in kept:
-            kept[key] = self._as_good_rows(rows, cut, largest)
-        return kept[key]
+        entry = kept.get(key)
+        if entry is None or entry[0] is not cut:
+            entry = kept[key] = (cut, self._as_good_rows(rows, cut, largest))
+        return entry[1]
 
     def _as_good_rows(
         self, rows: Rows | None, cut: NDArray[np.signedinteger[Any]], largest: bool
@@ -1144,7 +1151,7 @@ class RankView:
 
     source: RankSource | RankArrays
     rows: Rows
-    _kept: dict[int, NDArray[np.bool_]] = attrs.field(factory=dict, init=False, repr=False)
+    _kept: dict[int, _Kept] = attrs.field(factory=dict, init=False, repr=False)
     """These rows' comparisons with the source's cut-offs (see :meth:`RankSource.mask`)."""
 
     def __len__(self) -> int:
