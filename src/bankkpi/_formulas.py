@@ -552,8 +552,10 @@ class ArrayFormula(Protocol):
     """A formula with an array path: exact values for every row at once.
 
     The numerators returned are a new array or a read-only one: the caller may
-    write into a writeable result (as :class:`Sum` and :class:`Rule` do, to save
-    allocating another full-size array).
+    write into a writeable result (as :class:`Sum`, :class:`Rule`, and
+    :class:`When` and :class:`Choose` assembling their branches do, to save
+    allocating another full-size array). A formula that keeps an array to return
+    it again must return it read-only.
     """
 
     def evaluate_array(self, env: ArrayContext) -> FixedArray:
