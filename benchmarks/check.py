@@ -123,6 +123,39 @@ def _cases(count: int) -> Iterator[tuple[str, I64, I64, WorkloadParams]]:
         yield f"seed {seed} (n={n}, {params})", scores, regions, params
 
 
+WIDE: tuple[WorkloadParams, ...] = (
+    WorkloadParams(scale_max=2**15, score_min=2**15 - 300, score_max=2**15),  # int16's edge
+    WorkloadParams(scale_max=2**15 + 1, score_min=9_000, score_max=2**15 + 1),  # just past it
+    WorkloadParams(  # scores far above the target: target − score leaves int32
+        scale_max=9_500 + 2**31 + 200, score_min=9_500 + 2**31 - 10, score_max=9_500 + 2**31 + 200
+    ),
+    WorkloadParams(  # far below it, at rates of 0: the largest fen alone would fit int32
+        scale_min=-3 * 10**9, score_min=-3 * 10**9, score_max=-3 * 10**9 + 50, rate=0, region_rate=0
+    ),
+)
+"""Score spans that leave int16, and distances from the target that leave int32
+(not numba: its histogram spans the indicator's whole scale; the numpy peers'
+histograms span the scores', so no span here is much past the workload's)."""
+
+
+def _wide_cases(count: int) -> Iterator[tuple[str, I64, I64, WorkloadParams]]:
+    """Seeded cases over each of :data:`WIDE`, ``count`` in all."""
+    for seed in range(count):
+        rng = np.random.default_rng([seed, 7])
+        n = int(rng.choice(SIZES[:-1]))
+        params = WIDE[seed % len(WIDE)]
+        params = WorkloadParams(
+            **{
+                **{f: getattr(params, f) for f in params.__dataclass_fields__},
+                "top_exempt": int(rng.choice([0, 1, n // 10, n + 1])),
+                "bottom_n": int(rng.choice([0, 2, n // 5, n + 1])),
+                "outlets_per_region": int(rng.choice([1, 3, 50])),
+            }
+        )
+        scores, regions = make_population(n, seed, params)
+        yield f"wide seed {seed} (n={n}, {params})", scores, regions, params
+
+
 def _exact_rule(p: WorkloadParams) -> Rule:
     """The workload as one bankkpi exact-path rule over precomputed ranks."""
     target = AtLeast(Decimal(p.target).scaleb(-2))
@@ -188,6 +221,22 @@ def difference(expected: Outcome, got: Outcome) -> str | None:
     return None
 
 
+def _against(
+    expected: Outcome,
+    contenders: dict[str, Implementation],
+    case: tuple[str, I64, I64, WorkloadParams],
+    *skip: str,
+) -> list[str]:
+    """What each contender (but ``skip``) gives differently from ``expected``."""
+    label, scores, regions, params = case
+    return [
+        f"{name} vs python, {label}: {why}"
+        for name, impl in contenders.items()
+        if name not in skip
+        and (why := difference(expected, impl(scores, regions, params))) is not None
+    ]
+
+
 def run_check(count: int) -> int:
     """Run every check; print each failure and a summary; return the exit status."""
     started = time.perf_counter()
@@ -211,16 +260,18 @@ def run_check(count: int) -> int:
             exact = _exact_amounts(scores, regions, params)
             if exact != expected.amounts.tolist():
                 failures.append(f"python vs bankkpi exact path, {label}")
-        for name, impl in contenders.items():
-            if name == "python":
-                continue
-            if (why := difference(expected, impl(scores, regions, params))) is not None:
-                failures.append(f"{name} vs python, {label}: {why}")
+        failures += _against(expected, contenders, (label, scores, regions, params), "python")
+    wide = 0
+    for case in _wide_cases(max(len(WIDE), count // 10)):
+        wide += 1
+        expected = python_loop(*case[1:])
+        failures += _against(expected, contenders, case, "python", "numba")
     for failure in failures:
         print(f"MISMATCH {failure}")
     print(
         f"check: {cases} cases ({len(HAND_CASES)} hand-worked, {exact_cases} also on the "
-        f"exact Decimal path); compared {', '.join(contenders)} with python; "
+        f"exact Decimal path) and {wide} with wide scores (all but numba); "
+        f"compared {', '.join(contenders)} with python; "
         f"not installed: {', '.join(missing) or 'none'}; "
         f"{len(failures)} mismatches; {time.perf_counter() - started:.1f} s"
     )

@@ -261,8 +261,10 @@ def numpy_expert(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
         return _region_lowest_two(keys, span, n_regions)
 
     most = max(0, p.target - low) * (p.rate + p.region_rate)
-    most += 100 * (max(p.base, p.bottom_base) + max(p.region_extra)) + 50
-    wide = np.int32 if most < 2**31 and small is not np.int64 else np.int64  # the largest fen
+    most += 100 * (max(p.base, p.bottom_base) + max(p.region_extra)) + 50  # the largest fen
+    shortfalls = (p.target - high, p.target - low)  # target − score, least and greatest
+    fits = most < 2**31 and shortfalls[0] > -(2**31) and shortfalls[1] < 2**31
+    wide = np.int32 if fits and small is not np.int64 else np.int64
     amounts = np.empty(n, dtype=np.int64)
 
     def assemble(edge: tuple[int, int]) -> I64:
