@@ -1144,9 +1144,11 @@ _BLOCK_ROWS: Final = 1 << 19
 population of at most this many rows is one block).
 
 Blocks depend on the population's size alone (never on the threads), so that
-results do not either. Fewer, larger blocks cost less Python per row, and two
-threads contend less: at 10^6 rows, two blocks of 500,000 took 13 ms of rule
-evaluation on two threads where four of 250,000 took 17 ms.
+results do not either. Fewer, larger blocks cost less Python per row: at 10^6
+rows on two threads, with freed memory kept by the allocator, two blocks of
+500,000 took 13 ms of rule evaluation where four of 250,000 took 17 ms (with
+glibc's defaults the whole call took about the same either way, the larger
+blocks faulting in more fresh memory).
 """
 _BLOCK_ROWS_MOST: Final = 1 << 20
 """Rows per block, at most, for any population."""
