@@ -951,29 +951,41 @@ class RankSource:
         return entry[1]
 
     def _as_good_rows(
-        self, rows: Rows | None, cut: NDArray[np.signedinteger[Any]], largest: bool
+        self,
+        rows: Rows | None,
+        cut: NDArray[np.signedinteger[Any]],
+        largest: bool,
+        *,
+        out: NDArray[np.bool_] | None = None,
+        buffer: NDArray[np.signedinteger[Any]] | None = None,
     ) -> NDArray[np.bool_]:
         """The ``rows`` (all: ``None``) at least as good as their group's cut-off.
 
         One group compares the values themselves with one threshold (no offsets
-        array); several gather each row's cut-off by its group code.
+        array); several gather each row's cut-off by its group code. ``out`` (one
+        bool per row) and ``buffer`` (at least one per row, in :meth:`_width`) are
+        the caller's to reuse, block after block; else new.
         """
         if self.groups is None:
             low, high = self._range()
             values = self.values if rows is None else self.values[rows]
+            if out is None:
+                out = np.empty(values.shape, dtype=np.bool_)
             threshold = int(cut[0]) + low  # within [low − 1, high + 1]: may pass int64
             if largest:
                 if threshold > high or threshold <= low:
-                    return np.full(values.shape, threshold <= low, dtype=np.bool_)
-                return values >= threshold
+                    out.fill(threshold <= low)
+                    return out
+                return np.greater_equal(values, threshold, out=out)
             if threshold < low or threshold >= high:
-                return np.full(values.shape, threshold >= high, dtype=np.bool_)
-            return values <= threshold
+                out.fill(threshold >= high)
+                return out
+            return np.less_equal(values, threshold, out=out)
         offsets, codes = self._small()
         assert codes is not None  # noqa: S101 - several groups have codes
         if rows is not None:
             offsets, codes = offsets[rows], codes[rows]
-        return _as_good(offsets, codes, cut, largest)
+        return _as_good(offsets, codes, cut, largest, out=out, buffer=buffer)
 
     def _cut_table(
         self, largest: bool, j: int | NDArray[np.int64]
@@ -1120,19 +1132,26 @@ def _as_good(
     codes: NDArray[np.signedinteger[Any]],
     cut: NDArray[np.signedinteger[Any]],
     largest: bool,
+    *,
+    out: NDArray[np.bool_] | None = None,
+    buffer: NDArray[np.signedinteger[Any]] | None = None,
 ) -> NDArray[np.bool_]:
     """Rows whose value is at least as good as their group's cut-off.
 
     ``offsets`` and ``cut`` share one int type. The cut-offs are gathered a step of
     rows at a time into one small buffer, not into a fresh array as long as the
-    population (page faults cost more than the gather itself).
+    population (page faults cost more than the gather itself). ``out`` and
+    ``buffer`` (``cut``'s type, any length): the caller's, else new.
     """
     n = int(offsets.shape[0])
-    out = np.empty(n, dtype=np.bool_)
+    if out is None:
+        out = np.empty(n, dtype=np.bool_)
     compare = np.greater_equal if largest else np.less_equal
-    buffer = np.empty(min(n, _GATHER_ROWS), dtype=cut.dtype)
-    for start in range(0, n, _GATHER_ROWS):
-        stop = min(n, start + _GATHER_ROWS)
+    if buffer is None or buffer.shape[0] == 0:
+        buffer = np.empty(min(n, _GATHER_ROWS), dtype=cut.dtype)
+    step = max(1, min(_GATHER_ROWS, int(buffer.shape[0])))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
         part = buffer[: stop - start]
         # every code is a valid index: "clip" never clips, and unlike the default
         # "raise" it writes into ``out`` directly instead of through a buffer
