@@ -137,6 +137,9 @@ class _Builder:
     score_points: set[Decimal] = attrs.field(factory=set)
     fees_points: set[Decimal] = attrs.field(factory=set)
     uses_ranks: bool = False
+    planned: bool = False
+    """Only the shapes :mod:`bankkpi._plan` compiles (``Fixed``, exact ``Shortfall``,
+    unrounded ``Sum``, ``When``, ``Choose``; no ``InBand``)."""
 
     def threshold(self) -> Decimal:
         value = Decimal(self.pick.choice(THRESHOLDS))
@@ -186,6 +189,8 @@ class _Builder:
 
     def predicate(self, depth: int) -> Any:
         kind = self.pick.integer(0, 6 if depth > 0 else 3)
+        if self.planned and kind == 2:  # no InBand: ranks instead
+            kind = 3
         if kind == 0:
             return Met(self.target(), "score")
         if kind == 1:
@@ -210,8 +215,17 @@ class _Builder:
     def rounding(self) -> RoundingPolicy:
         return RoundingPolicy(self.pick.choice(MODES), self.pick.choice(PLACES))
 
+    def planned_leaf(self) -> Any:
+        """A leaf the vector path compiles: a fixed amount or an exact shortfall."""
+        pick = self.pick
+        if pick.integer(0, 2) == 0:
+            return Fixed(pick.choice(AMOUNTS))
+        return Shortfall(self.target(), "score", rate=pick.choice(RATES), base=pick.choice(BASES))
+
     def leaf(self) -> Any:
         pick = self.pick
+        if self.planned:
+            return self.planned_leaf()
         kind = pick.integer(0, 8)
         if kind == 0:
             return Fixed(pick.choice(AMOUNTS))
@@ -279,7 +293,7 @@ class _Builder:
         pick = self.pick
         if depth <= 0 or pick.integer(0, 2) == 0:
             return self.leaf()
-        kind = pick.integer(0, 4)
+        kind = pick.choice((0, 1, 4)) if self.planned else pick.integer(0, 4)
         sub = depth - 1
         if kind == 0:
             otherwise = self.formula(sub) if pick.integer(0, 1) else None
@@ -297,7 +311,8 @@ class _Builder:
             when = self.predicate(1) if pick.integer(0, 1) else None
             return Multiply(self.formula(sub), pick.choice(FACTORS), when)
         parts = [self.formula(sub) for _ in range(pick.integer(1, 3))]
-        return Sum(parts, rounding=self.rounding() if pick.integer(0, 1) else None)
+        rounded = not self.planned and pick.integer(0, 1)
+        return Sum(parts, rounding=self.rounding() if rounded else None)
 
 
 def _ranking_rule(pick: Picker) -> RankingRule:
@@ -316,15 +331,16 @@ class Drawn:
     fees_points: tuple[Decimal, ...]
 
 
-def random_scheme(pick: Picker, focus: str | None = None) -> Drawn:
+def random_scheme(pick: Picker, focus: str | None = None, *, planned: bool = False) -> Drawn:
     """A scheme of 1–5 random rules over the inputs every population provides.
 
     With ``focus`` (an injection kind), one more rule uses the checked input only in
     a branch some rows do not take, so that a bad value there must be refused
-    exactly when its row takes the branch.
+    exactly when its row takes the branch. ``planned``: only shapes that
+    :mod:`bankkpi._plan` compiles (but the focused rule).
     """
     precision = Decimal(pick.choice(("0.01", "0.1", "1", "0.01")))
-    build = _Builder(pick, precision)
+    build = _Builder(pick, precision, planned=planned)
     rules = [
         Rule(
             f"R{k}",
@@ -580,11 +596,12 @@ def compare(drawn: Drawn, population: Population) -> Outcome:
 INJECTIONS = ("scale", "offence", "chosen", "early", "missing")
 
 
-def check_agreement(cases: int, seed: int, *, size: int = 200) -> list[str]:
+def check_agreement(cases: int, seed: int, *, size: int = 200, planned: bool = False) -> list[str]:
     """Compare the paths on random schemes until ``cases`` subjects were compared.
 
     One population in four has bad rows planted (the exact path may refuse it;
-    then the vector path must refuse too). Returns every disagreement found.
+    then the vector path must refuse too). ``planned``: schemes of the shapes the
+    vector path compiles (:mod:`bankkpi._plan`). Returns every disagreement found.
     """
     rng = np.random.default_rng(seed)
     pick = RandomPicker(rng)
@@ -593,7 +610,7 @@ def check_agreement(cases: int, seed: int, *, size: int = 200) -> list[str]:
     while compared < cases:
         populations += 1
         inject = pick.choice(INJECTIONS) if _chance(pick, 4) else None
-        drawn = random_scheme(pick, inject)
+        drawn = random_scheme(pick, inject, planned=planned)
         population = random_population(drawn, int(rng.integers(2**32)), size, inject=inject)
         outcome = compare(drawn, population)
         compared += outcome.subjects
@@ -607,9 +624,12 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], object] = print
     parser.add_argument("--cases", type=int, default=100_000, help="subjects to compare")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", type=int, default=200, help="subjects per population")
+    parser.add_argument(
+        "--planned", action="store_true", help="only rules of the shapes the vector path compiles"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    found = check_agreement(args.cases, args.seed, size=args.size)
+    found = check_agreement(args.cases, args.seed, size=args.size, planned=args.planned)
     seconds = time.perf_counter() - start
     for line in found[:20]:
         out(line)

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from bankkpi import vector as vector_module
 
 from .agreement import (
     INJECTIONS,
@@ -21,6 +24,15 @@ from .agreement import (
 )
 
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def _compiled_in_small_blocks():
+    """Compiled rules in blocks of 23 rows, from the first test that asks on (module-scoped:
+    hypothesis runs a test many times in one call of a fixture)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bankkpi.vector.PLAN_ROWS", 23)
+        yield
 
 
 @attrs.define
@@ -39,6 +51,36 @@ class DrawPicker:
 def test_ten_thousand_subjects_agree():
     """At least 10**4 subjects (and ~3 × as many rule amounts) compared, deterministically."""
     assert check_agreement(10_000, seed=2024, size=125) == []
+
+
+def test_compiled_rules_agree_over_many_blocks(monkeypatch):
+    """Rules of the shapes the vector path compiles (``bankkpi._plan``), in blocks of
+    37 rows so that every population spans several: at least 10**4 subjects, and
+    most rules really compiled."""
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 37)
+    compiled = []
+    real = vector_module.compile_rule
+
+    def counted(rule, env):
+        plan = real(rule, env)
+        compiled.append(plan is not None)
+        return plan
+
+    monkeypatch.setattr("bankkpi.vector.compile_rule", counted)
+    assert check_agreement(10_000, seed=2025, size=125, planned=True) == []
+    assert sum(compiled) > 0.6 * len(compiled)
+
+
+@pytest.mark.usefixtures("_compiled_in_small_blocks")
+@settings(max_examples=50)
+@given(st.data())
+def test_random_compiled_scheme_agrees(data):
+    pick = DrawPicker(data.draw)
+    drawn = random_scheme(pick, planned=True)
+    size = data.draw(st.integers(100, 130), label="size")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    outcome = compare(drawn, random_population(drawn, seed, size))
+    assert outcome.disagreements == ()
 
 
 @settings(max_examples=100)

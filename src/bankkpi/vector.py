@@ -35,7 +35,8 @@ import decimal
 import itertools
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
@@ -53,11 +54,13 @@ from bankkpi._formulas import (
     Counts,
     InRanks,
     Ranks,
+    Rule,
     RuleKind,
     describe_rows,
 )
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
+from bankkpi._plan import PLAN_ROWS, Scratch, compile_rule
 from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection, known_range
 from bankkpi._schemes import Input, Scheme
 from bankkpi.exceptions import (
@@ -1104,7 +1107,7 @@ class _Population:
         blocks = _blocks(env.size)
         with contextlib.ExitStack() as stack:
             split = None
-            if threads > 1 and len(blocks) > 1:
+            if threads > 1 and (len(blocks) > 1 or env.size > PLAN_ROWS):
                 pool = stack.enter_context(ThreadPoolExecutor(min(threads, len(blocks))))
                 split = _Split(pool, blocks)
             amounts = {
@@ -1182,11 +1185,11 @@ def _blocks(size: int) -> list[tuple[int, int]]:
 
 
 def _rules_of(
-    scheme: Scheme, env: ArrayContext
+    rules: Sequence[Rule], env: ArrayContext
 ) -> tuple[dict[str, NDArray[np.int64]], list[BankKPIError]]:
     amounts: dict[str, NDArray[np.int64]] = {}
     errors: list[BankKPIError] = []
-    for rule in scheme.rules:
+    for rule in rules:
         try:
             amounts[rule.id] = rule.evaluate_fen(env)
         except BankKPIError as exc:
@@ -1216,31 +1219,92 @@ def _rule_amounts(
 ) -> dict[str, NDArray[np.int64]]:
     """Every rule's amounts in fen, in ``split``'s threads; the same with or without them.
 
-    In one thread (``split`` is ``None``), the whole population at once. In
-    several, block by block (``blocks``, see :func:`_blocks`; :func:`_by_blocks`); if a block
-    refuses rows, the whole population is evaluated again at once, so that errors
-    name every offending row at once. A bound checked over the whole population
-    can refuse what no block refuses (a sum of two columns whose largest values
-    lie in different blocks): when the whole population is refused for
-    overflow risk alone, it is evaluated block by block. Either way, amounts are
-    given exactly when every block of the population gives them or the whole does,
-    whatever ``threads`` is.
+    With threads, each ranking's cut-offs for the selections the rules use are
+    found first, side by side. Then each rule :func:`~bankkpi._plan.compile_rule`
+    compiles is evaluated by its plan (:func:`_planned`), and every other rule, and
+    any the plan gives back, by the array path (:func:`_unplanned`).
 
     Raises:
         ValidationErrorGroup: every rule that refuses some rows.
     """
-    if split is not None:
-        joined = _by_blocks(scheme, env, split)
+    if split is not None and split.pool is not None:
+        _prepare_cutoffs(scheme.rules, env, split.pool)
+    amounts = _planned(scheme.rules, env, split)
+    rest = [rule for rule in scheme.rules if rule.id not in amounts]
+    if rest:
+        amounts |= _unplanned(scheme.id, rest, env, blocks, split)
+    return {rule.id: amounts[rule.id] for rule in scheme.rules}
+
+
+def _planned(
+    rules: Sequence[Rule], env: ArrayContext, split: _Split | None
+) -> dict[str, NDArray[np.int64]]:
+    """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
+
+    Over blocks of :data:`~bankkpi._plan.PLAN_ROWS` rows, in ``split``'s threads
+    if any. A rule whose plan gives back a block (a negative amount, a step past
+    int64) is left out: the array path evaluates it and refuses what it refuses.
+    """
+    plans = [plan for plan in (compile_rule(rule, env) for rule in rules) if plan is not None]
+    if not plans:
+        return {}
+    size = env.size
+    edges = [(lo, min(size, lo + PLAN_ROWS)) for lo in range(0, size, PLAN_ROWS)]
+    out = {plan.rule.id: np.empty(size, dtype=np.int64) for plan in plans}
+    given_back: set[str] = set()
+    mine = threading.local()  # each thread's scratch buffers, for this call only
+
+    def block(edge: tuple[int, int]) -> None:
+        scratch = getattr(mine, "scratch", None)
+        if scratch is None:
+            scratch = mine.scratch = Scratch(PLAN_ROWS)
+        for plan in plans:
+            rule = plan.rule.id
+            if rule not in given_back and not plan.fen(*edge, scratch, out[rule]):
+                given_back.add(rule)
+
+    if split is None or split.pool is None or len(edges) < 2:
+        for edge in edges:
+            block(edge)
+    else:
+        list(split.pool.map(block, edges))
+    return {rule: amounts for rule, amounts in out.items() if rule not in given_back}
+
+
+def _unplanned(
+    scheme_id: str,
+    rules: Sequence[Rule],
+    env: ArrayContext,
+    blocks: list[tuple[int, int]],
+    split: _Split | None,
+) -> dict[str, NDArray[np.int64]]:
+    """``rules``' amounts by the array path (each formula's ``evaluate_array``).
+
+    In one thread (``split`` is ``None``), the whole population at once. In
+    several, block by block (:func:`_by_blocks`); if a block refuses rows, the
+    whole population is evaluated again at once, so that errors name every
+    offending row at once. A bound checked over the whole population can refuse
+    what no block refuses (a sum of two columns whose largest values lie in
+    different blocks): when the whole population is refused for overflow risk
+    alone, it is evaluated block by block. Either way, amounts are given exactly
+    when every block of the population gives them or the whole does, whatever
+    the threads.
+
+    Raises:
+        ValidationErrorGroup: every rule that refuses some rows.
+    """
+    if split is not None and len(split.blocks) > 1:
+        joined = _by_blocks(rules, env, split)
         if joined is not None:
             return joined
         blocks = []  # refused block by block: the whole population names every row
-    amounts, errors = _rules_of(scheme, env)
+    amounts, errors = _rules_of(rules, env)
     if errors and len(blocks) > 1 and all(isinstance(e, OverflowRiskError) for e in errors):
-        joined = _by_blocks(scheme, env, _Split(None, blocks))
+        joined = _by_blocks(rules, env, _Split(None, blocks))
         if joined is not None:
             return joined
     if errors:
-        raise ValidationErrorGroup(f"rules of scheme {scheme.id} refuse some rows", errors)
+        raise ValidationErrorGroup(f"rules of scheme {scheme_id} refuse some rows", errors)
     return amounts
 
 
@@ -1265,35 +1329,38 @@ class _Split:
 
 
 def _by_blocks(
-    scheme: Scheme, env: ArrayContext, split: _Split
+    rules: Sequence[Rule], env: ArrayContext, split: _Split
 ) -> dict[str, NDArray[np.int64]] | None:
-    """Every rule's amounts, block by block (:meth:`ArrayContext.part`); ``None`` if refused.
+    """``rules``' amounts, block by block (:meth:`ArrayContext.part`); ``None`` if refused.
 
-    With threads, each ranking's cut-offs for the selections the rules use are
-    found first, side by side; then each thread evaluates every rule over its
-    blocks and copies them into the joined columns. Without threads, the blocks
-    one after another, up to the first that refuses.
+    With threads, each thread evaluates every rule over its blocks and copies them
+    into the joined columns. Without threads, the blocks one after another, up to
+    the first that refuses.
     """
-    joined = {rule.id: np.empty(env.size, dtype=np.int64) for rule in scheme.rules}
+    joined = {rule.id: np.empty(env.size, dtype=np.int64) for rule in rules}
 
     def block(edge: tuple[int, int]) -> bool:
-        amounts, errors = _rules_of(scheme, env.part(*edge))
+        amounts, errors = _rules_of(rules, env.part(*edge))
         for rule, column in amounts.items():
             joined[rule][edge[0] : edge[1]] = column
         return not errors
 
     if split.pool is None:
         return joined if all(block(edge) for edge in split.blocks) else None
+    return joined if all(split.map(block)) else None
+
+
+def _prepare_cutoffs(rules: Sequence[Rule], env: ArrayContext, pool: ThreadPoolExecutor) -> None:
+    """Each ranking's cut-offs for the selections ``rules`` use, side by side in ``pool``."""
     wanted: dict[str, list[Selection]] = {}
-    for rule in scheme.rules:
+    for rule in rules:
         _selections(rule.formula, wanted)
     sources = [
         (env.ranks[name], chosen)
         for name, chosen in wanted.items()
         if isinstance(env.ranks.get(name), RankSource)
     ]
-    list(split.pool.map(_prepare_selections, sources))
-    return joined if all(split.map(block)) else None
+    list(pool.map(_prepare_selections, sources))
 
 
 def _prepare_selections(item: tuple[Ranks, list[Selection]]) -> None:

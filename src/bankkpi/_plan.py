@@ -1,0 +1,516 @@
+"""Rules compiled once for a population: the array path without a tree walk per block.
+
+The array path (each formula's ``evaluate_array``) walks a rule's formula tree over
+the whole population, or once per block of rows, keeping every value as an exact
+fixed-point array whose denominator and bound are worked out at every step, and
+evaluating a branch taken by few rows on just those rows. For the commonest
+shapes of rule that is mostly bookkeeping. :func:`compile_rule` does the
+bookkeeping once, for one population: it walks the tree once, fixes each node's
+denominator and a bound on its numerators (from the least and greatest count of
+every variable, :attr:`Counts.span`), resolves each ranking selection to its
+cut-off table, and returns a :class:`RulePlan` whose nodes are closures over
+numpy calls. :meth:`RulePlan.fen` then evaluates any block of rows with no
+bookkeeping left, every branch as masked arithmetic; blocks can be small enough to
+stay in the processor's cache and to reuse the allocator's memory
+(:data:`PLAN_ROWS`).
+
+Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
+1; :class:`Sum` without rounding; :class:`Choose` and :class:`When`; the
+predicates :class:`InRanks` (selections answered from cut-offs, as
+:meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least or
+at most) and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of them. Anything else,
+a variable the context lacks, or a bound that could leave int64, and
+:func:`compile_rule` returns ``None``: the rule takes the array path. A compiled
+rule that meets a negative amount, or an amount or fen beyond int64, in some
+block gives that block back (:meth:`RulePlan.fen` returns ``False``), and the
+caller gives the whole rule to the array path, which refuses the rows by name.
+So a rule gives the same amounts, and the same errors, whether compiled or not;
+the agreement tests hold both to the exact path.
+
+A block's arrays come from a :class:`Scratch` of the thread's own: a node takes
+a buffer for its result, the caller consumes it and gives it back, so after the
+first block a block allocates almost nothing (the last, shorter block copies its
+result once; a half-even rounding or a negative count takes the general path) —
+fresh memory, faulted in and zeroed by the kernel, cost as much as the
+arithmetic. A constant node gives a Python int.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any, Final, TypeAlias, cast
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from bankkpi import _fixedpoint as fx
+from bankkpi._formulas import (
+    AllOf,
+    AnyOf,
+    ArrayContext,
+    Choose,
+    Compare,
+    Counts,
+    Fixed,
+    InRanks,
+    Met,
+    Not,
+    Rule,
+    Shortfall,
+    Sum,
+    Var,
+    When,
+    _var,
+)
+from bankkpi._ranking import Exemption, RankSource, Selection
+from bankkpi._targets import AtLeast, AtMost
+from bankkpi.exceptions import BankKPIError
+
+PLAN_ROWS: Final = 1 << 17
+"""Rows per block of a compiled rule: a block's int64 buffers (1 MiB each) stay in
+the processor's cache."""
+
+_LIMIT: Final = fx.INT64_MAX
+
+Values: TypeAlias = NDArray[np.int64] | int
+"""A node's numerators over a block: a scratch buffer now the caller's, or one int
+for every row."""
+Mask: TypeAlias = NDArray[np.bool_]
+
+
+class Scratch:
+    """One thread's buffers of :data:`PLAN_ROWS` rows, by dtype, reused block after block.
+
+    :meth:`take` lends one (a view of its first rows), :meth:`give` takes it back.
+    :meth:`kept` computes a block's shared input once (a shortfall's gap, a
+    comparison with a cut-off) and keeps it until :meth:`clear`; nobody writes into
+    what it keeps. Not shared between threads.
+    """
+
+    def __init__(self, rows: int = PLAN_ROWS) -> None:
+        self.rows = rows
+        self._free: dict[np.dtype[Any], list[NDArray[Any]]] = {}
+        self._kept: dict[object, tuple[NDArray[Any], ...]] = {}
+
+    def kept(
+        self, key: object, make: Callable[[], tuple[NDArray[Any], ...]]
+    ) -> tuple[NDArray[Any], ...]:
+        """``make()``'s buffers, made once per block (``key`` names what they hold)."""
+        found = self._kept.get(key)
+        if found is None:
+            found = self._kept[key] = make()
+        return found
+
+    def clear(self) -> None:
+        """Give back what :meth:`kept` kept: the block is done."""
+        for arrays in self._kept.values():
+            self.give(*arrays)
+        self._kept.clear()
+
+    def take(self, dtype: type[Any] | np.dtype[Any], rows: int) -> NDArray[Any]:
+        """A buffer of ``rows`` rows, its contents undefined (new if over :attr:`rows`)."""
+        if rows > self.rows:
+            return np.empty(rows, dtype=dtype)
+        free = self._free.get(np.dtype(dtype))
+        whole = free.pop() if free else np.empty(self.rows, dtype=dtype)
+        return whole[:rows]
+
+    def give(self, *arrays: object) -> None:
+        """Take back buffers lent by :meth:`take` (ints and other objects are ignored)."""
+        for array in arrays:
+            if isinstance(array, np.ndarray):
+                whole = array.base if isinstance(array.base, np.ndarray) else array
+                self._free.setdefault(whole.dtype, []).append(whole)
+
+
+Run: TypeAlias = Callable[[int, int, Scratch], Values]
+_Test: TypeAlias = Callable[[int, int, Scratch], Mask]
+"""A compiled predicate over rows ``lo … hi − 1``: a bool buffer now the caller's."""
+
+
+@attrs.frozen(eq=False)
+class _Node:
+    """A compiled formula: ``run(lo, hi, scratch)`` gives rows ``lo … hi − 1`` as ``num / den``.
+
+    Every ``|num|`` is at most ``bound`` (<= int64's largest).
+    """
+
+    den: int
+    bound: int
+    run: Run
+
+
+def _fits(*bounds: int) -> bool:
+    return all(b <= _LIMIT for b in bounds)
+
+
+def _scaled(node: _Node, den: int) -> Run:
+    """``node`` over the common denominator ``den`` (a multiple of its own)."""
+    factor = den // node.den
+    if factor == 1:
+        return node.run
+    run = node.run
+
+    def scaled(lo: int, hi: int, scratch: Scratch) -> Values:
+        values = run(lo, hi, scratch)
+        if isinstance(values, int):
+            return values * factor
+        return np.multiply(values, factor, out=values)
+
+    return scaled
+
+
+def _counts(env: ArrayContext, variable: str | Var) -> Counts | None:
+    return env.variables.get(_var(variable).name)
+
+
+# -------------------------------------------------------------------- formulas
+
+
+def _formula(formula: object, env: ArrayContext) -> _Node | None:
+    """``formula`` compiled for ``env``'s population, or ``None`` (see the module)."""
+    kind = type(formula)  # these classes exactly: a subclass may evaluate otherwise
+    if kind is Fixed:
+        amount = Fraction(cast("Fixed", formula).amount)
+        if not _fits(abs(amount.numerator)):
+            return None
+        constant = amount.numerator
+        return _Node(amount.denominator, abs(constant), lambda _lo, _hi, _scratch: constant)
+    if kind is Shortfall:
+        return _shortfall(cast("Shortfall", formula), env)
+    if kind is Sum:
+        return _sum(cast("Sum", formula), env)
+    if kind is Choose:
+        choose = cast("Choose", formula)
+        return _choose(list(choose.cases), choose.otherwise, env)
+    if kind is When:
+        when = cast("When", formula)
+        return _choose([(when.predicate, when.then)], when.otherwise, env)
+    return None
+
+
+def _shortfall(formula: Shortfall, env: ArrayContext) -> _Node | None:
+    """``base + rate × gap`` where the target is missed, else 0 (exact units, per 1).
+
+    With the value ``v = c / 10^p`` and the threshold ``t``, over ``D1 = lcm(10^p,
+    den t)``: the gap's numerator is ``t·D1 − c·D1/10^p`` (at least; negated at
+    most); the target is met where it is <= 0 (inclusive) or < 0.
+    """
+    if formula.per != 1 or formula.counting != "exact":
+        return None
+    counts = _counts(env, formula.variable)
+    if counts is None:
+        return None
+    threshold = Fraction(formula.target.threshold)
+    unit = 10**counts.places
+    gap_den = math.lcm(unit, threshold.denominator)
+    step = gap_den // unit
+    target = threshold.numerator * (gap_den // threshold.denominator)
+    rate, base = Fraction(formula.rate), Fraction(formula.base)
+    common = math.gcd(rate.numerator, gap_den * rate.denominator) or 1
+    times, rate_den = rate.numerator // common, gap_den * rate.denominator // common
+    den = math.lcm(rate_den, base.denominator)
+    times *= den // rate_den
+    base_num = base.numerator * (den // base.denominator)
+    largest = counts.bound * step
+    gap_bound = abs(target) + largest
+    bound = gap_bound * abs(times) + abs(base_num)
+    if not _fits(largest, gap_bound, gap_bound * abs(times), bound):
+        return None
+    values = counts.counts
+    at_least = isinstance(formula.target, AtLeast)
+    inclusive = formula.target.inclusive
+    key = ("gap", _var(formula.variable).name, at_least, inclusive, step, target)
+
+    def gap_of(lo: int, hi: int, scratch: Scratch) -> tuple[NDArray[Any], ...]:
+        gap = scratch.take(np.int64, hi - lo)
+        np.multiply(values[lo:hi], step, out=gap)
+        if at_least:
+            np.subtract(target, gap, out=gap)
+        else:
+            np.subtract(gap, target, out=gap)
+        missed = scratch.take(np.bool_, hi - lo)
+        (np.greater if inclusive else np.greater_equal)(gap, 0, out=missed)
+        return gap, missed
+
+    def run(lo: int, hi: int, scratch: Scratch) -> Values:
+        gap, missed = scratch.kept(key, lambda: gap_of(lo, hi, scratch))  # shared, read only
+        amount = scratch.take(np.int64, hi - lo)
+        np.multiply(gap, times, out=amount)
+        if base_num:
+            np.add(amount, base_num, out=amount)
+        result: NDArray[np.int64] = np.multiply(amount, missed, out=amount)
+        return result
+
+    return _Node(den, bound, run)
+
+
+def _sum(formula: Sum, env: ArrayContext) -> _Node | None:
+    if formula.rounding is not None:
+        return None
+    nodes = [_formula(part, env) for part in formula.parts]
+    if any(node is None for node in nodes):
+        return None
+    parts = [node for node in nodes if node is not None]
+    den = math.lcm(*(node.den for node in parts))
+    bound = sum(node.bound * (den // node.den) for node in parts)
+    if not _fits(bound):
+        return None
+    runs = [_scaled(node, den) for node in parts]
+
+    def run(lo: int, hi: int, scratch: Scratch) -> Values:
+        total: Values = 0
+        for part in runs:
+            values = part(lo, hi, scratch)
+            if isinstance(values, int):
+                if isinstance(total, int):
+                    total += values
+                else:
+                    np.add(total, values, out=total)
+            elif isinstance(total, int):  # the first array: it takes the ints so far
+                total = np.add(values, total, out=values) if total else values
+            else:
+                np.add(total, values, out=total)
+                scratch.give(values)
+        return total
+
+    return _Node(den, bound, run)
+
+
+def _choose(
+    cases: list[tuple[object, object]], otherwise: object | None, env: ArrayContext
+) -> _Node | None:
+    """The first case whose predicate holds, else ``otherwise`` (0 without), as masks."""
+    tests = [_predicate(predicate, env) for predicate, _ in cases]
+    nodes = [_formula(formula, env) for _, formula in cases]
+    if otherwise is not None:
+        nodes.append(_formula(otherwise, env))
+    if any(test is None for test in tests) or any(node is None for node in nodes):
+        return None
+    branches = [node for node in nodes if node is not None]
+    den = math.lcm(*(node.den for node in branches))
+    bound = max(node.bound * (den // node.den) for node in branches)
+    if not _fits(bound):
+        return None
+    runs = [_scaled(node, den) for node in branches]
+    checks = [test for test in tests if test is not None]
+    return _Node(den, bound, _first_case(checks, runs))
+
+
+def _first_case(checks: list[_Test], runs: list[Run]) -> Run:
+    """Case *k*'s value where its test holds and no earlier one's.
+
+    The last run (``otherwise``, when there is one more run than tests) on the rest.
+    """
+
+    def run(lo: int, hi: int, scratch: Scratch) -> Values:
+        total = scratch.take(np.int64, hi - lo)
+        total.fill(0)
+        free: Mask | None = None  # rows no earlier case took
+        for check, branch in zip(checks, runs, strict=False):
+            taken = check(lo, hi, scratch)
+            if free is not None:
+                np.logical_and(taken, free, out=taken)
+            _add_on(total, branch(lo, hi, scratch), taken, scratch)
+            if free is None:
+                free = np.logical_not(taken, out=taken)
+            else:
+                np.logical_not(taken, out=taken)
+                np.logical_and(free, taken, out=free)
+                scratch.give(taken)
+        if len(runs) > len(checks):  # otherwise
+            if free is None:
+                free = scratch.take(np.bool_, hi - lo)
+                free[...] = True
+            _add_on(total, runs[-1](lo, hi, scratch), free, scratch)
+        scratch.give(free)
+        return total
+
+    return run
+
+
+def _add_on(total: NDArray[np.int64], values: Values, rows: Mask, scratch: Scratch) -> None:
+    """``total``, 0 on ``rows``, takes ``values`` there; ``values`` given back to ``scratch``.
+
+    The cases' rows are disjoint, so each row is written once.
+    """
+    if isinstance(values, int):
+        if values:
+            np.copyto(total, values, where=rows)
+        return
+    np.copyto(total, values, where=rows)
+    scratch.give(values)
+
+
+# ------------------------------------------------------------------- predicates
+
+
+def _predicate(predicate: object, env: ArrayContext) -> _Test | None:
+    kind = type(predicate)  # these classes exactly: a subclass may test otherwise
+    if kind is InRanks:
+        return _in_ranks(cast("InRanks", predicate), env)
+    if kind is Compare:
+        compare = cast("Compare", predicate)
+        return _compare(env, compare.variable, compare.op, Fraction(compare.value))
+    if kind is Met:
+        met = cast("Met", predicate)
+        if type(met.target) is AtLeast:
+            op = ">=" if met.target.inclusive else ">"
+        elif type(met.target) is AtMost:
+            op = "<=" if met.target.inclusive else "<"
+        else:
+            return None
+        return _compare(env, met.variable, op, Fraction(met.target.threshold))
+    if kind is AllOf or kind is AnyOf:
+        parts = cast("AllOf | AnyOf", predicate).predicates
+        tests = [_predicate(part, env) for part in parts]
+        if any(test is None for test in tests):
+            return None
+        return _joined([t for t in tests if t is not None], every=kind is AllOf)
+    if kind is Not:
+        inner = _predicate(cast("Not", predicate).predicate, env)
+        if inner is None:
+            return None
+        return lambda lo, hi, scratch: np.logical_not((mask := inner(lo, hi, scratch)), out=mask)
+    return None
+
+
+def _joined(tests: list[_Test], *, every: bool) -> _Test:
+    combine = np.logical_and if every else np.logical_or
+
+    def run(lo: int, hi: int, scratch: Scratch) -> Mask:
+        result = tests[0](lo, hi, scratch)
+        for test in tests[1:]:
+            other = test(lo, hi, scratch)
+            combine(result, other, out=result)
+            scratch.give(other)
+        return result
+
+    return run
+
+
+_COMPARE: Final[dict[str, Callable[..., Mask]]] = {
+    "<": np.less,
+    "<=": np.less_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+    ">=": np.greater_equal,
+    ">": np.greater,
+}
+
+
+def _compare(env: ArrayContext, variable: str | Var, op: str, constant: Fraction) -> _Test | None:
+    """``variable op constant``, as ``c · den op num · 10^p`` in integers."""
+    counts = _counts(env, variable)
+    if counts is None or op not in _COMPARE:
+        return None
+    left = counts.bound * constant.denominator
+    right = constant.numerator * 10**counts.places
+    if not _fits(left, abs(right)):
+        return None
+    values, times, compare = counts.counts, constant.denominator, _COMPARE[op]
+
+    def run(lo: int, hi: int, scratch: Scratch) -> Mask:
+        out = scratch.take(np.bool_, hi - lo)
+        if times == 1:
+            return compare(values[lo:hi], right, out=out)
+        own = scratch.take(np.int64, hi - lo)
+        compare(np.multiply(values[lo:hi], times, out=own), right, out=out)
+        scratch.give(own)
+        return out
+
+    return run
+
+
+def _in_ranks(predicate: InRanks, env: ArrayContext) -> _Test | None:
+    """The selection's rows from its cut-off tables (what :meth:`RankSource.mask` does)."""
+    source = env.ranks.get(predicate.ranking)
+    selection = predicate.selection
+    if isinstance(selection, Exemption):  # selects as its selection does
+        selection = selection.selection
+    if not isinstance(source, RankSource) or not isinstance(selection, Selection):
+        return None
+    try:
+        if not source._by_cutoffs():  # noqa: SLF001 - the ranking module's own plan
+            return None
+        largest, last, before = source._window_cuts(selection)  # noqa: SLF001
+    except BankKPIError:  # the array path raises it where a row needs the selection
+        return None
+    width = last.dtype
+
+    def good(lo: int, hi: int, scratch: Scratch, cut: NDArray[Any]) -> Mask:
+        """Rows as good as ``cut``, kept for the block (two selections may share it)."""
+
+        def make() -> tuple[NDArray[Any], ...]:
+            out = scratch.take(np.bool_, hi - lo)
+            buffer = scratch.take(width, hi - lo)
+            source._as_good_rows(slice(lo, hi), cut, largest, out=out, buffer=buffer)  # noqa: SLF001
+            scratch.give(buffer)
+            return (out,)
+
+        # the table is held by this closure: its id names no other while the plan lives
+        return scratch.kept(("good", id(source), id(cut), largest), make)[0]
+
+    def run(lo: int, hi: int, scratch: Scratch) -> Mask:
+        inside = scratch.take(np.bool_, hi - lo)
+        if before is None:
+            np.copyto(inside, good(lo, hi, scratch, last))
+        else:  # as good as the last rank's cut-off and not as the one before the first
+            np.greater(good(lo, hi, scratch, last), good(lo, hi, scratch, before), out=inside)
+        return inside
+
+    return run
+
+
+# ------------------------------------------------------------------------ rules
+
+
+@attrs.frozen(eq=False)
+class RulePlan:
+    """A rule compiled for one population (:func:`compile_rule`)."""
+
+    rule: Rule
+    node: _Node
+
+    def fen(self, lo: int, hi: int, scratch: Scratch, out: NDArray[np.int64]) -> bool:
+        """Rows ``lo … hi − 1``'s amounts in fen into ``out[lo:hi]``, as ``evaluate_fen`` gives.
+
+        ``False`` (``out`` unchanged) when a row's amount is negative or a step would
+        leave int64: the array path then evaluates the rule and refuses what it
+        refuses.
+        """
+        values = self.node.run(lo, hi, scratch)
+        scratch.clear()  # the block's shared inputs: none is read after this
+        if isinstance(values, int):
+            constant, values = values, scratch.take(np.int64, hi - lo)
+            values.fill(constant)
+        try:
+            if values.size and int(values.min()) < 0:
+                return False
+            # round in place: round_counts writes into an array that owns its data
+            whole = values.base if isinstance(values.base, np.ndarray) else values
+            own = whole if whole.shape == values.shape else values.copy()
+            what = f"rule {self.rule.id}"
+            exact = fx.FixedArray(own, self.node.den, self.node.bound)
+            counts = fx.round_counts(exact, self.rule.rounding, what, reuse=exact)
+            out[lo:hi] = fx.to_fen(counts, self.rule.rounding.place, what, in_place=True)
+        except BankKPIError:
+            return False
+        finally:
+            scratch.give(values)
+        return True
+
+
+def compile_rule(rule: Rule, env: ArrayContext) -> RulePlan | None:
+    """``rule`` compiled for ``env``'s population, or ``None`` if not one of the shapes.
+
+    ``env`` is a whole population (no ``active`` rows); its rankings' cut-offs are
+    computed here if not before.
+    """
+    if env.active is not None:
+        return None
+    node = _formula(rule.formula, env)
+    return None if node is None else RulePlan(rule, node)

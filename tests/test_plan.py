@@ -1,0 +1,250 @@
+"""Rules compiled for a population (``bankkpi._plan``) give the array path's amounts.
+
+Or they give way to it: a shape the plan does not compile, a bound past int64, a
+negative amount. The random agreement runs (``test_agreement.py``, ``planned=True``)
+hold compiled rules to the exact path; these tests pin down each way back.
+"""
+
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+
+from bankkpi import (
+    AllOf,
+    AnyOf,
+    AtLeast,
+    AtMost,
+    Band,
+    BandSet,
+    Bottom,
+    Choose,
+    Compare,
+    Exemption,
+    Expression,
+    Fixed,
+    InBand,
+    InRanks,
+    Met,
+    Not,
+    RankingRule,
+    RankRange,
+    RankSource,
+    RoundingPolicy,
+    Rule,
+    Shortfall,
+    Sum,
+    Text,
+    Top,
+    When,
+    Within,
+    load_scheme,
+)
+from bankkpi import vector as vector_module
+from bankkpi._formulas import ArrayContext, Counts
+from bankkpi._plan import Scratch, compile_rule
+from bankkpi.exceptions import InvalidValueError, ValidationErrorGroup
+from bankkpi.vector import evaluate_arrays
+
+YUAN = RoundingPolicy("half_up", "yuan")
+SCORES = [9150, 9500, 8937, 9999, 9500, 6000, 9499, 10000, 9050, 9050, 7777]
+REGIONS = [0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2]
+
+
+def context(ties="competition"):
+    rule = RankingRule("higher", ties, tie_break="subject_asc" if ties == "ordinal" else None)
+    codes = np.arange(len(SCORES))
+    province = RankSource(rule, np.array(SCORES), subject_codes=codes)
+    region = RankSource(rule, np.array(SCORES), np.array(REGIONS), subject_codes=codes)
+    return ArrayContext(
+        len(SCORES),
+        {"score": Counts(SCORES, 2), "complaints": Counts([i % 3 for i in SCORES], 0)},
+        {"province": province, "region": region},
+    )
+
+
+def rule_of(formula, rounding=YUAN):
+    return Rule("R", Text("规则", "rule"), "penalty", formula, rounding)
+
+
+def by_plan(rule, env, rows=4):
+    """The plan's fen over blocks of ``rows`` rows, or ``None`` if it gives a block back."""
+    plan = compile_rule(rule, env)
+    assert plan is not None
+    out = np.full(env.size, -1, dtype=np.int64)
+    scratch = Scratch(rows)
+    for lo in range(0, env.size, rows):
+        if not plan.fen(lo, min(env.size, lo + rows), scratch, out):
+            return None
+    return out
+
+
+PHASE = Sum(
+    [
+        Choose(
+            [
+                (InRanks("province", Top(2)), Fixed(0)),
+                (InRanks("province", Bottom(2)), Shortfall(AtLeast(95), rate=200, base=2000)),
+            ],
+            otherwise=Shortfall(AtLeast(95), rate=200, base=1000),
+        ),
+        Choose(
+            [
+                (InRanks("province", Exemption(Top(2))), Fixed(0)),
+                (
+                    InRanks("region", RankRange("bottom", 1, 1)),
+                    Sum([Fixed(500), Shortfall(AtLeast(95), rate=200)]),
+                ),
+                (
+                    InRanks("region", RankRange("bottom", 2, 2)),
+                    Sum([Fixed("300.5"), Shortfall(AtLeast("95.5", inclusive=False), rate="0.3")]),
+                ),
+            ]
+        ),
+    ]
+)
+
+COMPILED = [
+    PHASE,
+    Fixed("12.345"),
+    Shortfall(AtMost("93.25"), rate="7", base="1.5"),
+    When(Compare("complaints", ">=", 1), Fixed(100), Shortfall(AtLeast(97), rate=50)),
+    When(Met(AtMost(92)), Fixed(3)),
+    When(InRanks("region", RankRange("bottom", 2, 3)), Fixed(4), Fixed(1)),
+    When(InRanks("province", RankRange("top", 2, 4)), Fixed(6)),
+    Choose(
+        [
+            (AllOf([Met(AtLeast(90)), Not(InRanks("region", Top(1)))]), Fixed(7)),
+            (AnyOf([Compare("score", "==", "95"), InRanks("province", Bottom(3))]), Fixed(9)),
+        ],
+        otherwise=Fixed("0.5"),
+    ),
+]
+
+
+@pytest.mark.parametrize("formula", COMPILED)
+@pytest.mark.parametrize("place", ["fen", "yuan", "10"])
+def test_a_compiled_rule_gives_the_array_paths_amounts(formula, place):
+    rule = rule_of(formula, RoundingPolicy("half_up", place))
+    env = context()
+    expected = rule.evaluate_fen(env).tolist()
+    for rows in (1, 3, 4, len(SCORES)):
+        assert by_plan(rule, env, rows).tolist() == expected
+
+
+BANDS = BandSet(
+    [Band.interval("low", "[0, 90]"), Band.interval("high", "(90, 100]")], scale=(0, 100)
+)
+
+
+@pytest.mark.parametrize(
+    ("formula", "ties"),
+    [
+        (Expression("score * 2", ["score"]), "competition"),
+        (Sum([Fixed(1), Fixed(2)], rounding=YUAN), "competition"),
+        (Shortfall(AtLeast(95), rate=200, per=2), "competition"),
+        (Shortfall(AtLeast(95), rate=200, counting="started"), "competition"),
+        (Shortfall(AtLeast(95), "fees", rate=200), "competition"),  # no such column
+        (When(InBand(BANDS, {"low"}, "score"), Fixed(1)), "competition"),
+        (When(Met(Within(90, 95)), Fixed(1)), "competition"),
+        (When(InRanks("province", Top(2)), Fixed(1)), "average"),  # ranks, not cut-offs
+        (When(InRanks("province", Top(2)), Fixed(1)), "ordinal"),
+        (When(InRanks("nowhere", Top(2)), Fixed(1)), "competition"),
+        (Shortfall(AtLeast(95), rate=10**17), "competition"),  # bound past int64
+    ],
+)
+def test_other_shapes_are_not_compiled(formula, ties):
+    assert compile_rule(rule_of(formula), context(ties)) is None
+
+
+def test_a_subclass_is_not_compiled():
+    class Doubled(Fixed):
+        def evaluate_array(self, env):
+            value = super().evaluate_array(env)
+            return type(value)(value.num * 2, value.den, value.bound * 2)
+
+    assert compile_rule(rule_of(Doubled(5)), context()) is None
+
+
+ONE_RULE = """
+format = 1
+id = "one"
+version = "1"
+name = { zh = "一", en = "one" }
+effective = { start = "2024-01-01", end = "2024-12-31" }
+rounding = { mode = "half_up", place = "yuan" }
+[[indicators]]
+code = "score"
+name = "得分"
+unit = "points"
+direction = "higher_is_better"
+scale_min = 0
+scale_max = 100
+precision = "0.01"
+rounding = "half_up"
+[[inputs]]
+name = "score"
+label = { zh = "得分", en = "score" }
+indicator = "score"
+[[rules]]
+id = "placeholder"
+name = { zh = "占位", en = "placeholder" }
+kind = "penalty"
+formula = { type = "fixed", amount = 0 }
+"""
+
+
+def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypatch):
+    """The plan refuses nothing itself: the array path names the rows, as always."""
+    rule = rule_of(When(Compare("score", "<", 90), Fixed(-5), Fixed(1)))
+    assert by_plan(rule, context()) is None
+    scheme = attrs.evolve(load_scheme(ONE_RULE, format="toml"), rules=(rule,))
+    columns = {"score": np.array(SCORES)}
+    messages = []
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, columns)
+        assert isinstance(info.value.problems[0], InvalidValueError)
+        messages.append([str(p) for p in info.value.problems])
+    assert messages[0] == messages[1]
+    assert "must give a non-negative penalty (3 rows: row 2, row 5, row 10)" in messages[0][0]
+
+
+def test_the_same_amounts_with_and_without_plans_over_a_population(monkeypatch):
+    """Scheme A over 5,000 outlets, compiled in blocks of 700 rows on two threads."""
+    scheme = load_scheme(
+        (Path(__file__).parent.parent / "examples" / "scheme_a.toml").read_text(encoding="utf-8"),
+        format="toml",
+    )
+    rng = np.random.default_rng(7)
+    k = 5_000
+    columns = {"score": rng.integers(8_500, 10_001, k), "complaints": rng.integers(0, 3, k)}
+    region = np.array([f"R{j:02d}" for j in rng.integers(0, 40, k)])
+    attributes = {"region": region, "head": np.char.add(region, "支行长")}
+    env = vector_module._Population.of(scheme, columns, attributes).env
+    assert [compile_rule(rule, env) is not None for rule in scheme.rules].count(True) >= 2
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 700)
+    planned = evaluate_arrays(scheme, columns, attributes, workers=2)
+    monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+    plain = evaluate_arrays(scheme, columns, attributes, workers=2)
+    for rule in scheme.rules:
+        assert planned.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()
+    assert planned.group_totals["region"].as_dict() == plain.group_totals["region"].as_dict()
+
+
+def test_scratch_lends_and_takes_back_its_buffers():
+    scratch = Scratch(8)
+    first = scratch.take(np.int64, 5)
+    assert first.shape == (5,)
+    scratch.give(first, 3)
+    again = scratch.take(np.int64, 8)
+    assert np.shares_memory(again, first)
+    made = []
+    kept = scratch.kept("k", lambda: made.append(1) or (scratch.take(np.bool_, 8),))
+    assert scratch.kept("k", lambda: made.append(1) or ()) is kept
+    assert made == [1]
+    scratch.clear()
+    assert np.shares_memory(scratch.take(np.bool_, 2), kept[0])
