@@ -37,7 +37,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
 
@@ -793,11 +793,14 @@ def _prepare(
     places: Mapping[str, int] | None,
     floats: FloatPolicy,
     groups: Mapping[str, _Groups] | None = None,
+    pool: ThreadPoolExecutor | None = None,
 ) -> tuple[ArrayContext, dict[str, _Groups]]:
     """Read and check the columns for ``scheme``.
 
     ``groups``: the attributes as an earlier reading of the same attribute arrays
-    factorized them (they are not read again).
+    factorized them (they are not read again). ``pool``: threads to factorize the
+    attributes in while the columns are read (a population of more than
+    :data:`~bankkpi._plan.PLAN_ROWS` rows).
     """
     if floats not in _FLOAT_POLICIES:
         raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
@@ -811,6 +814,11 @@ def _prepare(
         problems.extend(errors)
         if array is not None:
             keys[name] = array
+    used = {s.group_by for s in scheme.rankings if s.group_by is not None}
+    used |= {*scheme.group_by, *(r.to for r in scheme.rollups)}
+    factorizing: dict[str, Future[_Groups]] = {}
+    if groups is None and pool is not None and size > PLAN_ROWS:  # beside the columns
+        factorizing = {name: pool.submit(_Groups.of, keys[name]) for name in used & keys.keys()}
     variables = _variables(
         scheme, columns, size, places=places or {}, floats=floats, ids=ids, problems=problems
     )
@@ -824,10 +832,11 @@ def _prepare(
         )
     if problems:
         raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
-    used = {s.group_by for s in scheme.rankings if s.group_by is not None}
-    used |= {*scheme.group_by, *(r.to for r in scheme.rollups)}
     if groups is None:
-        groups = {name: _Groups.of(keys[name]) for name in sorted(used)}
+        groups = {
+            name: factorizing[name].result() if name in factorizing else _Groups.of(keys[name])
+            for name in sorted(used)
+        }
     ranks: dict[str, Ranks] = {}
     for spec in scheme.rankings:  # ranked on demand: a selection may need only cut-offs
         ordinal = spec.rule.ties == "ordinal" and ids is not None
@@ -1026,10 +1035,18 @@ def evaluate_arrays(
             amount, a value outside every band), each naming its rows and rule.
     """
     threads = _threads(workers)
-    population = _Population.of(
-        scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
-    )
-    return population.evaluate(scheme, threads)
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(threads)) if threads > 1 else None
+        population = _Population.of(
+            scheme,
+            columns,
+            attributes or {},
+            subjects=subjects,
+            places=places,
+            floats=floats,
+            pool=pool,
+        )
+        return population.evaluate(scheme, threads, pool)
 
 
 def _data_key(scheme: Scheme) -> str:
@@ -1077,10 +1094,12 @@ class _Population:
         places: Mapping[str, int] | None = None,
         floats: FloatPolicy = "refuse",
         groups: Mapping[str, _Groups] | None = None,
+        pool: ThreadPoolExecutor | None = None,
     ) -> _Population:
         """Read and check the columns for ``scheme`` (see :func:`evaluate_arrays`).
 
         ``groups``: another population's, read from the same attribute arrays.
+        ``pool``: threads to factorize the attributes in while the columns are read.
         """
         env, groups = _prepare(
             scheme,
@@ -1090,6 +1109,7 @@ class _Population:
             places=places,
             floats=floats,
             groups=groups,
+            pool=pool,
         )
         return cls(_data_key(scheme), env, groups)
 
@@ -1097,8 +1117,13 @@ class _Population:
         """Whether ``scheme`` reads a population as the scheme this was read for does."""
         return self.key == _data_key(scheme)
 
-    def evaluate(self, scheme: Scheme, threads: int) -> ArrayResults:
-        """``scheme``'s rules over this population (``scheme`` must :meth:`fit <fits>`)."""
+    def evaluate(
+        self, scheme: Scheme, threads: int, pool: ThreadPoolExecutor | None = None
+    ) -> ArrayResults:
+        """``scheme``'s rules over this population (``scheme`` must :meth:`fit <fits>`).
+
+        In ``threads`` threads: ``pool``'s, or a pool of its own for this call.
+        """
         if not self.fits(scheme):
             raise InvalidValueError(
                 "scheme", "reads its population differently from the one given", scheme.id
@@ -1108,7 +1133,8 @@ class _Population:
         with contextlib.ExitStack() as stack:
             split = None
             if threads > 1 and (len(blocks) > 1 or env.size > PLAN_ROWS):
-                pool = stack.enter_context(ThreadPoolExecutor(min(threads, len(blocks))))
+                if pool is None:
+                    pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks)
             amounts = {
                 rule: _frozen(column)
