@@ -5,6 +5,7 @@ negative amount. The random agreement runs (``test_agreement.py``, ``planned=Tru
 hold compiled rules to the exact path; these tests pin down each way back.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
@@ -158,6 +159,48 @@ def test_other_shapes_are_not_compiled(formula, ties):
     assert compile_rule(rule_of(formula), context(ties)) is None
 
 
+@pytest.mark.parametrize(
+    "formula",
+    [
+        Fixed(Decimal("1e-19")),  # a denominator past int64
+        Shortfall(AtLeast(95), rate=Decimal("1e-19")),
+        Shortfall(AtLeast(Decimal("95.0000000000000000001")), rate=1),
+        When(Compare("score", "<", Decimal("1e-25")), Fixed(1)),
+        When(Met(AtMost(Decimal("1e-25"))), Fixed(1)),
+        Shortfall(AtMost(56, inclusive=False), rate=0, base="2.5"),  # the gap passes int64
+    ],
+)
+@pytest.mark.parametrize(
+    "column", [[9150, 9500, 0], [0, 0, 0], [2**62, -(2**62), 5], [2**63 - 1, 1 - 2**63, 5]]
+)
+def test_what_the_array_path_refuses_is_refused_the_same_way(formula, column, monkeypatch):
+    """Constants, gaps and bounds past int64 are left to the array path, whose
+    refusals (or amounts) are then the same with and without plans."""
+    scheme = attrs.evolve(load_scheme(ONE_RULE_WIDE, format="toml"), rules=(rule_of(formula),))
+    columns = {"score": np.array(column, dtype=np.int64)}
+    outcomes = []
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+        for workers in (1, 2):
+            try:
+                outcomes.append(evaluate_arrays(scheme, columns, workers=workers).penalty.tolist())
+            except ValidationErrorGroup as exc:
+                outcomes.append([str(p) for p in exc.problems])
+    assert outcomes[1:] == outcomes[:1] * 3
+
+
+def test_a_rounding_that_would_take_out_common_factors_is_not_compiled():
+    """Rounding to fen scales the values by 100 first; where that could pass int64
+    the array path reduces them by the common factor of the rows it has, which a
+    block of rows could do differently: such a rule is not compiled."""
+    rule = rule_of(Shortfall(AtMost(0), rate="0.5"), RoundingPolicy("half_up", "fen"))
+    big = ArrayContext(3, {"score": Counts([150_000_000_000_000_000, 1, 2], 0)})
+    assert compile_rule(rule, big) is None
+    small = ArrayContext(3, {"score": Counts([150_000, 1, 2], 0)})
+    assert compile_rule(rule, small) is not None
+
+
 def test_a_subclass_is_not_compiled():
     class Doubled(Fixed):
         def evaluate_array(self, env):
@@ -187,6 +230,24 @@ rounding = "half_up"
 name = "score"
 label = { zh = "得分", en = "score" }
 indicator = "score"
+[[rules]]
+id = "placeholder"
+name = { zh = "占位", en = "placeholder" }
+kind = "penalty"
+formula = { type = "fixed", amount = 0 }
+"""
+
+
+ONE_RULE_WIDE = """
+format = 1
+id = "wide"
+version = "1"
+name = { zh = "宽", en = "wide" }
+effective = { start = "2024-01-01", end = "2024-12-31" }
+rounding = { mode = "half_up", place = "yuan" }
+[[inputs]]
+name = "score"
+label = { zh = "得分", en = "score" }
 [[rules]]
 id = "placeholder"
 name = { zh = "占位", en = "placeholder" }

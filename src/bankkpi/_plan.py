@@ -19,8 +19,13 @@ Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
 predicates :class:`InRanks` (selections answered from cut-offs, as
 :meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least or
 at most) and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of them. Anything else,
-a variable the context lacks, or a bound that could leave int64, and
-:func:`compile_rule` returns ``None``: the rule takes the array path. A compiled
+a variable the context lacks, a constant whose numerator or denominator leaves
+int64 (the array path refuses it), or a numerator, denominator or bound that
+could leave int64 — before or after the rule's rounding scales the values to a
+place finer than 1 — and :func:`compile_rule` returns ``None``: the rule takes
+the array path. So no step of a plan depends on the rows of a block: the array
+path's only such steps (taking common factors out when a bound fails) are left
+to it. A compiled
 rule that meets a negative amount, or an amount or fen beyond int64, in some
 block gives that block back (:meth:`RulePlan.fen` returns ``False``), and the
 caller gives the whole rule to the array path, which refuses the rows by name.
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final, TypeAlias, cast
 
@@ -135,7 +141,7 @@ _Test: TypeAlias = Callable[[int, int, Scratch], Mask]
 class _Node:
     """A compiled formula: ``run(lo, hi, scratch)`` gives rows ``lo … hi − 1`` as ``num / den``.
 
-    Every ``|num|`` is at most ``bound`` (<= int64's largest).
+    Every ``|num|`` is at most ``bound``; ``den`` and ``bound`` fit int64.
     """
 
     den: int
@@ -144,7 +150,18 @@ class _Node:
 
 
 def _fits(*bounds: int) -> bool:
-    return all(b <= _LIMIT for b in bounds)
+    """Whether every magnitude given fits int64."""
+    return all(abs(b) <= _LIMIT for b in bounds)
+
+
+def _constant(value: Decimal | int) -> Fraction | None:
+    """``value`` exactly, or ``None`` when its numerator or denominator leaves int64.
+
+    The array path refuses such a constant (:func:`~bankkpi._fixedpoint.constant`);
+    a plan leaves the rule to it.
+    """
+    exact = Fraction(value)
+    return exact if _fits(exact.numerator, exact.denominator) else None
 
 
 def _scaled(node: _Node, den: int) -> Run:
@@ -174,8 +191,8 @@ def _formula(formula: object, env: ArrayContext) -> _Node | None:
     """``formula`` compiled for ``env``'s population, or ``None`` (see the module)."""
     kind = type(formula)  # these classes exactly: a subclass may evaluate otherwise
     if kind is Fixed:
-        amount = Fraction(cast("Fixed", formula).amount)
-        if not _fits(abs(amount.numerator)):
+        amount = _constant(cast("Fixed", formula).amount)
+        if amount is None:
             return None
         constant = amount.numerator
         return _Node(amount.denominator, abs(constant), lambda _lo, _hi, _scratch: constant)
@@ -204,12 +221,14 @@ def _shortfall(formula: Shortfall, env: ArrayContext) -> _Node | None:
     counts = _counts(env, formula.variable)
     if counts is None:
         return None
-    threshold = Fraction(formula.target.threshold)
+    threshold = _constant(formula.target.threshold)
+    rate, base = _constant(formula.rate), _constant(formula.base)
+    if threshold is None or rate is None or base is None:
+        return None
     unit = 10**counts.places
     gap_den = math.lcm(unit, threshold.denominator)
     step = gap_den // unit
     target = threshold.numerator * (gap_den // threshold.denominator)
-    rate, base = Fraction(formula.rate), Fraction(formula.base)
     common = math.gcd(rate.numerator, gap_den * rate.denominator) or 1
     times, rate_den = rate.numerator // common, gap_den * rate.denominator // common
     den = math.lcm(rate_den, base.denominator)
@@ -218,7 +237,9 @@ def _shortfall(formula: Shortfall, env: ArrayContext) -> _Node | None:
     largest = counts.bound * step
     gap_bound = abs(target) + largest
     bound = gap_bound * abs(times) + abs(base_num)
-    if not _fits(largest, gap_bound, gap_bound * abs(times), bound):
+    if not _fits(
+        unit, gap_den, step, target, times, den, largest, gap_bound, gap_bound * times, bound
+    ):
         return None
     values = counts.counts
     at_least = isinstance(formula.target, AtLeast)
@@ -257,7 +278,7 @@ def _sum(formula: Sum, env: ArrayContext) -> _Node | None:
     parts = [node for node in nodes if node is not None]
     den = math.lcm(*(node.den for node in parts))
     bound = sum(node.bound * (den // node.den) for node in parts)
-    if not _fits(bound):
+    if not _fits(den, bound):
         return None
     runs = [_scaled(node, den) for node in parts]
 
@@ -293,7 +314,7 @@ def _choose(
     branches = [node for node in nodes if node is not None]
     den = math.lcm(*(node.den for node in branches))
     bound = max(node.bound * (den // node.den) for node in branches)
-    if not _fits(bound):
+    if not _fits(den, bound):
         return None
     runs = [_scaled(node, den) for node in branches]
     checks = [test for test in tests if test is not None]
@@ -354,7 +375,8 @@ def _predicate(predicate: object, env: ArrayContext) -> _Test | None:
         return _in_ranks(cast("InRanks", predicate), env)
     if kind is Compare:
         compare = cast("Compare", predicate)
-        return _compare(env, compare.variable, compare.op, Fraction(compare.value))
+        value = _constant(compare.value)
+        return None if value is None else _compare(env, compare.variable, compare.op, value)
     if kind is Met:
         met = cast("Met", predicate)
         if type(met.target) is AtLeast:
@@ -363,7 +385,8 @@ def _predicate(predicate: object, env: ArrayContext) -> _Test | None:
             op = "<=" if met.target.inclusive else "<"
         else:
             return None
-        return _compare(env, met.variable, op, Fraction(met.target.threshold))
+        threshold = _constant(met.target.threshold)
+        return None if threshold is None else _compare(env, met.variable, op, threshold)
     if kind is AllOf or kind is AnyOf:
         parts = cast("AllOf | AnyOf", predicate).predicates
         tests = [_predicate(part, env) for part in parts]
@@ -409,7 +432,7 @@ def _compare(env: ArrayContext, variable: str | Var, op: str, constant: Fraction
         return None
     left = counts.bound * constant.denominator
     right = constant.numerator * 10**counts.places
-    if not _fits(left, abs(right)):
+    if not _fits(constant.numerator, constant.denominator, 10**counts.places, left, right):
         return None
     values, times, compare = counts.counts, constant.denominator, _COMPARE[op]
 
@@ -513,4 +536,11 @@ def compile_rule(rule: Rule, env: ArrayContext) -> RulePlan | None:
     if env.active is not None:
         return None
     node = _formula(rule.formula, env)
-    return None if node is None else RulePlan(rule, node)
+    if node is None:
+        return None
+    exponent = rule.rounding.exponent
+    if exponent < 0 and not _fits(node.bound * 10**-exponent):
+        # the array path would first take common factors out of the rows it rounds:
+        # over a block they could differ from those over the whole population
+        return None
+    return RulePlan(rule, node)
