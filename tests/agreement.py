@@ -69,6 +69,7 @@ from bankkpi import (
     When,
     evaluate,
 )
+from bankkpi import vector as vector_module
 from bankkpi._schemes import Input, RankingSpec, Results, RollUp, Scheme, SubjectRow
 from bankkpi.exceptions import BankKPIError
 from bankkpi.vector import ArrayResults, evaluate_arrays
@@ -627,7 +628,17 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], object] = print
     parser.add_argument(
         "--planned", action="store_true", help="only rules of the shapes the vector path compiles"
     )
+    parser.add_argument(
+        "--plan-rows",
+        type=int,
+        default=None,
+        help="rows per block of a compiled rule (default: the library's; small: many blocks)",
+    )
     args = parser.parse_args(argv)
+    if args.plan_rows is not None:
+        if args.plan_rows < 1:
+            parser.error(f"--plan-rows must be >= 1: {args.plan_rows}")
+        vector_module.PLAN_ROWS = args.plan_rows  # this process only: the script's own run
     start = time.perf_counter()
     found = check_agreement(args.cases, args.seed, size=args.size, planned=args.planned)
     seconds = time.perf_counter() - start

@@ -831,6 +831,8 @@ def _prepare(
             )
         )
     if problems:
+        for future in factorizing.values():  # not wanted now: those not begun never will
+            future.cancel()
         raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
     if groups is None:
         groups = {
