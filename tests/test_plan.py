@@ -178,6 +178,7 @@ def test_what_the_array_path_refuses_is_refused_the_same_way(formula, column, mo
     refusals (or amounts) are then the same with and without plans."""
     scheme = attrs.evolve(load_scheme(ONE_RULE_WIDE, format="toml"), rules=(rule_of(formula),))
     columns = {"score": np.array(column, dtype=np.int64)}
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)  # compiled: more than one block
     outcomes = []
     for compiled in (True, False):
         if not compiled:
@@ -262,6 +263,7 @@ def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypa
     assert by_plan(rule, context()) is None
     scheme = attrs.evolve(load_scheme(ONE_RULE, format="toml"), rules=(rule,))
     columns = {"score": np.array(SCORES)}
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 4)  # compiled: more than one block
     messages = []
     for compiled in (True, False):
         if not compiled:

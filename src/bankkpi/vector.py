@@ -1270,9 +1270,13 @@ def _planned(
     """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
 
     Over blocks of :data:`~bankkpi._plan.PLAN_ROWS` rows, in ``split``'s threads
-    if any. A rule whose plan gives back a block (a negative amount, a step past
+    if any; a population of one block is left to the array path (at 10^5 rows a
+    plan, which works out every branch over every row, took 6.3 ms, the array path
+    5.5 ms). A rule whose plan gives back a block (a negative amount, a step past
     int64) is left out: the array path evaluates it and refuses what it refuses.
     """
+    if env.size <= PLAN_ROWS:  # one block: branches on their own rows cost less
+        return {}
     plans = [plan for plan in (compile_rule(rule, env) for rule in rules) if plan is not None]
     if not plans:
         return {}
