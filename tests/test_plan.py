@@ -45,7 +45,7 @@ from bankkpi import (
 from bankkpi import vector as vector_module
 from bankkpi._formulas import ArrayContext, Counts
 from bankkpi._plan import Scratch, compile_rule
-from bankkpi.exceptions import InvalidValueError, ValidationErrorGroup
+from bankkpi.exceptions import ValidationErrorGroup
 from bankkpi.vector import evaluate_arrays
 
 YUAN = RoundingPolicy("half_up", "yuan")
@@ -176,18 +176,10 @@ def test_other_shapes_are_not_compiled(formula, ties):
 def test_what_the_array_path_refuses_is_refused_the_same_way(formula, column, monkeypatch):
     """Constants, gaps and bounds past int64 are left to the array path, whose
     refusals (or amounts) are then the same with and without plans."""
-    scheme = attrs.evolve(load_scheme(ONE_RULE_WIDE, format="toml"), rules=(rule_of(formula),))
+    scheme = one_rule_scheme(rule_of(formula), indicator=False)
     columns = {"score": np.array(column, dtype=np.int64)}
     monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)  # compiled: more than one block
-    outcomes = []
-    for compiled in (True, False):
-        if not compiled:
-            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
-        for workers in (1, 2):
-            try:
-                outcomes.append(evaluate_arrays(scheme, columns, workers=workers).penalty.tolist())
-            except ValidationErrorGroup as exc:
-                outcomes.append([str(p) for p in exc.problems])
+    outcomes = outcomes_with_and_without_plans(scheme, columns, monkeypatch)
     assert outcomes[1:] == outcomes[:1] * 3
 
 
@@ -211,13 +203,7 @@ def test_a_subclass_is_not_compiled():
     assert compile_rule(rule_of(Doubled(5)), context()) is None
 
 
-ONE_RULE = """
-format = 1
-id = "one"
-version = "1"
-name = { zh = "一", en = "one" }
-effective = { start = "2024-01-01", end = "2024-12-31" }
-rounding = { mode = "half_up", place = "yuan" }
+SCORE_INDICATOR = """
 [[indicators]]
 code = "score"
 name = "得分"
@@ -227,53 +213,57 @@ scale_min = 0
 scale_max = 100
 precision = "0.01"
 rounding = "half_up"
-[[inputs]]
-name = "score"
-label = { zh = "得分", en = "score" }
-indicator = "score"
-[[rules]]
-id = "placeholder"
-name = { zh = "占位", en = "placeholder" }
-kind = "penalty"
-formula = { type = "fixed", amount = 0 }
 """
 
 
-ONE_RULE_WIDE = """
+def one_rule_scheme(rule, *, indicator=True):
+    """A scheme of ``rule`` alone over the input ``score`` (a 0.01-point indicator,
+    or, with ``indicator=False``, plain integers of any size)."""
+    text = f"""
 format = 1
-id = "wide"
+id = "one"
 version = "1"
-name = { zh = "宽", en = "wide" }
-effective = { start = "2024-01-01", end = "2024-12-31" }
-rounding = { mode = "half_up", place = "yuan" }
+name = {{ zh = "一", en = "one" }}
+effective = {{ start = "2024-01-01", end = "2024-12-31" }}
+rounding = {{ mode = "half_up", place = "yuan" }}
+{SCORE_INDICATOR if indicator else ""}
 [[inputs]]
 name = "score"
-label = { zh = "得分", en = "score" }
+label = {{ zh = "得分", en = "score" }}
+{'indicator = "score"' if indicator else ""}
 [[rules]]
 id = "placeholder"
-name = { zh = "占位", en = "placeholder" }
+name = {{ zh = "占位", en = "placeholder" }}
 kind = "penalty"
-formula = { type = "fixed", amount = 0 }
+formula = {{ type = "fixed", amount = 0 }}
 """
+    return attrs.evolve(load_scheme(text, format="toml"), rules=(rule,))
+
+
+def outcomes_with_and_without_plans(scheme, columns, monkeypatch):
+    """Penalties or refusal messages on 1 and 2 threads, compiled, then not."""
+    outcomes = []
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+        for workers in (1, 2):
+            try:
+                outcomes.append(evaluate_arrays(scheme, columns, workers=workers).penalty.tolist())
+            except ValidationErrorGroup as exc:
+                outcomes.append([f"{type(p).__name__}: {p}" for p in exc.problems])
+    return outcomes
 
 
 def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypatch):
     """The plan refuses nothing itself: the array path names the rows, as always."""
     rule = rule_of(When(Compare("score", "<", 90), Fixed(-5), Fixed(1)))
     assert by_plan(rule, context()) is None
-    scheme = attrs.evolve(load_scheme(ONE_RULE, format="toml"), rules=(rule,))
-    columns = {"score": np.array(SCORES)}
     monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 4)  # compiled: more than one block
-    messages = []
-    for compiled in (True, False):
-        if not compiled:
-            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
-        with pytest.raises(ValidationErrorGroup) as info:
-            evaluate_arrays(scheme, columns)
-        assert isinstance(info.value.problems[0], InvalidValueError)
-        messages.append([str(p) for p in info.value.problems])
-    assert messages[0] == messages[1]
-    assert "must give a non-negative penalty (3 rows: row 2, row 5, row 10)" in messages[0][0]
+    columns = {"score": np.array(SCORES)}
+    outcomes = outcomes_with_and_without_plans(one_rule_scheme(rule), columns, monkeypatch)
+    assert outcomes[1:] == outcomes[:1] * 3
+    assert outcomes[0][0].startswith("InvalidValueError: ")
+    assert "must give a non-negative penalty (3 rows: row 2, row 5, row 10)" in outcomes[0][0]
 
 
 def test_the_same_amounts_with_and_without_plans_over_a_population(monkeypatch):

@@ -86,6 +86,7 @@ from numpy.typing import ArrayLike, NDArray
 from bankkpi._checks import one_of
 from bankkpi._explain import BinOp, Call, Expr, Num, Text, Trace, exact_decimal, format_number
 from bankkpi._fixedpoint import (
+    COMPARE_UFUNCS,
     MAX_PLACES,
     FixedArray,
     align,
@@ -1020,15 +1021,6 @@ class _Explained:
 
 # ------------------------------------------------------------------------ array path
 
-_ARRAY_COMPARE: Final = {
-    "<": np.less,
-    "<=": np.less_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-    ">=": np.greater_equal,
-    ">": np.greater,
-}
-
 
 def _what(node: Node) -> Callable[[], str]:
     """The node's source, quoted, for an overflow message (built only if one is raised)."""
@@ -1112,7 +1104,7 @@ class _Arrays:
             return _truth(node, {})
         if isinstance(node, Comparison):
             (a, b), _den = self.align([self.number(node.left), self.number(node.right)], node)
-            return np.asarray(_ARRAY_COMPARE[node.op](a, b), dtype=np.bool_)
+            return np.asarray(COMPARE_UFUNCS[node.op](a, b), dtype=np.bool_)
         if isinstance(node, Negation):
             return np.logical_not(self.truth(node.operand))
         if isinstance(node, Logical):

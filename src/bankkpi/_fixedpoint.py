@@ -74,7 +74,7 @@ CompareOp: TypeAlias = Literal["<", "<=", "==", "!=", ">=", ">"]
 What: TypeAlias = str | Callable[[], str]
 """What an operation computes, for an overflow message; a callable is called only then."""
 
-_COMPARE: Final = {
+COMPARE_UFUNCS: Final[dict[str, np.ufunc]] = {
     "<": np.less,
     "<=": np.less_equal,
     "==": np.equal,
@@ -82,6 +82,7 @@ _COMPARE: Final = {
     ">=": np.greater_equal,
     ">": np.greater,
 }
+"""The numpy comparison for each comparison operator of schemes and expressions."""
 
 
 @attrs.frozen
@@ -471,7 +472,7 @@ def maximum(parts: Sequence[FixedArray], what: What) -> FixedArray:
 def compare(left: FixedArray, op: CompareOp, right: FixedArray, what: What) -> NDArray[np.bool_]:
     """``left op right`` element-wise, exactly."""
     (a, b), _den = align([left, right], what)
-    return np.asarray(_COMPARE[op](a, b), dtype=np.bool_)
+    return np.asarray(COMPARE_UFUNCS[op](a, b), dtype=np.bool_)
 
 
 def floor(value: FixedArray) -> FixedArray:

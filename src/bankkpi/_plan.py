@@ -269,18 +269,30 @@ def _shortfall(formula: Shortfall, env: ArrayContext) -> _Node | None:
     return _Node(den, bound, run)
 
 
+def _over_one_den(nodes: list[_Node], *, summed: bool) -> tuple[int, int, list[Run]] | None:
+    """``nodes`` over their least common denominator: it, a bound, and their runs.
+
+    The bound is of their sum (``summed``) or of any one of them (branches, of
+    which a row takes one). ``None`` when the denominator or bound leaves int64.
+    """
+    den = math.lcm(*(node.den for node in nodes))
+    bounds = [node.bound * (den // node.den) for node in nodes]
+    bound = sum(bounds) if summed else max(bounds)
+    if not _fits(den, bound):
+        return None
+    return den, bound, [_scaled(node, den) for node in nodes]
+
+
 def _sum(formula: Sum, env: ArrayContext) -> _Node | None:
     if formula.rounding is not None:
         return None
     nodes = [_formula(part, env) for part in formula.parts]
     if any(node is None for node in nodes):
         return None
-    parts = [node for node in nodes if node is not None]
-    den = math.lcm(*(node.den for node in parts))
-    bound = sum(node.bound * (den // node.den) for node in parts)
-    if not _fits(den, bound):
+    common = _over_one_den([node for node in nodes if node is not None], summed=True)
+    if common is None:
         return None
-    runs = [_scaled(node, den) for node in parts]
+    den, bound, runs = common
 
     def run(lo: int, hi: int, scratch: Scratch) -> Values:
         total: Values = 0
@@ -311,12 +323,10 @@ def _choose(
         nodes.append(_formula(otherwise, env))
     if any(test is None for test in tests) or any(node is None for node in nodes):
         return None
-    branches = [node for node in nodes if node is not None]
-    den = math.lcm(*(node.den for node in branches))
-    bound = max(node.bound * (den // node.den) for node in branches)
-    if not _fits(den, bound):
+    common = _over_one_den([node for node in nodes if node is not None], summed=False)
+    if common is None:
         return None
-    runs = [_scaled(node, den) for node in branches]
+    den, bound, runs = common
     checks = [test for test in tests if test is not None]
     return _Node(den, bound, _first_case(checks, runs))
 
@@ -415,31 +425,22 @@ def _joined(tests: list[_Test], *, every: bool) -> _Test:
     return run
 
 
-_COMPARE: Final[dict[str, Callable[..., Mask]]] = {
-    "<": np.less,
-    "<=": np.less_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-    ">=": np.greater_equal,
-    ">": np.greater,
-}
-
-
 def _compare(env: ArrayContext, variable: str | Var, op: str, constant: Fraction) -> _Test | None:
     """``variable op constant``, as ``c · den op num · 10^p`` in integers."""
     counts = _counts(env, variable)
-    if counts is None or op not in _COMPARE:
+    if counts is None or op not in fx.COMPARE_UFUNCS:
         return None
     left = counts.bound * constant.denominator
     right = constant.numerator * 10**counts.places
     if not _fits(constant.numerator, constant.denominator, 10**counts.places, left, right):
         return None
-    values, times, compare = counts.counts, constant.denominator, _COMPARE[op]
+    values, times, compare = counts.counts, constant.denominator, fx.COMPARE_UFUNCS[op]
 
     def run(lo: int, hi: int, scratch: Scratch) -> Mask:
-        out = scratch.take(np.bool_, hi - lo)
+        out: Mask = scratch.take(np.bool_, hi - lo)
         if times == 1:
-            return compare(values[lo:hi], right, out=out)
+            compare(values[lo:hi], right, out=out)
+            return out
         own = scratch.take(np.int64, hi - lo)
         compare(np.multiply(values[lo:hi], times, out=own), right, out=out)
         scratch.give(own)
