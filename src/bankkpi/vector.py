@@ -1015,16 +1015,18 @@ def evaluate_arrays(
         places: decimal places of integer columns of inputs without an indicator.
         floats: ``"refuse"`` (default) or ``"repr"``; see :data:`FloatPolicy`.
         workers: threads for a large population (numpy works outside Python's
-            lock): the rankings' cut-offs are found side by side, then the threads
-            evaluate the rules block by block, in blocks set by the population's
-            size alone (at most 524,288 rows each up to 4,194,304 rows, then 8 or 9
-            blocks, and at most 1,048,576 rows each from 8,388,608 rows on).
-            ``None`` (default) uses the processors this process may run on;
-            ``1`` uses one thread, which evaluates the whole population at once.
-            Populations of one block always use one. Results, errors and
-            overflow refusals never depend on it: a population refused for
-            overflow risk at once (a bound over all rows) is evaluated block by
-            block before it is refused.
+            lock): the grouping attributes are factorized while the columns are
+            read, the rankings' cut-offs are found side by side, then the threads
+            evaluate the rules block by block — a rule compiled for the population
+            (:mod:`bankkpi._plan`) in blocks of 131,072 rows, any other in blocks
+            set by the population's size alone (at most 524,288 rows each up to
+            4,194,304 rows, then 8 or 9 blocks, and at most 1,048,576 rows each
+            from 8,388,608 rows on). ``None`` (default) uses the processors this
+            process may run on; ``1`` uses one thread, which evaluates an
+            uncompiled rule over the whole population at once. Populations of one
+            block always use one. Results, errors and overflow refusals never
+            depend on it: a population refused for overflow risk at once (a bound
+            over all rows) is evaluated block by block before it is refused.
 
     Returns:
         :class:`ArrayResults`.
