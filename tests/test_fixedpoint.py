@@ -100,6 +100,15 @@ def test_round_counts_on_every_tie(mode, place):
     assert got == [round_fraction(v, policy) for v in values]
 
 
+def test_zero_amounts_are_zero_fen_at_any_place():
+    """A place of 10^17 yuan is 10^19 fen, past int64: zero counts of it are still 0."""
+    zeros = np.zeros(3, dtype=np.int64)
+    assert fx.to_fen(zeros, Decimal("1E+17"), "x").tolist() == [0, 0, 0]
+    assert fx.to_fen(zeros.copy(), Decimal("1E+17"), "x", in_place=True).tolist() == [0, 0, 0]
+    with pytest.raises(OverflowRiskError):
+        fx.to_fen(np.array([0, 1], dtype=np.int64), Decimal("1E+17"), "x")
+
+
 def test_round_counts_refuses_a_place_that_would_overflow():
     with pytest.raises(OverflowRiskError, match=r"'big' at 0\.01 needs"):
         fx.round_counts(fixed([INT64_MAX // 10], 1), RoundingPolicy("half_up", "fen"), "'big'")

@@ -400,6 +400,23 @@ class TestEvaluateArrays:
         with pytest.raises(InvalidValueError, match="'workers' must be a positive int"):
             evaluate_arrays(scheme, columns, attributes, subjects=subjects, workers=0)
 
+    def test_refused_inputs_are_the_same_while_attributes_are_factorized(self, monkeypatch):
+        """With threads the regions are factorized while the columns are read; a column
+        refused (one value at once, or a row at a time) gives the same errors."""
+        monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 4)  # "large": factorized beside
+        scheme = scheme_a()
+        rows = _csv_rows()
+        attributes = {k: np.array([r[k] for r in rows]) for k in ("region", "head")}
+        columns = {k: [r[k] for r in rows] for k in INPUTS}
+        columns["score"] = [*columns["score"][:-1], "101"]  # out of the indicator's scale
+        messages = []
+        for workers in (1, 2):
+            with pytest.raises(ValidationErrorGroup) as info:
+                evaluate_arrays(scheme, columns, attributes, workers=workers)
+            messages.append([str(p) for p in info.value.problems])
+        assert messages[0] == messages[1]
+        assert "101" in " ".join(messages[0])
+
     def test_overflow_refusals_do_not_depend_on_threads(self, monkeypatch):
         """A sum whose bound over all rows passes int64, though no row's sum does, is
         computed block by block in any number of threads; one that a block's rows

@@ -621,7 +621,10 @@ def to_fen(
     exponent = RoundingPolicy("down", place).exponent + 2
     if exponent >= 0:
         factor = 10**exponent
-        check_bound(max_abs(counts) * factor, what)
+        largest = max_abs(counts)
+        check_bound(largest * factor, what)
+        if largest == 0:  # no fen at any place: the factor itself may leave int64
+            return np.zeros(np.shape(counts), dtype=np.int64)
         if in_place and counts.ndim and counts.flags.writeable and counts.dtype == np.int64:
             return np.multiply(counts, np.int64(factor), out=counts)
         return np.asarray(counts * np.int64(factor), dtype=np.int64)

@@ -784,6 +784,20 @@ def _variables(
     return variables
 
 
+@contextlib.contextmanager
+def _cancelled_on_error(futures: Mapping[str, Future[Any]]) -> Iterator[None]:
+    """On an exception, cancel ``futures``: their work is not wanted.
+
+    Those not begun never will be; those running finish unobserved.
+    """
+    try:
+        yield
+    except BaseException:
+        for future in futures.values():
+            future.cancel()
+        raise
+
+
 def _prepare(
     scheme: Scheme,
     columns: Mapping[str, ArrayLike],
@@ -819,9 +833,10 @@ def _prepare(
     factorizing: dict[str, Future[_Groups]] = {}
     if groups is None and pool is not None and size > PLAN_ROWS:  # beside the columns
         factorizing = {name: pool.submit(_Groups.of, keys[name]) for name in used & keys.keys()}
-    variables = _variables(
-        scheme, columns, size, places=places or {}, floats=floats, ids=ids, problems=problems
-    )
+    with _cancelled_on_error(factorizing):
+        variables = _variables(
+            scheme, columns, size, places=places or {}, floats=floats, ids=ids, problems=problems
+        )
     if any(spec.rule.ties == "ordinal" for spec in scheme.rankings) and subjects is None:
         problems.append(
             AmbiguousInputError(
@@ -831,9 +846,8 @@ def _prepare(
             )
         )
     if problems:
-        for future in factorizing.values():  # not wanted now: those not begun never will
-            future.cancel()
-        raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
+        with _cancelled_on_error(factorizing):
+            raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
     if groups is None:
         groups = {
             name: factorizing[name].result() if name in factorizing else _Groups.of(keys[name])
@@ -1023,10 +1037,11 @@ def evaluate_arrays(
             4,194,304 rows, then 8 or 9 blocks, and at most 1,048,576 rows each
             from 8,388,608 rows on). ``None`` (default) uses the processors this
             process may run on; ``1`` uses one thread, which evaluates an
-            uncompiled rule over the whole population at once. Populations of one
-            block always use one. Results, errors and overflow refusals never
-            depend on it: a population refused for overflow risk at once (a bound
-            over all rows) is evaluated block by block before it is refused.
+            uncompiled rule over the whole population at once. A population of at
+            most 131,072 rows always uses one. Results, errors and overflow
+            refusals never depend on it: a population refused for overflow risk at
+            once (a bound over all rows) is evaluated block by block before it is
+            refused.
 
     Returns:
         :class:`ArrayResults`.
