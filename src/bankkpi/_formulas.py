@@ -959,15 +959,18 @@ def _join(texts: Iterable[Text]) -> Text:
     return Text("，".join(t.zh for t in items), "; ".join(t.en for t in items))
 
 
+def met_op(target: AtLeast | AtMost) -> fx.CompareOp:
+    """The comparison ``value op threshold`` that holds where ``target`` is met."""
+    if isinstance(target, AtLeast):
+        return ">=" if target.inclusive else ">"
+    return "<=" if target.inclusive else "<"
+
+
 def _met_array(target: AtLeast | AtMost | Within, value: FixedArray) -> NDArray[np.bool_]:
     """``target.met`` for every row."""
     what = "target"
-    if isinstance(target, AtLeast):
-        op: fx.CompareOp = ">=" if target.inclusive else ">"
-        return fx.compare(value, op, _const(target.threshold, what), what)
-    if isinstance(target, AtMost):
-        op = "<=" if target.inclusive else "<"
-        return fx.compare(value, op, _const(target.threshold, what), what)
+    if isinstance(target, AtLeast | AtMost):
+        return fx.compare(value, met_op(target), _const(target.threshold, what), what)
     low: fx.CompareOp = ">=" if target.low_inclusive else ">"
     high: fx.CompareOp = "<=" if target.high_inclusive else "<"
     return fx.compare(value, low, _const(target.low, what), what) & fx.compare(

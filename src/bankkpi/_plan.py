@@ -70,6 +70,7 @@ from bankkpi._formulas import (
     Var,
     When,
     _var,
+    met_op,
 )
 from bankkpi._ranking import Exemption, RankSource, Selection
 from bankkpi._targets import AtLeast, AtMost
@@ -368,12 +369,9 @@ def _add_on(total: NDArray[np.int64], values: Values, rows: Mask, scratch: Scrat
 
     The cases' rows are disjoint, so each row is written once.
     """
-    if isinstance(values, int):
-        if values:
-            np.copyto(total, values, where=rows)
-        return
-    np.copyto(total, values, where=rows)
-    scratch.give(values)
+    if not isinstance(values, int) or values:  # 0 leaves the zeros as they are
+        np.copyto(total, values, where=rows)
+    scratch.give(values)  # an int is ignored
 
 
 # ------------------------------------------------------------------- predicates
@@ -389,14 +387,12 @@ def _predicate(predicate: object, env: ArrayContext) -> _Test | None:
         return None if value is None else _compare(env, compare.variable, compare.op, value)
     if kind is Met:
         met = cast("Met", predicate)
-        if type(met.target) is AtLeast:
-            op = ">=" if met.target.inclusive else ">"
-        elif type(met.target) is AtMost:
-            op = "<=" if met.target.inclusive else "<"
-        else:
+        if not isinstance(met.target, AtLeast | AtMost):  # a range: two comparisons
             return None
         threshold = _constant(met.target.threshold)
-        return None if threshold is None else _compare(env, met.variable, op, threshold)
+        if threshold is None:
+            return None
+        return _compare(env, met.variable, met_op(met.target), threshold)
     if kind is AllOf or kind is AnyOf:
         parts = cast("AllOf | AnyOf", predicate).predicates
         tests = [_predicate(part, env) for part in parts]

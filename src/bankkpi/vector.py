@@ -1312,11 +1312,7 @@ def _planned(
             if rule not in given_back and not plan.fen(*edge, scratch, out[rule]):
                 given_back.add(rule)
 
-    if split is None or split.pool is None or len(edges) < 2:
-        for edge in edges:
-            block(edge)
-    else:
-        list(split.pool.map(block, edges))
+    _Split(None if split is None else split.pool, edges).map(block)
     return {rule: amounts for rule, amounts in out.items() if rule not in given_back}
 
 
