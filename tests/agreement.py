@@ -21,6 +21,7 @@ prints the number of subjects compared and of disagreements (which must be 0).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -634,11 +635,24 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], object] = print
         default=None,
         help="rows per block of a compiled rule (default: the library's; small: many blocks)",
     )
+    parser.add_argument(
+        "--table-rows",
+        type=int,
+        default=None,
+        help="compiled rules look amounts up in tables of up to this many rows, whatever"
+        " the population's size (default: the library's choice)",
+    )
     args = parser.parse_args(argv)
     if args.plan_rows is not None:
         if args.plan_rows < 1:
             parser.error(f"--plan-rows must be >= 1: {args.plan_rows}")
         vector_module.PLAN_ROWS = args.plan_rows  # this process only: the script's own run
+    if args.table_rows is not None:
+        if args.table_rows < 0:
+            parser.error(f"--table-rows must be >= 0: {args.table_rows}")
+        vector_module.compile_rule = functools.partial(  # this process only, as above
+            vector_module.compile_rule, table_rows=args.table_rows
+        )
     start = time.perf_counter()
     found = check_agreement(args.cases, args.seed, size=args.size, planned=args.planned)
     seconds = time.perf_counter() - start

@@ -62,6 +62,24 @@ def test_compiled_rules_agree_over_many_blocks(monkeypatch):
     assert sum(compiled) > 0.6 * len(compiled)
 
 
+def test_compiled_rules_agree_when_looked_up_in_tables(monkeypatch):
+    """The same, each compiled rule given a table of every combination of what it
+    reads of a row (up to 65,536 rows, however small the population): at least
+    10**4 subjects, and most rules really looked up."""
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 37)
+    tabled = []
+    real = vector_module.compile_rule
+
+    def forced(rule, env):
+        plan = real(rule, env, table_rows=1 << 16)
+        tabled.append(plan is not None and plan.table is not None)
+        return plan
+
+    monkeypatch.setattr("bankkpi.vector.compile_rule", forced)
+    assert check_agreement(10_000, seed=2026, size=125, planned=True) == []
+    assert sum(tabled) > 0.6 * len(tabled)
+
+
 @settings(max_examples=50)
 @given(st.data())
 def test_random_compiled_scheme_agrees(data):

@@ -56,12 +56,15 @@ REGIONS = [0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2]
 def context(ties="competition"):
     rule = RankingRule("higher", ties, tie_break="subject_asc" if ties == "ordinal" else None)
     codes = np.arange(len(SCORES))
-    province = RankSource(rule, np.array(SCORES), subject_codes=codes)
-    region = RankSource(rule, np.array(SCORES), np.array(REGIONS), subject_codes=codes)
+    score, complaints = Counts(SCORES, 2), Counts([i % 3 for i in SCORES], 0)
+    # as evaluate_arrays builds them: a ranking reads its variable's own counts
+    province = RankSource(rule, score.counts, subject_codes=codes)
+    region = RankSource(rule, score.counts, np.array(REGIONS), subject_codes=codes)
+    fewest = RankSource(attrs.evolve(rule, better="lower"), complaints.counts, subject_codes=codes)
     return ArrayContext(
         len(SCORES),
-        {"score": Counts(SCORES, 2), "complaints": Counts([i % 3 for i in SCORES], 0)},
-        {"province": province, "region": region},
+        {"score": score, "complaints": complaints},
+        {"province": province, "region": region, "fewest": fewest},
     )
 
 
@@ -69,9 +72,12 @@ def rule_of(formula, rounding=YUAN):
     return Rule("R", Text("规则", "rule"), "penalty", formula, rounding)
 
 
-def by_plan(rule, env, rows=4):
-    """The plan's fen over blocks of ``rows`` rows, or ``None`` if it gives a block back."""
-    plan = compile_rule(rule, env)
+def by_plan(rule, env, rows=4, *, table_rows=0):
+    """The plan's fen over blocks of ``rows`` rows, or ``None`` if it gives a block back.
+
+    ``table_rows``: as :func:`compile_rule` takes it (0: no table; the rows computed).
+    """
+    plan = compile_rule(rule, env, table_rows=table_rows)
     assert plan is not None
     out = np.full(env.size, -1, dtype=np.int64)
     scratch = Scratch(rows)
@@ -114,6 +120,14 @@ COMPILED = [
     When(Met(AtMost(92)), Fixed(3)),
     When(InRanks("region", RankRange("bottom", 2, 3)), Fixed(4), Fixed(1)),
     When(InRanks("province", RankRange("top", 2, 4)), Fixed(6)),
+    When(InRanks("fewest", Top(4)), Shortfall(AtLeast(97), rate=50)),  # a bit, not folded
+    Choose(  # the province's cut-offs compared within a table: the rule reads the score
+        [
+            (InRanks("province", RankRange("top", 2, 4)), Fixed(6)),
+            (InRanks("province", Bottom(3)), Fixed(8)),
+        ],
+        otherwise=Shortfall(AtLeast(95), rate=1),
+    ),
     Choose(
         [
             (AllOf([Met(AtLeast(90)), Not(InRanks("region", Top(1)))]), Fixed(7)),
@@ -126,12 +140,57 @@ COMPILED = [
 
 @pytest.mark.parametrize("formula", COMPILED)
 @pytest.mark.parametrize("place", ["fen", "yuan", "10"])
-def test_a_compiled_rule_gives_the_array_paths_amounts(formula, place):
+@pytest.mark.parametrize("table_rows", [0, 1 << 16])
+def test_a_compiled_rule_gives_the_array_paths_amounts(formula, place, table_rows):
+    """Computed block by block, or looked up in a table of every combination of
+    the rule's inputs (scores 60.00–100.00: 4,001 counts, times 2 per cut-off
+    comparison of a grouped ranking or one not on the score)."""
     rule = rule_of(formula, RoundingPolicy("half_up", place))
     env = context()
     expected = rule.evaluate_fen(env).tolist()
+    if table_rows:
+        assert compile_rule(rule, env, table_rows=table_rows).table is not None
     for rows in (1, 3, 4, len(SCORES)):
-        assert by_plan(rule, env, rows).tolist() == expected
+        assert by_plan(rule, env, rows, table_rows=table_rows).tolist() == expected
+
+
+def test_a_table_numbers_every_combination_of_the_rules_inputs():
+    """Scores (4,001 counts) times complaints (0–2) times the region's two cut-offs:
+    the province's, on the score itself, are compared within the table."""
+    formula = Choose(
+        [
+            (InRanks("province", Top(2)), Fixed(0)),
+            (InRanks("region", RankRange("bottom", 2, 2)), Fixed(5)),
+            (Compare("complaints", ">=", 1), Fixed(100)),
+        ],
+        otherwise=Shortfall(AtLeast(95), rate=200, base=1000),
+    )
+    plan = compile_rule(rule_of(formula), context(), table_rows=1 << 16)
+    assert plan.table is not None
+    assert plan.layout.variables == (("complaints", 0, 3), ("score", 6000, 4001))
+    assert len(plan.layout.bits) == 2
+    assert list(plan.layout.folded) == [0]
+    assert plan.table.shape == (4001 * 3 * 4,)
+    assert by_plan(rule_of(formula), context(), 5, table_rows=1 << 16).tolist() == (
+        rule_of(formula).evaluate_fen(context()).tolist()
+    )
+
+
+def test_no_table_past_its_limit_or_with_an_amount_no_row_may_have():
+    rule = rule_of(Shortfall(AtLeast(95), rate=200, base=1000))
+    assert compile_rule(rule, context(), table_rows=4000).table is None  # 4,001 counts
+    assert compile_rule(rule, context(), table_rows=4001).table is not None
+    # negative between 60.50 and 61.00, where no row's score is: the rows are computed
+    between = AllOf([Compare("score", ">", "60.5"), Compare("score", "<", 61)])
+    negative = rule_of(When(between, Fixed(-5), Fixed(1)))
+    env = ArrayContext(2, {"score": Counts([6000, 6100], 2)})
+    plan = compile_rule(negative, env, table_rows=1000)
+    assert plan is not None
+    assert plan.table is None
+    assert by_plan(negative, env, table_rows=1000).tolist() == [100, 100]
+    # a row's amount is negative: given back to the array path, table or not
+    negative = rule_of(When(Compare("score", "<", 61), Fixed(-5), Fixed(1)))
+    assert by_plan(negative, context(), table_rows=1 << 16) is None  # row 5 scores 60.00
 
 
 BANDS = BandSet(
@@ -286,6 +345,36 @@ def test_the_same_amounts_with_and_without_plans_over_a_population(monkeypatch):
     for rule in scheme.rules:
         assert planned.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()
     assert planned.group_totals["region"].as_dict() == plain.group_totals["region"].as_dict()
+
+
+def test_tables_give_the_same_amounts_over_a_population(monkeypatch):
+    """Scheme A over 5,000 outlets whose scores take 101 values: the compiled rules
+    look their amounts up in tables (a few hundred rows), in blocks of 700 rows."""
+    scheme = load_scheme(
+        (Path(__file__).parent.parent / "examples" / "scheme_a.toml").read_text(encoding="utf-8"),
+        format="toml",
+    )
+    rng = np.random.default_rng(11)
+    k = 5_000
+    columns = {"score": rng.integers(9_900, 10_001, k), "complaints": rng.integers(0, 3, k)}
+    attributes = {"region": np.array([f"R{j:02d}" for j in rng.integers(0, 40, k)])}
+    attributes["head"] = np.char.add(attributes["region"], "支行长")
+    tables = []
+    real = vector_module.compile_rule
+
+    def noted(rule, env):
+        plan = real(rule, env)
+        tables.append(plan is not None and plan.table is not None)
+        return plan
+
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 700)
+    monkeypatch.setattr("bankkpi.vector.compile_rule", noted)
+    tabled = evaluate_arrays(scheme, columns, attributes, workers=2)
+    assert tables.count(True) >= 2
+    monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+    plain = evaluate_arrays(scheme, columns, attributes, workers=2)
+    for rule in scheme.rules:
+        assert tabled.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()
 
 
 def test_scratch_lends_and_takes_back_its_buffers():

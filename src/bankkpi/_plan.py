@@ -32,6 +32,18 @@ caller gives the whole rule to the array path, which refuses the rows by name.
 So a rule gives the same amounts, and the same errors, whether compiled or not;
 the agreement tests hold both to the exact path.
 
+A rule's amount on a row depends on the row only through its leaves: the
+counts of the variables it reads and its cut-off comparisons (:class:`_Leaves`).
+When every combination of their values is few enough — a score of 60.00–100.00
+is 4,001 counts, each grouped comparison doubles them, and a comparison of a
+ranking of the whole population on a variable the rule reads is a function of
+that variable's count — :meth:`RulePlan.tabulated` computes the rule once per
+combination, with the very same nodes (:class:`_TableRows`), rounds it to fen,
+and each block then only numbers its rows' combinations and looks their amounts
+up (:class:`_Layout`): a few passes over the block instead of one per step of
+the rule. A table holding a negative amount or a step past int64, even at a
+combination no row has, is not used: the rows are computed as without one.
+
 A block's arrays come from a :class:`Scratch` of the thread's own: a node takes
 a buffer for its result, the caller consumes it and gives it back, so after the
 first block a block allocates almost nothing (the last, shorter block copies its
@@ -79,6 +91,13 @@ from bankkpi.exceptions import BankKPIError
 PLAN_ROWS: Final = 1 << 17
 """Rows per block of a compiled rule: a block's int64 buffers (1 MiB each) stay in
 the processor's cache."""
+
+TABLE_SHARE: Final = 4
+"""A rule's table (:meth:`RulePlan.tabulated`) has at most a ``TABLE_SHARE`` th as many
+rows as the population: making it costs a fraction of what it saves."""
+
+TABLE_ROWS: Final = 1 << 20
+"""The most rows of a rule's table (8 MiB)."""
 
 _LIMIT: Final = fx.INT64_MAX
 
@@ -133,14 +152,36 @@ class Scratch:
                 self._free.setdefault(whole.dtype, []).append(whole)
 
 
-Run: TypeAlias = Callable[[int, int, Scratch], Values]
-_Test: TypeAlias = Callable[[int, int, Scratch], Mask]
-"""A compiled predicate over rows ``lo … hi − 1``: a bool buffer now the caller's."""
+class Block:
+    """The rows a compiled rule evaluates at once, and what its leaves read of them.
+
+    ``rows`` rows, whose buffers come from ``scratch``. :meth:`counts` gives a
+    variable's counts and :meth:`good` a cut-off comparison (a leaf of
+    :class:`_Leaves`), both read only. Rows of the population
+    (:class:`_PopulationRows`) or of a rule's table (:class:`_TableRows`).
+    """
+
+    def __init__(self, rows: int, scratch: Scratch) -> None:
+        self.rows = rows
+        self.scratch = scratch
+
+    def counts(self, variable: str) -> NDArray[np.int64]:
+        """The block's counts of ``variable``."""
+        raise NotImplementedError
+
+    def good(self, leaf: int) -> Mask:
+        """The block's rows as good as the cut-off :attr:`_Leaves.goods` ``[leaf]``."""
+        raise NotImplementedError
+
+
+Run: TypeAlias = Callable[[Block], Values]
+_Test: TypeAlias = Callable[[Block], Mask]
+"""A compiled predicate over a block: a bool buffer now the caller's."""
 
 
 @attrs.frozen(eq=False)
 class _Node:
-    """A compiled formula: ``run(lo, hi, scratch)`` gives rows ``lo … hi − 1`` as ``num / den``.
+    """A compiled formula: ``run(block)`` gives the block's rows as ``num / den``.
 
     Every ``|num|`` is at most ``bound``; ``den`` and ``bound`` fit int64.
     """
@@ -172,8 +213,8 @@ def _scaled(node: _Node, den: int) -> Run:
         return node.run
     run = node.run
 
-    def scaled(lo: int, hi: int, scratch: Scratch) -> Values:
-        values = run(lo, hi, scratch)
+    def scaled(block: Block) -> Values:
+        values = run(block)
         if isinstance(values, int):
             return values * factor
         return np.multiply(values, factor, out=values)
@@ -181,14 +222,43 @@ def _scaled(node: _Node, den: int) -> Run:
     return scaled
 
 
-def _counts(env: ArrayContext, variable: str | Var) -> Counts | None:
-    return env.variables.get(_var(variable).name)
+class _Leaves:
+    """What a rule being compiled reads of each row: its leaves, each once.
+
+    ``variables``: each variable's :class:`Counts` (a block reads them with
+    :meth:`Block.counts`); ``goods``: each cut-off comparison, ``(source, cut
+    table, largest)`` (read with :meth:`Block.good` by its index). A rule's amount
+    on a row depends on the row through these alone, so a table over every
+    combination of their values gives it (:class:`_Table`).
+    """
+
+    def __init__(self, env: ArrayContext) -> None:
+        self.env = env
+        self.variables: dict[str, Counts] = {}
+        self.goods: list[tuple[RankSource, NDArray[Any], bool]] = []
+
+    def variable(self, variable: str | Var) -> tuple[str, Counts] | None:
+        """``variable``'s name and counts, read by the rule (``None``: the context lacks it)."""
+        name = _var(variable).name
+        counts = self.env.variables.get(name)
+        if counts is None:
+            return None
+        self.variables[name] = counts
+        return name, counts
+
+    def good(self, source: RankSource, cut: NDArray[Any], largest: bool) -> int:
+        """The index of the comparison with ``cut`` (the same for the same comparison)."""
+        for leaf, (known, table, larger) in enumerate(self.goods):
+            if known is source and table is cut and larger == largest:
+                return leaf
+        self.goods.append((source, cut, largest))
+        return len(self.goods) - 1
 
 
 # -------------------------------------------------------------------- formulas
 
 
-def _formula(formula: object, env: ArrayContext) -> _Node | None:
+def _formula(formula: object, env: _Leaves) -> _Node | None:
     """``formula`` compiled for ``env``'s population, or ``None`` (see the module)."""
     kind = type(formula)  # these classes exactly: a subclass may evaluate otherwise
     if kind is Fixed:
@@ -196,7 +266,7 @@ def _formula(formula: object, env: ArrayContext) -> _Node | None:
         if amount is None:
             return None
         constant = amount.numerator
-        return _Node(amount.denominator, abs(constant), lambda _lo, _hi, _scratch: constant)
+        return _Node(amount.denominator, abs(constant), lambda _block: constant)
     if kind is Shortfall:
         return _shortfall(cast("Shortfall", formula), env)
     if kind is Sum:
@@ -210,7 +280,7 @@ def _formula(formula: object, env: ArrayContext) -> _Node | None:
     return None
 
 
-def _shortfall(formula: Shortfall, env: ArrayContext) -> _Node | None:
+def _shortfall(formula: Shortfall, env: _Leaves) -> _Node | None:
     """``base + rate × gap`` where the target is missed, else 0 (exact units, per 1).
 
     With the value ``v = c / 10^p`` and the threshold ``t``, over ``D1 = lcm(10^p,
@@ -219,9 +289,10 @@ def _shortfall(formula: Shortfall, env: ArrayContext) -> _Node | None:
     """
     if formula.per != 1 or formula.counting != "exact":
         return None
-    counts = _counts(env, formula.variable)
-    if counts is None:
+    read = env.variable(formula.variable)
+    if read is None:
         return None
+    name, counts = read
     threshold = _constant(formula.target.threshold)
     rate, base = _constant(formula.rate), _constant(formula.base)
     if threshold is None or rate is None or base is None:
@@ -242,25 +313,24 @@ def _shortfall(formula: Shortfall, env: ArrayContext) -> _Node | None:
         unit, gap_den, step, target, times, den, largest, gap_bound, gap_bound * times, bound
     ):
         return None
-    values = counts.counts
     at_least = isinstance(formula.target, AtLeast)
     inclusive = formula.target.inclusive
-    key = ("gap", _var(formula.variable).name, at_least, inclusive, step, target)
+    key = ("gap", name, at_least, inclusive, step, target)
 
-    def gap_of(lo: int, hi: int, scratch: Scratch) -> tuple[NDArray[Any], ...]:
-        gap = scratch.take(np.int64, hi - lo)
-        np.multiply(values[lo:hi], step, out=gap)
+    def gap_of(block: Block) -> tuple[NDArray[Any], ...]:
+        gap = block.scratch.take(np.int64, block.rows)
+        np.multiply(block.counts(name), step, out=gap)
         if at_least:
             np.subtract(target, gap, out=gap)
         else:
             np.subtract(gap, target, out=gap)
-        missed = scratch.take(np.bool_, hi - lo)
+        missed = block.scratch.take(np.bool_, block.rows)
         (np.greater if inclusive else np.greater_equal)(gap, 0, out=missed)
         return gap, missed
 
-    def run(lo: int, hi: int, scratch: Scratch) -> Values:
-        gap, missed = scratch.kept(key, lambda: gap_of(lo, hi, scratch))  # shared, read only
-        amount = scratch.take(np.int64, hi - lo)
+    def run(block: Block) -> Values:
+        gap, missed = block.scratch.kept(key, lambda: gap_of(block))  # shared, read only
+        amount = block.scratch.take(np.int64, block.rows)
         np.multiply(gap, times, out=amount)
         if base_num:
             np.add(amount, base_num, out=amount)
@@ -284,7 +354,7 @@ def _over_one_den(nodes: list[_Node], *, summed: bool) -> tuple[int, int, list[R
     return den, bound, [_scaled(node, den) for node in nodes]
 
 
-def _sum(formula: Sum, env: ArrayContext) -> _Node | None:
+def _sum(formula: Sum, env: _Leaves) -> _Node | None:
     if formula.rounding is not None:
         return None
     nodes = [_formula(part, env) for part in formula.parts]
@@ -295,10 +365,10 @@ def _sum(formula: Sum, env: ArrayContext) -> _Node | None:
         return None
     den, bound, runs = common
 
-    def run(lo: int, hi: int, scratch: Scratch) -> Values:
+    def run(block: Block) -> Values:
         total: Values = 0
         for part in runs:
-            values = part(lo, hi, scratch)
+            values = part(block)
             if isinstance(values, int):
                 if isinstance(total, int):
                     total += values
@@ -308,14 +378,14 @@ def _sum(formula: Sum, env: ArrayContext) -> _Node | None:
                 total = np.add(values, total, out=values) if total else values
             else:
                 np.add(total, values, out=total)
-                scratch.give(values)
+                block.scratch.give(values)
         return total
 
     return _Node(den, bound, run)
 
 
 def _choose(
-    cases: list[tuple[object, object]], otherwise: object | None, env: ArrayContext
+    cases: list[tuple[object, object]], otherwise: object | None, env: _Leaves
 ) -> _Node | None:
     """The first case whose predicate holds, else ``otherwise`` (0 without), as masks."""
     tests = [_predicate(predicate, env) for predicate, _ in cases]
@@ -338,15 +408,16 @@ def _first_case(checks: list[_Test], runs: list[Run]) -> Run:
     The last run (``otherwise``, when there is one more run than tests) on the rest.
     """
 
-    def run(lo: int, hi: int, scratch: Scratch) -> Values:
-        total = scratch.take(np.int64, hi - lo)
+    def run(block: Block) -> Values:
+        scratch = block.scratch
+        total = scratch.take(np.int64, block.rows)
         total.fill(0)
         free: Mask | None = None  # rows no earlier case took
         for check, branch in zip(checks, runs, strict=False):
-            taken = check(lo, hi, scratch)
+            taken = check(block)
             if free is not None:
                 np.logical_and(taken, free, out=taken)
-            _add_on(total, branch(lo, hi, scratch), taken, scratch)
+            _add_on(total, branch(block), taken, scratch)
             if free is None:
                 free = np.logical_not(taken, out=taken)
             else:
@@ -355,9 +426,9 @@ def _first_case(checks: list[_Test], runs: list[Run]) -> Run:
                 scratch.give(taken)
         if len(runs) > len(checks):  # otherwise
             if free is None:
-                free = scratch.take(np.bool_, hi - lo)
+                free = scratch.take(np.bool_, block.rows)
                 free[...] = True
-            _add_on(total, runs[-1](lo, hi, scratch), free, scratch)
+            _add_on(total, runs[-1](block), free, scratch)
         scratch.give(free)
         return total
 
@@ -377,7 +448,7 @@ def _add_on(total: NDArray[np.int64], values: Values, rows: Mask, scratch: Scrat
 # ------------------------------------------------------------------- predicates
 
 
-def _predicate(predicate: object, env: ArrayContext) -> _Test | None:
+def _predicate(predicate: object, env: _Leaves) -> _Test | None:
     kind = type(predicate)  # these classes exactly: a subclass may test otherwise
     if kind is InRanks:
         return _in_ranks(cast("InRanks", predicate), env)
@@ -403,51 +474,54 @@ def _predicate(predicate: object, env: ArrayContext) -> _Test | None:
         inner = _predicate(cast("Not", predicate).predicate, env)
         if inner is None:
             return None
-        return lambda lo, hi, scratch: np.logical_not((mask := inner(lo, hi, scratch)), out=mask)
+        return lambda block: np.logical_not((mask := inner(block)), out=mask)
     return None
 
 
 def _joined(tests: list[_Test], *, every: bool) -> _Test:
     combine = np.logical_and if every else np.logical_or
 
-    def run(lo: int, hi: int, scratch: Scratch) -> Mask:
-        result = tests[0](lo, hi, scratch)
+    def run(block: Block) -> Mask:
+        result = tests[0](block)
         for test in tests[1:]:
-            other = test(lo, hi, scratch)
+            other = test(block)
             combine(result, other, out=result)
-            scratch.give(other)
+            block.scratch.give(other)
         return result
 
     return run
 
 
-def _compare(env: ArrayContext, variable: str | Var, op: str, constant: Fraction) -> _Test | None:
+def _compare(env: _Leaves, variable: str | Var, op: str, constant: Fraction) -> _Test | None:
     """``variable op constant``, as ``c · den op num · 10^p`` in integers."""
-    counts = _counts(env, variable)
-    if counts is None or op not in fx.COMPARE_UFUNCS:
+    if op not in fx.COMPARE_UFUNCS:
         return None
+    read = env.variable(variable)
+    if read is None:
+        return None
+    name, counts = read
     left = counts.bound * constant.denominator
     right = constant.numerator * 10**counts.places
     if not _fits(constant.numerator, constant.denominator, 10**counts.places, left, right):
         return None
-    values, times, compare = counts.counts, constant.denominator, fx.COMPARE_UFUNCS[op]
+    times, compare = constant.denominator, fx.COMPARE_UFUNCS[op]
 
-    def run(lo: int, hi: int, scratch: Scratch) -> Mask:
-        out: Mask = scratch.take(np.bool_, hi - lo)
+    def run(block: Block) -> Mask:
+        out: Mask = block.scratch.take(np.bool_, block.rows)
         if times == 1:
-            compare(values[lo:hi], right, out=out)
+            compare(block.counts(name), right, out=out)
             return out
-        own = scratch.take(np.int64, hi - lo)
-        compare(np.multiply(values[lo:hi], times, out=own), right, out=out)
-        scratch.give(own)
+        own = block.scratch.take(np.int64, block.rows)
+        compare(np.multiply(block.counts(name), times, out=own), right, out=out)
+        block.scratch.give(own)
         return out
 
     return run
 
 
-def _in_ranks(predicate: InRanks, env: ArrayContext) -> _Test | None:
+def _in_ranks(predicate: InRanks, env: _Leaves) -> _Test | None:
     """The selection's rows from its cut-off tables (what :meth:`RankSource.mask` does)."""
-    source = env.ranks.get(predicate.ranking)
+    source = env.env.ranks.get(predicate.ranking)
     selection = predicate.selection
     if isinstance(selection, Exemption):  # selects as its selection does
         selection = selection.selection
@@ -459,27 +533,15 @@ def _in_ranks(predicate: InRanks, env: ArrayContext) -> _Test | None:
         largest, last, before = source._window_cuts(selection)  # noqa: SLF001
     except BankKPIError:  # the array path raises it where a row needs the selection
         return None
-    width = last.dtype
+    to_last = env.good(source, last, largest)
+    to_before = None if before is None else env.good(source, before, largest)
 
-    def good(lo: int, hi: int, scratch: Scratch, cut: NDArray[Any]) -> Mask:
-        """Rows as good as ``cut``, kept for the block (two selections may share it)."""
-
-        def make() -> tuple[NDArray[Any], ...]:
-            out = scratch.take(np.bool_, hi - lo)
-            buffer = scratch.take(width, hi - lo)
-            source._as_good_rows(slice(lo, hi), cut, largest, out=out, buffer=buffer)  # noqa: SLF001
-            scratch.give(buffer)
-            return (out,)
-
-        # the table is held by this closure: its id names no other while the plan lives
-        return scratch.kept(("good", id(source), id(cut), largest), make)[0]
-
-    def run(lo: int, hi: int, scratch: Scratch) -> Mask:
-        inside = scratch.take(np.bool_, hi - lo)
-        if before is None:
-            np.copyto(inside, good(lo, hi, scratch, last))
+    def run(block: Block) -> Mask:
+        inside = block.scratch.take(np.bool_, block.rows)
+        if to_before is None:
+            np.copyto(inside, block.good(to_last))
         else:  # as good as the last rank's cut-off and not as the one before the first
-            np.greater(good(lo, hi, scratch, last), good(lo, hi, scratch, before), out=inside)
+            np.greater(block.good(to_last), block.good(to_before), out=inside)
         return inside
 
     return run
@@ -488,24 +550,187 @@ def _in_ranks(predicate: InRanks, env: ArrayContext) -> _Test | None:
 # ------------------------------------------------------------------------ rules
 
 
+class _PopulationRows(Block):
+    """Rows ``lo … hi − 1`` of the population."""
+
+    def __init__(self, leaves: _Leaves, lo: int, hi: int, scratch: Scratch) -> None:
+        super().__init__(hi - lo, scratch)
+        self._leaves = leaves
+        self._lo, self._hi = lo, hi
+
+    def counts(self, variable: str) -> NDArray[np.int64]:
+        return self._leaves.variables[variable].counts[self._lo : self._hi]
+
+    def good(self, leaf: int) -> Mask:
+        """Kept for the block: two selections may share a cut-off."""
+
+        def make() -> tuple[NDArray[Any], ...]:
+            source, cut, largest = self._leaves.goods[leaf]
+            out = self.scratch.take(np.bool_, self.rows)
+            buffer = self.scratch.take(cut.dtype, self.rows)
+            rows = slice(self._lo, self._hi)
+            source._as_good_rows(rows, cut, largest, out=out, buffer=buffer)  # noqa: SLF001
+            self.scratch.give(buffer)
+            return (out,)
+
+        return self.scratch.kept(("good", leaf), make)[0]
+
+
+@attrs.frozen(eq=False)
+class _Layout:
+    """How a table numbers every combination of a rule's leaves' values.
+
+    Table row ``t``: each cut-off comparison in ``bits`` (an index into
+    :attr:`_Leaves.goods`) is one bit, the last the lowest; above them, each
+    variable's count less its least (``variables``: name, least count, how many
+    counts from the least to the greatest), in mixed radix, the last variable the
+    least significant. A comparison in ``folded`` is a function of a variable's
+    count: one ranking of the whole population on that very variable, the row
+    as good as the cut-off where its count is at least (``largest``) or at most
+    the threshold. It takes no bit: a table row compares its own count.
+    """
+
+    variables: tuple[tuple[str, int, int], ...]
+    bits: tuple[int, ...]
+    folded: dict[int, tuple[str, int, bool]]
+
+    @classmethod
+    def of(cls, leaves: _Leaves) -> _Layout:
+        """The layout of ``leaves``' table."""
+        counted = {id(counts.counts): name for name, counts in leaves.variables.items()}
+        bits: list[int] = []
+        folded: dict[int, tuple[str, int, bool]] = {}
+        for leaf, (source, cut, largest) in enumerate(leaves.goods):
+            name = counted.get(id(source.values))
+            if source.groups is None and name is not None:
+                # as RankSource._as_good_rows compares: cut offsets from the least value
+                folded[leaf] = (name, int(cut[0]) + source._range()[0], largest)  # noqa: SLF001
+            else:
+                bits.append(leaf)
+        return cls(
+            tuple(
+                (name, counts.span[0], counts.span[1] - counts.span[0] + 1)
+                for name, counts in leaves.variables.items()
+            ),
+            tuple(bits),
+            folded,
+        )
+
+    @property
+    def size(self) -> int:
+        """Rows in the table: every combination."""
+        return math.prod(size for _, _, size in self.variables) << len(self.bits)
+
+    def index(self, block: Block) -> NDArray[np.int32]:
+        """The table row of each of ``block``'s rows (int32: see :data:`TABLE_ROWS`)."""
+        scratch = block.scratch
+        index: NDArray[np.int32] = scratch.take(np.int32, block.rows)
+        if not self.variables:
+            index.fill(0)
+        for place, (name, least, size) in enumerate(self.variables):
+            if place == 0:  # within 0 … size − 1: int32 holds it
+                np.subtract(block.counts(name), least, out=index, casting="unsafe")
+                continue
+            part = scratch.take(np.int32, block.rows)
+            np.subtract(block.counts(name), least, out=part, casting="unsafe")
+            np.multiply(index, size, out=index)
+            np.add(index, part, out=index)
+            scratch.give(part)
+        for leaf in self.bits:
+            np.left_shift(index, 1, out=index)
+            np.bitwise_or(index, block.good(leaf), out=index)
+        return index
+
+
+class _TableRows(Block):
+    """Rows ``lo … hi − 1`` of a rule's table (:class:`_Layout`): the values they stand for."""
+
+    def __init__(self, layout: _Layout, lo: int, hi: int, scratch: Scratch) -> None:
+        super().__init__(hi - lo, scratch)
+        self._layout = layout
+        self._lo = lo
+
+    def _row(self) -> NDArray[np.int64]:
+        def make() -> tuple[NDArray[Any], ...]:
+            row = self.scratch.take(np.int64, self.rows)
+            row[...] = np.arange(self._lo, self._lo + self.rows, dtype=np.int64)
+            return (row,)
+
+        return self.scratch.kept(("row",), make)[0]
+
+    def counts(self, variable: str) -> NDArray[np.int64]:
+        def make() -> tuple[NDArray[Any], ...]:
+            names = [name for name, _, _ in self._layout.variables]
+            place = names.index(variable)
+            _, least, size = self._layout.variables[place]
+            stride = math.prod(size for _, _, size in self._layout.variables[place + 1 :])
+            counts = self.scratch.take(np.int64, self.rows)
+            np.right_shift(self._row(), len(self._layout.bits), out=counts)
+            np.floor_divide(counts, stride, out=counts)
+            np.remainder(counts, size, out=counts)
+            np.add(counts, least, out=counts)
+            return (counts,)
+
+        return self.scratch.kept(("counts", variable), make)[0]
+
+    def good(self, leaf: int) -> Mask:
+        def make() -> tuple[NDArray[Any], ...]:
+            out = self.scratch.take(np.bool_, self.rows)
+            if leaf in self._layout.folded:
+                name, threshold, largest = self._layout.folded[leaf]
+                compare = np.greater_equal if largest else np.less_equal
+                compare(self.counts(name), threshold, out=out)
+                return (out,)
+            bit = len(self._layout.bits) - 1 - self._layout.bits.index(leaf)
+            bits = self.scratch.take(np.int64, self.rows)
+            np.right_shift(self._row(), bit, out=bits)
+            np.bitwise_and(bits, 1, out=bits)
+            np.not_equal(bits, 0, out=out)
+            self.scratch.give(bits)
+            return (out,)
+
+        return self.scratch.kept(("good", leaf), make)[0]
+
+
 @attrs.frozen(eq=False)
 class RulePlan:
-    """A rule compiled for one population (:func:`compile_rule`)."""
+    """A rule compiled for one population (:func:`compile_rule`).
+
+    With a ``table`` (the rule's amounts in fen for every combination of its
+    leaves' values, in ``layout``'s order), a block's amounts are looked up;
+    without, computed.
+    """
 
     rule: Rule
     node: _Node
+    leaves: _Leaves
+    layout: _Layout | None = None
+    table: NDArray[np.int64] | None = None
 
     def fen(self, lo: int, hi: int, scratch: Scratch, out: NDArray[np.int64]) -> bool:
         """Rows ``lo … hi − 1``'s amounts in fen into ``out[lo:hi]``, as ``evaluate_fen`` gives.
 
         ``False`` (``out`` unchanged) when a row's amount is negative or a step would
         leave int64: the array path then evaluates the rule and refuses what it
-        refuses.
+        refuses. (A table holds no such amount: :func:`compile_rule` makes none then.)
         """
-        values = self.node.run(lo, hi, scratch)
+        rows = _PopulationRows(self.leaves, lo, hi, scratch)
+        if self.layout is None or self.table is None:
+            return self._fen(rows, out[lo:hi])
+        index = self.layout.index(rows)
+        scratch.clear()
+        # every index is a row of the table (clip only spares numpy a checked copy)
+        np.take(self.table, index, out=out[lo:hi], mode="clip")
+        scratch.give(index)
+        return True
+
+    def _fen(self, block: Block, out: NDArray[np.int64]) -> bool:
+        """``block``'s amounts in fen into ``out`` (``False``: see :meth:`fen`)."""
+        scratch = block.scratch
+        values = self.node.run(block)
         scratch.clear()  # the block's shared inputs: none is read after this
         if isinstance(values, int):
-            constant, values = values, scratch.take(np.int64, hi - lo)
+            constant, values = values, scratch.take(np.int64, block.rows)
             values.fill(constant)
         try:
             if values.size and int(values.min()) < 0:
@@ -516,23 +741,46 @@ class RulePlan:
             what = f"rule {self.rule.id}"
             exact = fx.FixedArray(own, self.node.den, self.node.bound)
             counts = fx.round_counts(exact, self.rule.rounding, what, reuse=exact)
-            out[lo:hi] = fx.to_fen(counts, self.rule.rounding.place, what, in_place=True)
+            out[...] = fx.to_fen(counts, self.rule.rounding.place, what, in_place=True)
         except BankKPIError:
             return False
         finally:
             scratch.give(values)
         return True
 
+    def tabulated(self, limit: int) -> RulePlan:
+        """This plan with a table, when it has at most ``limit`` rows and every amount in it is one.
 
-def compile_rule(rule: Rule, env: ArrayContext) -> RulePlan | None:
+        Else this plan: it computes each block.
+        """
+        layout = _Layout.of(self.leaves)
+        size = layout.size
+        if size > limit:
+            return self
+        table = np.empty(size, dtype=np.int64)
+        scratch = Scratch(min(PLAN_ROWS, size))
+        for lo in range(0, size, PLAN_ROWS):
+            hi = min(size, lo + PLAN_ROWS)
+            if not self._fen(_TableRows(layout, lo, hi, scratch), table[lo:hi]):
+                return self  # an amount no row may have: the rows decide
+        return attrs.evolve(self, layout=layout, table=table)
+
+
+def compile_rule(
+    rule: Rule, env: ArrayContext, *, table_rows: int | None = None
+) -> RulePlan | None:
     """``rule`` compiled for ``env``'s population, or ``None`` if not one of the shapes.
 
     ``env`` is a whole population (no ``active`` rows); its rankings' cut-offs are
-    computed here if not before.
+    computed here if not before. The plan looks its amounts up in a table when
+    one of at most ``table_rows`` rows covers every combination of what the rule
+    reads of a row (default: a :data:`TABLE_SHARE` th of the rows, at most
+    :data:`TABLE_ROWS`; 0: never).
     """
     if env.active is not None:
         return None
-    node = _formula(rule.formula, env)
+    leaves = _Leaves(env)
+    node = _formula(rule.formula, leaves)
     if node is None:
         return None
     exponent = rule.rounding.exponent
@@ -540,4 +788,6 @@ def compile_rule(rule: Rule, env: ArrayContext) -> RulePlan | None:
         # the array path would first take common factors out of the rows it rounds:
         # over a block they could differ from those over the whole population
         return None
-    return RulePlan(rule, node)
+    if table_rows is None:
+        table_rows = min(env.size // TABLE_SHARE, TABLE_ROWS)
+    return RulePlan(rule, node, leaves).tabulated(table_rows)
