@@ -52,8 +52,8 @@ def test_compiled_rules_agree_over_many_blocks(monkeypatch):
     compiled = []
     real = vector_module.compile_rule
 
-    def counted(rule, env):
-        plan = real(rule, env)
+    def counted(rule, env, **options):
+        plan = real(rule, env, **options)
         compiled.append(plan is not None)
         return plan
 
@@ -70,8 +70,8 @@ def test_compiled_rules_agree_when_looked_up_in_tables(monkeypatch):
     tabled = []
     real = vector_module.compile_rule
 
-    def forced(rule, env):
-        plan = real(rule, env, table_rows=1 << 16)
+    def forced(rule, env, **options):
+        plan = real(rule, env, **options, table_rows=1 << 16)
         tabled.append(plan is not None and plan.table is not None)
         return plan
 

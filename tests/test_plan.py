@@ -5,6 +5,7 @@ negative amount. The random agreement runs (``test_agreement.py``, ``planned=Tru
 hold compiled rules to the exact path; these tests pin down each way back.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -176,6 +177,23 @@ def test_a_table_numbers_every_combination_of_the_rules_inputs():
     )
 
 
+def test_a_table_computed_in_parts_in_threads_is_the_same():
+    rule = rule_of(PHASE)
+    whole = compile_rule(rule, context(), table_rows=1 << 16)
+    with ThreadPoolExecutor(2) as pool:
+        parted = compile_rule(rule, context(), table_rows=1 << 16, pool=pool, parts=3)
+    assert parted.table.tolist() == whole.table.tolist()
+
+
+def test_no_table_numbered_past_int32_whatever_the_limit_given():
+    """A block numbers its rows' table rows in int32: 3 · 2^30 combinations are too many."""
+    env = ArrayContext(3, {"a": Counts([0, 2, 1], 0), "b": Counts([0, 2**30, 5], 0)})
+    formula = Sum([Shortfall(AtLeast(3), "a", rate=1), Shortfall(AtLeast(2**30 + 1), "b", rate=1)])
+    plan = compile_rule(rule_of(formula), env, table_rows=2**40)
+    assert plan is not None
+    assert plan.table is None
+
+
 def test_no_table_past_its_limit_or_with_an_amount_no_row_may_have():
     rule = rule_of(Shortfall(AtLeast(95), rate=200, base=1000))
     assert compile_rule(rule, context(), table_rows=4000).table is None  # 4,001 counts
@@ -304,7 +322,7 @@ def outcomes_with_and_without_plans(scheme, columns, monkeypatch):
     outcomes = []
     for compiled in (True, False):
         if not compiled:
-            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
         for workers in (1, 2):
             try:
                 outcomes.append(evaluate_arrays(scheme, columns, workers=workers).penalty.tolist())
@@ -340,7 +358,7 @@ def test_the_same_amounts_with_and_without_plans_over_a_population(monkeypatch):
     assert [compile_rule(rule, env) is not None for rule in scheme.rules].count(True) >= 2
     monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 700)
     planned = evaluate_arrays(scheme, columns, attributes, workers=2)
-    monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+    monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
     plain = evaluate_arrays(scheme, columns, attributes, workers=2)
     for rule in scheme.rules:
         assert planned.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()
@@ -362,8 +380,8 @@ def test_tables_give_the_same_amounts_over_a_population(monkeypatch):
     tables = []
     real = vector_module.compile_rule
 
-    def noted(rule, env):
-        plan = real(rule, env)
+    def noted(rule, env, **options):
+        plan = real(rule, env, **options)
         tables.append(plan is not None and plan.table is not None)
         return plan
 
@@ -371,7 +389,7 @@ def test_tables_give_the_same_amounts_over_a_population(monkeypatch):
     monkeypatch.setattr("bankkpi.vector.compile_rule", noted)
     tabled = evaluate_arrays(scheme, columns, attributes, workers=2)
     assert tables.count(True) >= 2
-    monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env: None)
+    monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
     plain = evaluate_arrays(scheme, columns, attributes, workers=2)
     for rule in scheme.rules:
         assert tabled.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()

@@ -971,7 +971,7 @@ class RankSource:
             values = self.values if rows is None else self.values[rows]
             if out is None:
                 out = np.empty(values.shape, dtype=np.bool_)
-            threshold = int(cut[0]) + low  # within [low − 1, high + 1]: may pass int64
+            threshold = self._threshold(cut)
             if largest:
                 if threshold > high or threshold <= low:
                     out.fill(threshold <= low)
@@ -986,6 +986,15 @@ class RankSource:
         if rows is not None:
             offsets, codes = offsets[rows], codes[rows]
         return _as_good(offsets, codes, cut, largest, out=out, buffer=buffer)
+
+    def _threshold(self, cut: NDArray[np.signedinteger[Any]]) -> int:
+        """One group's cut-off as a value, for a ranking of the whole population.
+
+        A row is as good as the cut-off where its value is at least (largest best)
+        or at most the threshold. Within ``[low − 1, high + 1]`` (the sentinels
+        select everybody or nobody): it may pass int64.
+        """
+        return int(cut[0]) + self._range()[0]
 
     def _cut_table(
         self, largest: bool, j: int | NDArray[np.int64]

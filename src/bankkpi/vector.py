@@ -1154,7 +1154,7 @@ class _Population:
             if threads > 1 and (len(blocks) > 1 or env.size > PLAN_ROWS):
                 if pool is None:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
-                split = _Split(pool, blocks)
+                split = _Split(pool, blocks, threads)
             amounts = {
                 rule: _frozen(column)
                 for rule, column in _rule_amounts(scheme, env, blocks, split).items()
@@ -1294,7 +1294,9 @@ def _planned(
     """
     if env.size <= PLAN_ROWS:  # one block: branches on their own rows cost less
         return {}
-    plans = [plan for plan in (compile_rule(rule, env) for rule in rules) if plan is not None]
+    pool, threads = (None, 1) if split is None else (split.pool, split.threads)
+    compiled = (compile_rule(rule, env, pool=pool, parts=threads) for rule in rules)
+    plans = [plan for plan in compiled if plan is not None]
     if not plans:
         return {}
     size = env.size
@@ -1312,7 +1314,7 @@ def _planned(
             if rule not in given_back and not plan.fen(*edge, scratch, out[rule]):
                 given_back.add(rule)
 
-    _Split(None if split is None else split.pool, edges).map(block)
+    _Split(pool, edges).map(block)
     return {rule: amounts for rule, amounts in out.items() if rule not in given_back}
 
 
@@ -1365,6 +1367,8 @@ class _Split:
 
     pool: ThreadPoolExecutor | None
     blocks: list[tuple[int, int]]
+    threads: int = 1
+    """How many threads ``pool`` has (1 without)."""
 
     def map(self, work: Callable[[tuple[int, int]], _T]) -> list[_T]:
         """``work`` of every block, in the blocks' order."""
