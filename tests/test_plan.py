@@ -185,6 +185,22 @@ def test_a_table_computed_in_parts_in_threads_is_the_same():
     assert parted.table.tolist() == whole.table.tolist()
 
 
+def test_cut_offs_left_unresolved_are_resolved_before_the_blocks():
+    """Compiled while another thread sorts the grouped rankings: the tables of the
+    region's cut-offs are read only when the plan is resolved."""
+    env = context()
+    rule = rule_of(PHASE)
+    plan = compile_rule(rule, env, resolve=False, table_rows=1 << 16)
+    assert plan.cuts is None
+    assert plan.table is not None  # the region's comparisons are bits of the table
+    assert not any(key[0] == "cut" for key in env.ranks["region"]._memo if isinstance(key, tuple))
+    out = np.zeros(env.size, dtype=np.int64)
+    with pytest.raises(AssertionError, match="resolved"):
+        plan.fen(0, env.size, Scratch(env.size), out)
+    assert plan.resolved().fen(0, env.size, Scratch(env.size), out)
+    assert out.tolist() == rule.evaluate_fen(env).tolist()
+
+
 def test_no_table_numbered_past_int32_whatever_the_limit_given():
     """A block numbers its rows' table rows in int32: 3 · 2^30 combinations are too many."""
     env = ArrayContext(3, {"a": Counts([0, 2, 1], 0), "b": Counts([0, 2**30, 5], 0)})

@@ -233,16 +233,18 @@ class _Leaves:
     """What a rule being compiled reads of each row: its leaves, each once.
 
     ``variables``: each variable's :class:`Counts` (a block reads them with
-    :meth:`Block.counts`); ``goods``: each cut-off comparison, ``(source, cut
-    table, largest)`` (read with :meth:`Block.good` by its index). A rule's amount
-    on a row depends on the row through these alone, so a table over every
+    :meth:`Block.counts`); ``goods``: each cut-off comparison, ``(source,
+    largest, rank)``: rows as good as the ``rank``-th best of their group (read
+    with :meth:`Block.good` by its index; its table from :meth:`cut`). A rule's
+    amount on a row depends on the row through these alone, so a table over every
     combination of their values gives it (:meth:`RulePlan.tabulated`).
     """
 
     def __init__(self, env: ArrayContext) -> None:
         self.env = env
         self.variables: dict[str, Counts] = {}
-        self.goods: list[tuple[RankSource, NDArray[Any], bool]] = []
+        self.goods: list[tuple[RankSource, bool, int | NDArray[np.int64]]] = []
+        self._keys: list[tuple[RankSource, bool, object]] = []
 
     def variable(self, variable: str | Var) -> tuple[str, Counts] | None:
         """``variable``'s name and counts, read by the rule (``None``: the context lacks it)."""
@@ -253,13 +255,24 @@ class _Leaves:
         self.variables[name] = counts
         return name, counts
 
-    def good(self, source: RankSource, cut: NDArray[Any], largest: bool) -> int:
-        """The index of the comparison with ``cut`` (the same for the same comparison)."""
-        for leaf, (known, table, larger) in enumerate(self.goods):
-            if known is source and table is cut and larger == largest:
+    def good(self, source: RankSource, largest: bool, rank: int | NDArray[np.int64]) -> int:
+        """The index of the comparison with ``rank``'s cut-off (the same for the same one)."""
+        key = rank if isinstance(rank, int) else rank.tobytes()
+        for leaf, (known, larger, same) in enumerate(self._keys):
+            if known is source and larger == largest and same == key:
                 return leaf
-        self.goods.append((source, cut, largest))
+        self.goods.append((source, largest, rank))
+        self._keys.append((source, largest, key))
         return len(self.goods) - 1
+
+    def cut(self, leaf: int) -> NDArray[Any]:
+        """Comparison ``leaf``'s cut-off table, computed now if not before.
+
+        Raises:
+            BankKPIError: when the ranking cannot select by cut-offs after all.
+        """
+        source, largest, rank = self.goods[leaf]
+        return source._cut_table(largest, rank)  # noqa: SLF001 - the ranking module's own plan
 
 
 # -------------------------------------------------------------------- formulas
@@ -537,11 +550,11 @@ def _in_ranks(predicate: InRanks, env: _Leaves) -> _Test | None:
     try:
         if not source._by_cutoffs():  # noqa: SLF001 - the ranking module's own plan
             return None
-        largest, last, before = source._window_cuts(selection)  # noqa: SLF001
+        largest, last, before = source._window_ranks(selection)  # noqa: SLF001
     except BankKPIError:  # the array path raises it where a row needs the selection
         return None
-    to_last = env.good(source, last, largest)
-    to_before = None if before is None else env.good(source, before, largest)
+    to_last = env.good(source, largest, last)
+    to_before = None if before is None else env.good(source, largest, before)
 
     def run(block: Block) -> Mask:
         inside = block.scratch.take(np.bool_, block.rows)
@@ -560,9 +573,12 @@ def _in_ranks(predicate: InRanks, env: _Leaves) -> _Test | None:
 class _PopulationRows(Block):
     """Rows ``lo … hi − 1`` of the population."""
 
-    def __init__(self, leaves: _Leaves, lo: int, hi: int, scratch: Scratch) -> None:
+    def __init__(
+        self, leaves: _Leaves, cuts: tuple[NDArray[Any], ...], lo: int, hi: int, scratch: Scratch
+    ) -> None:
         super().__init__(hi - lo, scratch)
         self._leaves = leaves
+        self._cuts = cuts
         self._lo, self._hi = lo, hi
 
     def counts(self, variable: str) -> NDArray[np.int64]:
@@ -577,7 +593,8 @@ class _PopulationRows(Block):
         """
 
         def make() -> tuple[NDArray[Any], ...]:
-            source, cut, largest = self._leaves.goods[leaf]
+            source, largest, _ = self._leaves.goods[leaf]
+            cut = self._cuts[leaf]
             out = self.scratch.take(np.bool_, self.rows)
             buffer = self.scratch.take(cut.dtype, self.rows)
             rows = slice(self._lo, self._hi)
@@ -612,10 +629,11 @@ class _Layout:
         counted = {id(counts.counts): name for name, counts in leaves.variables.items()}
         bits: list[int] = []
         folded: dict[int, tuple[str, int, bool]] = {}
-        for leaf, (source, cut, largest) in enumerate(leaves.goods):
+        for leaf, (source, largest, _) in enumerate(leaves.goods):
             name = counted.get(id(source.values))
             if source.groups is None and name is not None:  # a row's value is its count
-                folded[leaf] = (name, source._threshold(cut), largest)  # noqa: SLF001
+                threshold = source._threshold(leaves.cut(leaf))  # noqa: SLF001
+                folded[leaf] = (name, threshold, largest)
             else:
                 bits.append(leaf)
         return cls(
@@ -717,6 +735,8 @@ class RulePlan:
     leaves: _Leaves
     layout: _Layout | None = None
     table: NDArray[np.int64] | None = None
+    cuts: tuple[NDArray[Any], ...] | None = None
+    """Each comparison's cut-off table (:meth:`resolved`): needed by :meth:`fen`."""
 
     def fen(self, lo: int, hi: int, scratch: Scratch, out: NDArray[np.int64]) -> bool:
         """Rows ``lo … hi − 1``'s amounts in fen into ``out[lo:hi]``, as ``evaluate_fen`` gives.
@@ -725,7 +745,9 @@ class RulePlan:
         leave int64: the array path then evaluates the rule and refuses what it
         refuses. (A table holds no such amount: :func:`compile_rule` makes none then.)
         """
-        rows = _PopulationRows(self.leaves, lo, hi, scratch)
+        if self.cuts is None:
+            raise AssertionError("a plan's cut-offs are resolved before its blocks")
+        rows = _PopulationRows(self.leaves, self.cuts, lo, hi, scratch)
         if self.layout is None or self.table is None:
             return self._fen(rows, out[lo:hi])
         index = self.layout.index(rows)
@@ -766,7 +788,10 @@ class RulePlan:
         parts (or more, of at most :data:`PLAN_ROWS` rows), in ``pool``'s threads
         if given.
         """
-        layout = _Layout.of(self.leaves)
+        try:
+            layout = _Layout.of(self.leaves)
+        except BankKPIError:  # a ranking of the whole population refuses its cut-offs
+            return self
         size = layout.size
         if size > min(limit, _INDEX_ROWS):
             return self
@@ -779,10 +804,25 @@ class RulePlan:
             return self._fen(_TableRows(layout, lo, hi, scratch), table[lo:hi])
 
         starts = range(0, size, rows)
-        made = map(part, starts) if pool is None or len(starts) == 1 else pool.map(part, starts)
-        if not all(list(made)):  # an amount no row may have: the rows decide
+        others = [] if pool is None else [pool.submit(part, lo) for lo in starts[1:]]
+        made = [part(starts[0]), *(future.result() for future in others)]
+        if pool is None:
+            made.extend(part(lo) for lo in starts[1:])
+        if not all(made):  # an amount no row may have: the rows decide
             return self
         return attrs.evolve(self, layout=layout, table=table)
+
+    def resolved(self) -> RulePlan | None:
+        """This plan with its comparisons' cut-off tables (computed now if not before).
+
+        ``None`` when a ranking refuses them: the array path evaluates the rule
+        and raises where a row needs the selection.
+        """
+        try:
+            cuts = tuple(self.leaves.cut(leaf) for leaf in range(len(self.leaves.goods)))
+        except BankKPIError:
+            return None
+        return attrs.evolve(self, cuts=cuts)
 
 
 def compile_rule(
@@ -792,6 +832,7 @@ def compile_rule(
     table_rows: int | None = None,
     pool: Executor | None = None,
     parts: int = 1,
+    resolve: bool = True,
 ) -> RulePlan | None:
     """``rule`` compiled for ``env``'s population, or ``None`` if not one of the shapes.
 
@@ -800,7 +841,9 @@ def compile_rule(
     one of at most ``table_rows`` rows covers every combination of what the rule
     reads of a row (default: a :data:`TABLE_SHARE` th of the rows, at most
     :data:`TABLE_ROWS`; 0: never; never more than 2^31 − 1), computed in
-    ``parts`` parts in ``pool``'s threads if given.
+    ``parts`` parts in ``pool``'s threads if given. Without ``resolve``, the
+    grouped rankings' cut-offs are left for :meth:`RulePlan.resolved` (a table
+    needs none of them): another thread may be computing them meanwhile.
     """
     if env.active is not None:
         return None
@@ -815,4 +858,5 @@ def compile_rule(
         return None
     if table_rows is None:
         table_rows = min(env.size // TABLE_SHARE, TABLE_ROWS)
-    return RulePlan(rule, node, leaves).tabulated(table_rows, pool, parts)
+    plan = RulePlan(rule, node, leaves).tabulated(table_rows, pool, parts)
+    return plan.resolved() if resolve else plan

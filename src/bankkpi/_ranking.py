@@ -847,12 +847,22 @@ class RankSource:
         the rank before its first (``None`` for a window from rank 1). The window
         holds the rows as good as the first and not as good as the second.
         """
+        largest, last, before = self._window_ranks(selection)
+        cut = None if before is None else self._cut_table(largest, before)
+        return largest, self._cut_table(largest, last), cut
+
+    def _window_ranks(
+        self, selection: Selection
+    ) -> tuple[bool, int | NDArray[np.int64], int | NDArray[np.int64] | None]:
+        """A window's ranks per group, for :meth:`_cut_table` (no cut-off computed).
+
+        Whether best is largest; the window's last rank; and the rank before its
+        first (``None`` for a window from rank 1).
+        """
         first, last = selection._window_arrays(self._sizes())  # noqa: SLF001 - same module
         largest = (selection._side() == "top") == (self.rule.better == "higher")  # noqa: SLF001
-        before = None
-        if not (isinstance(first, int) and first <= 1):
-            before = self._cut_table(largest, first - 1)
-        return largest, self._cut_table(largest, last), before
+        before = None if isinstance(first, int) and first <= 1 else first - 1
+        return largest, last, before
 
     def _bounds(self, selection: Selection) -> tuple[NDArray[np.bool_], NDArray[np.bool_] | None]:
         """The rows a window needs: as good as its last rank, and as its first − 1.

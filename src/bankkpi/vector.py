@@ -1272,9 +1272,12 @@ def _rule_amounts(
     Raises:
         ValidationErrorGroup: every rule that refuses some rows.
     """
+    pending: list[Future[None]] = []
     if split is not None and split.pool is not None:
-        _prepare_cutoffs(scheme.rules, env, split.pool)
-    amounts = _planned(scheme.rules, env, split)
+        pending = _prepare_cutoffs(scheme.rules, env, split.pool)
+    amounts = _planned(scheme.rules, env, split, pending)
+    for future in pending:
+        future.result()
     rest = [rule for rule in scheme.rules if rule.id not in amounts]
     if rest:
         amounts |= _unplanned(scheme.id, rest, env, blocks, split)
@@ -1282,7 +1285,10 @@ def _rule_amounts(
 
 
 def _planned(
-    rules: Sequence[Rule], env: ArrayContext, split: _Split | None
+    rules: Sequence[Rule],
+    env: ArrayContext,
+    split: _Split | None,
+    pending: Sequence[Future[None]] = (),
 ) -> dict[str, NDArray[np.int64]]:
     """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
 
@@ -1295,8 +1301,10 @@ def _planned(
     if env.size <= PLAN_ROWS:  # one block: branches on their own rows cost less
         return {}
     pool, threads = (None, 1) if split is None else (split.pool, split.threads)
-    compiled = (compile_rule(rule, env, pool=pool, parts=threads) for rule in rules)
-    plans = [plan for plan in compiled if plan is not None]
+    compiled = [compile_rule(rule, env, pool=pool, parts=threads, resolve=False) for rule in rules]
+    for future in pending:  # the grouped rankings' cut-offs, found meanwhile
+        future.result()
+    plans = [plan for plan in (p.resolved() for p in compiled if p is not None) if plan is not None]
     if not plans:
         return {}
     size = env.size
@@ -1399,17 +1407,36 @@ def _by_blocks(
     return joined if all(split.map(block)) else None
 
 
-def _prepare_cutoffs(rules: Sequence[Rule], env: ArrayContext, pool: ThreadPoolExecutor) -> None:
-    """Each ranking's cut-offs for the selections ``rules`` use, side by side in ``pool``."""
+def _prepare_cutoffs(
+    rules: Sequence[Rule], env: ArrayContext, pool: ThreadPoolExecutor
+) -> list[Future[None]]:
+    """Each ranking's cut-offs for the selections ``rules`` use, found side by side.
+
+    The grouped rankings' (a sort each) in ``pool``: their futures are returned,
+    and the rules are compiled meanwhile (:func:`_planned`). The rankings of the
+    whole population (counted, quick, and read by the compiled tables) here.
+    """
     wanted: dict[str, list[Selection]] = {}
     for rule in rules:
         _selections(rule.formula, wanted)
     sources = [
-        (env.ranks[name], chosen)
+        (source, chosen)
         for name, chosen in wanted.items()
-        if isinstance(env.ranks.get(name), RankSource)
+        if isinstance(source := env.ranks.get(name), RankSource)
     ]
-    list(pool.map(_prepare_selections, sources))
+    grouped = [
+        pool.submit(_prepare_selections, (source, chosen))
+        for source, chosen in sources
+        if source.groups is not None
+    ]
+    whole = [
+        pool.submit(_prepare_selections, (source, chosen))
+        for source, chosen in sources
+        if source.groups is None
+    ]
+    for future in whole:
+        future.result()
+    return grouped
 
 
 def _prepare_selections(item: tuple[Ranks, list[Selection]]) -> None:
