@@ -46,7 +46,7 @@ from bankkpi import (
 from bankkpi import vector as vector_module
 from bankkpi._formulas import ArrayContext, Counts
 from bankkpi._plan import Scratch, compile_rule
-from bankkpi.exceptions import ValidationErrorGroup
+from bankkpi.exceptions import OverflowRiskError, ValidationErrorGroup
 from bankkpi.vector import evaluate_arrays
 
 YUAN = RoundingPolicy("half_up", "yuan")
@@ -409,6 +409,33 @@ def test_tables_give_the_same_amounts_over_a_population(monkeypatch):
     plain = evaluate_arrays(scheme, columns, attributes, workers=2)
     for rule in scheme.rules:
         assert tabled.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()
+
+
+@pytest.mark.parametrize(("top", "refused"), [(2**62 - 1, False), (2**62 + 100, True)])
+def test_the_penalty_column_is_bounded_by_the_plans_largest_amounts(top, refused, monkeypatch):
+    """Two rules' amounts summed into the penalty column: a plan gives its largest
+    amount as found in its blocks, and the sum is refused past int64 exactly as when
+    every rule takes the array path (which finds the largest itself)."""
+    near = When(Compare("score", ">=", 99), Fixed(Decimal(top) / 100), Fixed(1))
+    scheme = one_rule_scheme(rule_of(near), indicator=False)
+    second = attrs.evolve(rule_of(near), id="R2")
+    scheme = attrs.evolve(scheme, rules=(*scheme.rules, second))
+    columns = {"score": np.array([100, 50, 99, 7, 120, 98], dtype=np.int64)}
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)  # compiled: more than one block
+    outcomes = []
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_: None)
+        for workers in (1, 2):
+            try:
+                outcomes.append(evaluate_arrays(scheme, columns, workers=workers).penalty.tolist())
+            except OverflowRiskError as exc:
+                outcomes.append(str(exc))
+    assert outcomes[1:] == outcomes[:1] * 3
+    if refused:
+        assert "sum of rule amounts could reach" in outcomes[0]
+    else:
+        assert outcomes[0][0] == 2 * (top // 100 * 100)
 
 
 def test_scratch_lends_and_takes_back_its_buffers():

@@ -1155,13 +1155,15 @@ class _Population:
                 if pool is None:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks, threads)
-            amounts = {
-                rule: _frozen(column)
-                for rule, column in _rule_amounts(scheme, env, blocks, split).items()
-            }
+            found, largest = _rule_amounts(scheme, env, blocks, split)
+            amounts = {rule: _frozen(column) for rule, column in found.items()}
             kinds = {rule.id: rule.kind for rule in scheme.rules}
             penalty, reward = (
-                _column_sum([a for r, a in amounts.items() if kinds[r] == kind], env.size, split)
+                _column_sum(
+                    [(a, largest.get(r)) for r, a in amounts.items() if kinds[r] == kind],
+                    env.size,
+                    split,
+                )
                 for kind in ("penalty", "reward")
             )
         group_totals = {
@@ -1261,8 +1263,11 @@ def _selections(node: object, found: dict[str, list[Selection]]) -> None:
 
 def _rule_amounts(
     scheme: Scheme, env: ArrayContext, blocks: list[tuple[int, int]], split: _Split | None
-) -> dict[str, NDArray[np.int64]]:
+) -> tuple[dict[str, NDArray[np.int64]], dict[str, int]]:
     """Every rule's amounts in fen, in ``split``'s threads; the same with or without them.
+
+    And the largest amount of each rule evaluated by its plan (found block by
+    block, while the block is in the cache).
 
     With threads, each ranking's cut-offs for the selections the rules use are
     found first, side by side. Then each rule :func:`~bankkpi._plan.compile_rule`
@@ -1275,13 +1280,13 @@ def _rule_amounts(
     pending: list[Future[None]] = []
     if split is not None and split.pool is not None:
         pending = _prepare_cutoffs(scheme.rules, env, split.pool)
-    amounts = _planned(scheme.rules, env, split, pending)
+    amounts, largest = _planned(scheme.rules, env, split, pending)
     for future in pending:
         future.result()
     rest = [rule for rule in scheme.rules if rule.id not in amounts]
     if rest:
         amounts |= _unplanned(scheme.id, rest, env, blocks, split)
-    return {rule.id: amounts[rule.id] for rule in scheme.rules}
+    return {rule.id: amounts[rule.id] for rule in scheme.rules}, largest
 
 
 def _planned(
@@ -1289,8 +1294,10 @@ def _planned(
     env: ArrayContext,
     split: _Split | None,
     pending: Sequence[Future[None]] = (),
-) -> dict[str, NDArray[np.int64]]:
+) -> tuple[dict[str, NDArray[np.int64]], dict[str, int]]:
     """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
+
+    And each one's largest amount (a plan's amounts are never negative).
 
     Over blocks of :data:`~bankkpi._plan.PLAN_ROWS` rows, in ``split``'s threads
     if any; a population of one block is left to the array path (at 10^5 rows a
@@ -1299,31 +1306,36 @@ def _planned(
     int64) is left out: the array path evaluates it and refuses what it refuses.
     """
     if env.size <= PLAN_ROWS:  # one block: branches on their own rows cost less
-        return {}
+        return {}, {}
     pool, threads = (None, 1) if split is None else (split.pool, split.threads)
     compiled = [compile_rule(rule, env, pool=pool, parts=threads, resolve=False) for rule in rules]
     for future in pending:  # the grouped rankings' cut-offs, found meanwhile
         future.result()
     plans = [plan for plan in (p.resolved() for p in compiled if p is not None) if plan is not None]
     if not plans:
-        return {}
+        return {}, {}
     size = env.size
     edges = [(lo, min(size, lo + PLAN_ROWS)) for lo in range(0, size, PLAN_ROWS)]
     out = {plan.rule.id: np.empty(size, dtype=np.int64) for plan in plans}
     given_back: set[str] = set()
     mine = threading.local()  # each thread's scratch buffers, for this call only
 
-    def block(edge: tuple[int, int]) -> None:
+    def block(edge: tuple[int, int]) -> dict[str, int]:
         scratch = getattr(mine, "scratch", None)
         if scratch is None:
             scratch = mine.scratch = Scratch(PLAN_ROWS)
+        largest = {}
         for plan in plans:
             rule = plan.rule.id
             if rule not in given_back and not plan.fen(*edge, scratch, out[rule]):
                 given_back.add(rule)
+            if rule not in given_back:
+                largest[rule] = int(out[rule][edge[0] : edge[1]].max())
+        return largest
 
-    _Split(pool, edges).map(block)
-    return {rule: amounts for rule, amounts in out.items() if rule not in given_back}
+    tops = _Split(pool, edges).map(block)
+    kept = {rule: amounts for rule, amounts in out.items() if rule not in given_back}
+    return kept, {rule: max(top.get(rule, 0) for top in tops) for rule in kept}
 
 
 def _unplanned(
@@ -1474,15 +1486,18 @@ _Column: TypeAlias = tuple[NDArray[np.int64], int]
 
 
 def _column_sum(
-    columns: list[NDArray[np.int64]], size: int, split: _Split | None = None
+    columns: list[tuple[NDArray[np.int64], int | None]], size: int, split: _Split | None = None
 ) -> _Column:
     """The row sums of read-only ``columns``, and their largest magnitude.
 
-    Read-only: the one column itself if alone, zeros that take no memory if none.
-    With ``split``, each block's largest magnitude is found in a thread.
+    Each column comes with its largest magnitude when known (else ``None``: found
+    here). Read-only: the one column itself if alone, zeros that take no memory if
+    none. With ``split``, each block's largest magnitude is found in a thread.
     """
 
-    def largest(column: NDArray[np.int64]) -> int:
+    def largest(column: NDArray[np.int64], known: int | None = None) -> int:
+        if known is not None:
+            return known
         if split is None:
             return fx.max_abs(column)
         return max(split.map(lambda edge: fx.max_abs(column[edge[0] : edge[1]])))
@@ -1490,10 +1505,10 @@ def _column_sum(
     if not columns:
         return np.broadcast_to(np.zeros(1, dtype=np.int64), (size,)), 0
     if len(columns) == 1:
-        return columns[0], largest(columns[0])
-    fx.check_bound(sum(largest(c) for c in columns), "sum of rule amounts")
+        return columns[0][0], largest(*columns[0])
+    fx.check_bound(sum(largest(*c) for c in columns), "sum of rule amounts")
     total = np.zeros(size, dtype=np.int64)
-    for column in columns:
+    for column, _ in columns:
         total += column
     return _frozen(total), largest(total)
 
