@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final, TypeAlias, cast
@@ -805,7 +805,10 @@ class RulePlan:
 
         starts = range(0, size, rows)
         others = [] if pool is None else [pool.submit(part, lo) for lo in starts[1:]]
-        made = [part(starts[0]), *(future.result() for future in others)]
+        try:
+            made = [part(starts[0]), *(future.result() for future in others)]
+        finally:  # none left running, whatever raised
+            wait(others)
         if pool is None:
             made.extend(part(lo) for lo in starts[1:])
         if not all(made):  # an amount no row may have: the rows decide

@@ -37,7 +37,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
 
@@ -1280,7 +1280,10 @@ def _rule_amounts(
     pending: list[Future[None]] = []
     if split is not None and split.pool is not None:
         pending = _prepare_cutoffs(scheme.rules, env, split.pool)
-    amounts, largest = _planned(scheme.rules, env, split, pending)
+    try:
+        amounts, largest = _planned(scheme.rules, env, split, pending)
+    finally:  # the grouped rankings' cut-offs are done before anything else reads them
+        wait(pending)
     for future in pending:
         future.result()
     rest = [rule for rule in scheme.rules if rule.id not in amounts]
@@ -1424,9 +1427,10 @@ def _prepare_cutoffs(
 ) -> list[Future[None]]:
     """Each ranking's cut-offs for the selections ``rules`` use, found side by side.
 
-    The grouped rankings' (a sort each) in ``pool``: their futures are returned,
-    and the rules are compiled meanwhile (:func:`_planned`). The rankings of the
-    whole population (counted, quick, and read by the compiled tables) here.
+    All in ``pool``, the grouped rankings' (a sort each) first. The futures of the
+    grouped ones are returned: the rules are compiled meanwhile (:func:`_planned`),
+    which needs only the cut-offs of the rankings of the whole population (counted,
+    quick, and folded into compiled tables), awaited here.
     """
     wanted: dict[str, list[Selection]] = {}
     for rule in rules:
@@ -1446,8 +1450,12 @@ def _prepare_cutoffs(
         for source, chosen in sources
         if source.groups is None
     ]
-    for future in whole:
-        future.result()
+    try:
+        for future in whole:
+            future.result()
+    except BaseException:
+        wait(grouped)  # none left running unobserved
+        raise
     return grouped
 
 
