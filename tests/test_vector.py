@@ -858,6 +858,30 @@ def test_text_keys_factorize_as_numpy_unique(words, collide):
     assert groups.sizes.tolist() == np.bincount(expected_index.reshape(-1)).tolist()
 
 
+@settings(max_examples=200)
+@given(
+    st.lists(st.integers(-3, 60), min_size=1, max_size=40),
+    st.sampled_from([np.int64, np.int32, np.uint16]),
+    st.sampled_from([0, 2**40]),
+)
+def test_integer_keys_factorize_as_numpy_unique(values, dtype, shift):
+    """Integer group keys — counted when small and none negative, else through
+    numpy.unique (a negative key, or keys far past the rows' count) — give
+    numpy.unique's sorted keys, each row's position and each key's count."""
+    from bankkpi.vector import _Groups  # noqa: PLC0415
+
+    if dtype is np.uint16:
+        values = [abs(v) for v in values]
+        shift = 0
+    array = np.array(values, dtype=np.int64) + shift
+    array = array.astype(dtype)
+    expected_keys, expected_index = np.unique(array, return_inverse=True)
+    groups = _Groups.of(array)
+    assert groups.keys.tolist() == expected_keys.tolist()
+    assert groups.index.tolist() == expected_index.reshape(-1).tolist()
+    assert groups.sizes.tolist() == np.bincount(expected_index.reshape(-1)).tolist()
+
+
 def test_packed_text_keys_never_overlap():
     """Code points sit in fields of the width the largest needs: no two strings share
     a key ("\\x00@" and "\\x01" would, with fields one bit narrower)."""

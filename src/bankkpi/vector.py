@@ -893,10 +893,13 @@ class _Groups:
         (:func:`_text_codes`); any other keys go through ``numpy.unique``.
         """
         n = int(values.shape[0])
-        if values.dtype.kind in "iu" and n and int(values.min()) >= 0:
-            top = int(values.max())
-            if top < 4 * n + 1024:
+        top = int(values.max()) if values.dtype.kind in "iu" and n else -1
+        if 0 <= top < 4 * n + 1024:
+            try:  # numpy.bincount checks that no key is negative: no pass of our own
                 present = np.bincount(values, minlength=top + 1)
+            except ValueError:  # a negative key
+                present = None
+            if present is not None:
                 codes = np.flatnonzero(present)
                 width = np.int32 if top < 2**31 else np.int64
                 index: NDArray[np.signedinteger[Any]]
