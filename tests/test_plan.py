@@ -334,7 +334,11 @@ formula = {{ type = "fixed", amount = 0 }}
 
 
 def outcomes_with_and_without_plans(scheme, columns, monkeypatch):
-    """Penalties or refusal messages on 1 and 2 threads, compiled, then not."""
+    """Penalties or refusal messages on 1 and 2 threads, compiled, then not.
+
+    A refusal of the rows is a list of its problems; one of a sum before anything
+    is computed (``OverflowRiskError``), its message.
+    """
     outcomes = []
     for compiled in (True, False):
         if not compiled:
@@ -344,6 +348,8 @@ def outcomes_with_and_without_plans(scheme, columns, monkeypatch):
                 outcomes.append(evaluate_arrays(scheme, columns, workers=workers).penalty.tolist())
             except ValidationErrorGroup as exc:
                 outcomes.append([f"{type(p).__name__}: {p}" for p in exc.problems])
+            except OverflowRiskError as exc:
+                outcomes.append(str(exc))
     return outcomes
 
 
@@ -359,56 +365,42 @@ def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypa
     assert "must give a non-negative penalty (3 rows: row 2, row 5, row 10)" in outcomes[0][0]
 
 
-def test_the_same_amounts_with_and_without_plans_over_a_population(monkeypatch):
-    """Scheme A over 5,000 outlets, compiled in blocks of 700 rows on two threads."""
+@pytest.mark.parametrize(("lowest", "tabled"), [(8_500, False), (9_900, True)])
+def test_the_same_amounts_with_and_without_plans_over_a_population(lowest, tabled, monkeypatch):
+    """Scheme A over 5,000 outlets, compiled in blocks of 700 rows on two threads.
+
+    Scores of 85.00–100.00 (1,501 values): the phase rules are computed block by
+    block. Of 99.00–100.00 (101 values): they look their amounts up in tables of a
+    few hundred rows.
+    """
     scheme = load_scheme(
         (Path(__file__).parent.parent / "examples" / "scheme_a.toml").read_text(encoding="utf-8"),
         format="toml",
     )
     rng = np.random.default_rng(7)
     k = 5_000
-    columns = {"score": rng.integers(8_500, 10_001, k), "complaints": rng.integers(0, 3, k)}
+    columns = {"score": rng.integers(lowest, 10_001, k), "complaints": rng.integers(0, 3, k)}
     region = np.array([f"R{j:02d}" for j in rng.integers(0, 40, k)])
     attributes = {"region": region, "head": np.char.add(region, "支行长")}
-    env = vector_module._Population.of(scheme, columns, attributes).env
-    assert [compile_rule(rule, env) is not None for rule in scheme.rules].count(True) >= 2
+    plans = []
+    real = vector_module.compile_rule
+
+    def noted(rule, env, **options):
+        plan = real(rule, env, **options)
+        plans.append(plan)
+        return plan
+
     monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 700)
+    monkeypatch.setattr("bankkpi.vector.compile_rule", noted)
     planned = evaluate_arrays(scheme, columns, attributes, workers=2)
+    compiled = [plan for plan in plans if plan is not None]
+    assert len(compiled) >= 2
+    assert sum((plan.table is not None) == tabled for plan in compiled) >= 2
     monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
     plain = evaluate_arrays(scheme, columns, attributes, workers=2)
     for rule in scheme.rules:
         assert planned.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()
     assert planned.group_totals["region"].as_dict() == plain.group_totals["region"].as_dict()
-
-
-def test_tables_give_the_same_amounts_over_a_population(monkeypatch):
-    """Scheme A over 5,000 outlets whose scores take 101 values: the compiled rules
-    look their amounts up in tables (a few hundred rows), in blocks of 700 rows."""
-    scheme = load_scheme(
-        (Path(__file__).parent.parent / "examples" / "scheme_a.toml").read_text(encoding="utf-8"),
-        format="toml",
-    )
-    rng = np.random.default_rng(11)
-    k = 5_000
-    columns = {"score": rng.integers(9_900, 10_001, k), "complaints": rng.integers(0, 3, k)}
-    attributes = {"region": np.array([f"R{j:02d}" for j in rng.integers(0, 40, k)])}
-    attributes["head"] = np.char.add(attributes["region"], "支行长")
-    tables = []
-    real = vector_module.compile_rule
-
-    def noted(rule, env, **options):
-        plan = real(rule, env, **options)
-        tables.append(plan is not None and plan.table is not None)
-        return plan
-
-    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 700)
-    monkeypatch.setattr("bankkpi.vector.compile_rule", noted)
-    tabled = evaluate_arrays(scheme, columns, attributes, workers=2)
-    assert tables.count(True) >= 2
-    monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
-    plain = evaluate_arrays(scheme, columns, attributes, workers=2)
-    for rule in scheme.rules:
-        assert tabled.amounts[rule.id].tolist() == plain.amounts[rule.id].tolist()
 
 
 @pytest.mark.parametrize(("top", "refused"), [(2**62 - 1, False), (2**62 + 100, True)])
@@ -422,15 +414,7 @@ def test_the_penalty_column_is_bounded_by_the_plans_largest_amounts(top, refused
     scheme = attrs.evolve(scheme, rules=(*scheme.rules, second))
     columns = {"score": np.array([100, 50, 99, 7, 120, 98], dtype=np.int64)}
     monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)  # compiled: more than one block
-    outcomes = []
-    for compiled in (True, False):
-        if not compiled:
-            monkeypatch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_: None)
-        for workers in (1, 2):
-            try:
-                outcomes.append(evaluate_arrays(scheme, columns, workers=workers).penalty.tolist())
-            except OverflowRiskError as exc:
-                outcomes.append(str(exc))
+    outcomes = outcomes_with_and_without_plans(scheme, columns, monkeypatch)
     assert outcomes[1:] == outcomes[:1] * 3
     if refused:
         assert "sum of rule amounts could reach" in outcomes[0]
