@@ -75,8 +75,9 @@ def run_bankkpi(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
     out = evaluate_arrays(scheme(params), {"score": scores}, {"region": regions})
     amounts = out.penalty // 100  # every amount is whole yuan: the scheme rounds to yuan
     totals = out.group_totals["region"]
-    region_totals = np.zeros(int(regions.max()) + 1 if regions.size else 0, dtype=np.int64)
-    region_totals[totals.keys.astype(np.int64)] = totals.penalty // 100
+    keys = totals.keys.astype(np.int64)  # every region code given, once: the largest is the last
+    region_totals = np.zeros(int(keys[-1]) + 1 if keys.size else 0, dtype=np.int64)
+    region_totals[keys] = totals.penalty // 100
     return Outcome(amounts, region_totals)
 
 
