@@ -141,7 +141,7 @@ class _Builder:
     uses_ranks: bool = False
     planned: bool = False
     """Only the shapes :mod:`bankkpi._plan` compiles (``Fixed``, exact ``Shortfall``,
-    unrounded ``Sum``, ``When``, ``Choose``; no ``InBand``)."""
+    unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``, ``Multiply``; no ``InBand``)."""
 
     def threshold(self) -> Decimal:
         value = Decimal(self.pick.choice(THRESHOLDS))
@@ -295,7 +295,7 @@ class _Builder:
         pick = self.pick
         if depth <= 0 or pick.integer(0, 2) == 0:
             return self.leaf()
-        kind = pick.choice((0, 1, 4)) if self.planned else pick.integer(0, 4)
+        kind = pick.integer(0, 4)
         sub = depth - 1
         if kind == 0:
             otherwise = self.formula(sub) if pick.integer(0, 1) else None

@@ -22,6 +22,7 @@ from bankkpi import (
     BandSet,
     Bottom,
     Choose,
+    Clamp,
     Compare,
     Exemption,
     Expression,
@@ -29,6 +30,7 @@ from bankkpi import (
     InBand,
     InRanks,
     Met,
+    Multiply,
     Not,
     RankingRule,
     RankRange,
@@ -122,6 +124,13 @@ COMPILED = [
     When(InRanks("region", RankRange("bottom", 2, 3)), Fixed(4), Fixed(1)),
     When(InRanks("province", RankRange("top", 2, 4)), Fixed(6)),
     When(InRanks("fewest", Top(4)), Shortfall(AtLeast(97), rate=50)),  # a bit, not folded
+    Clamp(Shortfall(AtLeast(97), rate="133.3", base=5), minimum="150.05", maximum=700),
+    Clamp(When(Met(AtLeast(95)), Fixed(-3), Fixed("2.5")), minimum=0),
+    Clamp(Fixed(9), maximum="8.5"),
+    Clamp(Fixed(-2), minimum="1.5", maximum=4),
+    Multiply(Shortfall(AtLeast(95), rate=200, base=1000), "2"),
+    Multiply(Shortfall(AtLeast(96), rate="7.5"), "1.5", Compare("complaints", ">=", 1)),
+    Multiply(Fixed(3), "0.25", InRanks("region", Bottom(1))),
     Choose(  # the province's cut-offs compared within a table: the rule reads the score
         [
             (InRanks("province", RankRange("top", 2, 4)), Fixed(6)),

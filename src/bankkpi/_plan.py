@@ -15,7 +15,8 @@ stay in the processor's cache and to reuse the allocator's memory
 (:data:`PLAN_ROWS`).
 
 Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
-1; :class:`Sum` without rounding; :class:`Choose` and :class:`When`; the
+1; :class:`Sum` without rounding; :class:`Choose` and :class:`When`;
+:class:`Clamp` and :class:`Multiply`; the
 predicates :class:`InRanks` (selections answered from cut-offs, as
 :meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least or
 at most) and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of them. Anything else,
@@ -72,11 +73,13 @@ from bankkpi._formulas import (
     AnyOf,
     ArrayContext,
     Choose,
+    Clamp,
     Compare,
     Counts,
     Fixed,
     InRanks,
     Met,
+    Multiply,
     Not,
     Rule,
     Shortfall,
@@ -297,7 +300,87 @@ def _formula(formula: object, env: _Leaves) -> _Node | None:
     if kind is When:
         when = cast("When", formula)
         return _choose([(when.predicate, when.then)], when.otherwise, env)
+    if kind is Clamp:
+        return _clamp(cast("Clamp", formula), env)
+    if kind is Multiply:
+        return _multiply(cast("Multiply", formula), env)
     return None
+
+
+def _clamp(formula: Clamp, env: _Leaves) -> _Node | None:
+    """``max(minimum, min(formula, maximum))``, the bounds over the formula's denominator."""
+    inner = _formula(formula.formula, env)
+    if inner is None:
+        return None
+    given = [formula.minimum, formula.maximum]
+    limits = [None if value is None else _constant(value) for value in given]
+    if any(limit is None for limit, value in zip(limits, given, strict=True) if value is not None):
+        return None
+    den = math.lcm(inner.den, *(limit.denominator for limit in limits if limit is not None))
+    low, high = (
+        None if limit is None else limit.numerator * (den // limit.denominator) for limit in limits
+    )
+    bound = max(inner.bound * (den // inner.den), *(abs(n) for n in (low, high) if n is not None))
+    if not _fits(den, bound):
+        return None
+    run = _scaled(inner, den)
+
+    def clamped(block: Block) -> Values:
+        values = run(block)
+        if isinstance(values, int):
+            values = values if high is None else min(values, high)
+            return values if low is None else max(values, low)
+        if high is not None:
+            np.minimum(values, high, out=values)
+        if low is not None:
+            np.maximum(values, low, out=values)
+        return values
+
+    return _Node(den, bound, clamped)
+
+
+def _multiply(formula: Multiply, env: _Leaves) -> _Node | None:
+    """``formula × factor`` where ``when`` holds (everywhere without one), else ``formula``.
+
+    With the factor ``p / q``, over the formula's denominator × ``q``: the rows
+    that hold are multiplied by ``p``, the others by ``q``.
+    """
+    inner = _formula(formula.formula, env)
+    factor = _constant(formula.factor)
+    test = None if formula.when is None else _predicate(formula.when, env)
+    if inner is None or factor is None or (formula.when is not None and test is None):
+        return None
+    times, keep = factor.numerator, factor.denominator
+    den = inner.den * keep
+    bound = inner.bound * max(abs(times), keep if test is not None else 0)
+    if not _fits(den, bound, times - keep):
+        return None
+    run = inner.run
+    if test is None:
+
+        def everywhere(block: Block) -> Values:
+            values = run(block)
+            if isinstance(values, int):
+                return values * times
+            return np.multiply(values, times, out=values)
+
+        return _Node(den, bound, everywhere)
+    where = test
+
+    def where_held(block: Block) -> Values:
+        values, held = run(block), where(block)
+        scratch = block.scratch
+        if isinstance(values, int):  # one value for every row: an array of the products
+            constant, values = values, scratch.take(np.int64, block.rows)
+            values.fill(constant)
+        factors = scratch.take(np.int64, block.rows)
+        np.multiply(held, times - keep, out=factors)  # q + (p − q) on the rows that hold
+        np.add(factors, keep, out=factors)
+        np.multiply(values, factors, out=values)
+        scratch.give(factors, held)
+        return values
+
+    return _Node(den, bound, where_held)
 
 
 def _shortfall(formula: Shortfall, env: _Leaves) -> _Node | None:
