@@ -141,7 +141,7 @@ class _Builder:
     uses_ranks: bool = False
     planned: bool = False
     """Only the shapes :mod:`bankkpi._plan` compiles (``Fixed``, exact ``Shortfall``,
-    unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``, ``Multiply``; no ``InBand``)."""
+    ``BandAmount``, unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``, ``Multiply``)."""
 
     def threshold(self) -> Decimal:
         value = Decimal(self.pick.choice(THRESHOLDS))
@@ -153,7 +153,11 @@ class _Builder:
         return kind(self.threshold(), inclusive=bool(self.pick.integer(0, 1)))
 
     def bands(self) -> BandSet:
-        """Bands tiling [0, 100]; at each inner cut one side, drawn, includes it."""
+        """Bands tiling [0, 100]; at each inner cut one side, drawn, includes it.
+
+        One time in four (planned schemes only, so that the others draw as before)
+        the last band is left out for a catch-all band ``rest``.
+        """
         count = self.pick.integer(1, 3)
         cuts = sorted({Decimal(self.pick.choice(THRESHOLDS[:9])) for _ in range(count)})
         edges = [Decimal(0), *cuts, Decimal(100)]
@@ -169,6 +173,8 @@ class _Builder:
             )
             for i in range(len(edges) - 1)
         ]
+        if self.planned and len(bands) > 1 and self.pick.integer(0, 3) == 0:
+            return BandSet(bands[:-1], catch_all="rest")
         return BandSet(bands, scale=(0, 100))
 
     def selection(self, ranking: str) -> Any:
@@ -191,8 +197,6 @@ class _Builder:
 
     def predicate(self, depth: int) -> Any:
         kind = self.pick.integer(0, 6 if depth > 0 else 3)
-        if self.planned and kind == 2:  # no InBand: ranks instead
-            kind = 3
         if kind == 0:
             return Met(self.target(), "score")
         if kind == 1:
@@ -202,7 +206,8 @@ class _Builder:
             return Compare(variable, op, value)
         if kind == 2:
             bands = self.bands()
-            labels = {self.pick.choice(bands.labels()) for _ in range(self.pick.integer(1, 2))}
+            names = (*bands.labels(), *([bands.catch_all] if bands.catch_all else []))
+            labels = {self.pick.choice(names) for _ in range(self.pick.integer(1, 2))}
             return InBand(bands, labels, "score")
         if kind == 3:
             self.uses_ranks = True
@@ -218,11 +223,19 @@ class _Builder:
         return RoundingPolicy(self.pick.choice(MODES), self.pick.choice(PLACES))
 
     def planned_leaf(self) -> Any:
-        """A leaf the vector path compiles: a fixed amount or an exact shortfall."""
+        """A leaf the vector path compiles: a fixed amount, an exact shortfall, a band's amount."""
         pick = self.pick
-        if pick.integer(0, 2) == 0:
+        kind = pick.integer(0, 5)
+        if kind == 0:
             return Fixed(pick.choice(AMOUNTS))
+        if kind == 1:
+            return self.band_amount()
         return Shortfall(self.target(), "score", rate=pick.choice(RATES), base=pick.choice(BASES))
+
+    def band_amount(self) -> BandAmount:
+        bands = self.bands()
+        names = (*bands.labels(), *([bands.catch_all] if bands.catch_all else []))
+        return BandAmount(bands, {label: self.pick.choice(AMOUNTS) for label in names}, "score")
 
     def leaf(self) -> Any:
         pick = self.pick
@@ -251,9 +264,7 @@ class _Builder:
             low, high = pick.choice(RANGES)
             return Discretionary(Text("酌定", "discretionary"), low, high, "chosen")
         if kind == 6:
-            bands = self.bands()
-            amounts = {label: pick.choice(AMOUNTS) for label in bands.labels()}
-            return BandAmount(bands, amounts, "score")
+            return self.band_amount()
         if kind == 7:
             return self.rate_table()
         return self.expression()

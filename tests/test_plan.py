@@ -19,6 +19,7 @@ from bankkpi import (
     AtLeast,
     AtMost,
     Band,
+    BandAmount,
     BandSet,
     Bottom,
     Choose,
@@ -115,6 +116,17 @@ PHASE = Sum(
     ]
 )
 
+BANDS = BandSet(
+    [Band.interval("low", "[0, 90]"), Band.interval("high", "(90, 100]")], scale=(0, 100)
+)
+
+HIGH_ONLY = BandSet([Band.interval("high", "[95, 100]")], scale=(95, 100))
+"""Scores below 95 lie in no band."""
+
+CATCH = BandSet(
+    [Band.interval("top", "[98, +inf)"), Band.interval("mid", "[90, 95)")], catch_all="other"
+)
+
 COMPILED = [
     PHASE,
     Fixed("12.345"),
@@ -131,6 +143,12 @@ COMPILED = [
     Multiply(Shortfall(AtLeast(95), rate=200, base=1000), "2"),
     Multiply(Shortfall(AtLeast(96), rate="7.5"), "1.5", Compare("complaints", ">=", 1)),
     Multiply(Fixed(3), "0.25", InRanks("region", Bottom(1))),
+    When(InBand(BANDS, {"low"}, "score"), Fixed(1), Fixed(2)),
+    BandAmount(BANDS, {"low": 100, "high": "0.5"}, "score"),
+    When(InBand(CATCH, {"other"}, "score"), Fixed(4)),
+    When(InBand(CATCH, {"top", "other"}, "score"), Shortfall(AtLeast(99), rate=3), Fixed(5)),
+    When(InBand(CATCH, {"mid"}, "score"), Fixed(6)),
+    BandAmount(CATCH, {"top": 7, "mid": 3, "other": "1.5"}, "score"),
     Choose(  # the province's cut-offs compared within a table: the rule reads the score
         [
             (InRanks("province", RankRange("top", 2, 4)), Fixed(6)),
@@ -236,11 +254,6 @@ def test_no_table_past_its_limit_or_with_an_amount_no_row_may_have():
     assert by_plan(negative, context(), table_rows=1 << 16) is None  # row 5 scores 60.00
 
 
-BANDS = BandSet(
-    [Band.interval("low", "[0, 90]"), Band.interval("high", "(90, 100]")], scale=(0, 100)
-)
-
-
 @pytest.mark.parametrize(
     ("formula", "ties"),
     [
@@ -249,7 +262,6 @@ BANDS = BandSet(
         (Shortfall(AtLeast(95), rate=200, per=2), "competition"),
         (Shortfall(AtLeast(95), rate=200, counting="started"), "competition"),
         (Shortfall(AtLeast(95), "fees", rate=200), "competition"),  # no such column
-        (When(InBand(BANDS, {"low"}, "score"), Fixed(1)), "competition"),
         (When(Met(Within(90, 95)), Fixed(1)), "competition"),
         (When(InRanks("province", Top(2)), Fixed(1)), "average"),  # ranks, not cut-offs
         (When(InRanks("province", Top(2)), Fixed(1)), "ordinal"),
@@ -372,6 +384,25 @@ def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypa
     assert outcomes[1:] == outcomes[:1] * 3
     assert outcomes[0][0].startswith("InvalidValueError: ")
     assert "must give a non-negative penalty (3 rows: row 2, row 5, row 10)" in outcomes[0][0]
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        BandAmount(HIGH_ONLY, {"high": 5}, "score"),
+        When(InBand(HIGH_ONLY, {"high"}, "score"), Fixed(5), Fixed(1)),
+        When(Compare("score", ">=", 96), BandAmount(HIGH_ONLY, {"high": 5}, "score")),
+    ],
+)
+def test_a_value_in_no_band_gives_the_block_back(formula, monkeypatch):
+    """The array path names the rows in no band (where a row needs its band): a plan
+    gives such a block back, and the amounts or refusals are the array path's."""
+    rule = rule_of(formula)
+    assert by_plan(rule, context()) is None
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 4)  # compiled: more than one block
+    columns = {"score": np.array(SCORES)}
+    outcomes = outcomes_with_and_without_plans(one_rule_scheme(rule), columns, monkeypatch)
+    assert outcomes[1:] == outcomes[:1] * 3
 
 
 @pytest.mark.parametrize(("lowest", "tabled"), [(8_500, False), (9_900, True)])

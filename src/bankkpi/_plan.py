@@ -16,10 +16,12 @@ stay in the processor's cache and to reuse the allocator's memory
 
 Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
 1; :class:`Sum` without rounding; :class:`Choose` and :class:`When`;
-:class:`Clamp` and :class:`Multiply`; the
-predicates :class:`InRanks` (selections answered from cut-offs, as
-:meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least or
-at most) and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of them. Anything else,
+:class:`Clamp`, :class:`Multiply` and :class:`BandAmount`; the predicates
+:class:`InRanks` (selections answered from cut-offs, as :meth:`RankSource.mask`
+answers them), :class:`Compare`, :class:`Met` (at least or at most),
+:class:`InBand` and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of them. A band
+node gives its block back where a row lies in no band (and there is no
+catch-all): the array path refuses it by name where a row needs its band. Anything else,
 a variable the context lacks, a constant whose numerator or denominator leaves
 int64 (the array path refuses it), or a numerator, denominator or bound that
 could leave int64 — before or after the rule's rounding scales the values to a
@@ -68,15 +70,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bankkpi import _fixedpoint as fx
+from bankkpi._bands import BandSet
 from bankkpi._formulas import (
     AllOf,
     AnyOf,
     ArrayContext,
+    BandAmount,
     Choose,
     Clamp,
     Compare,
     Counts,
     Fixed,
+    InBand,
     InRanks,
     Met,
     Multiply,
@@ -304,7 +309,87 @@ def _formula(formula: object, env: _Leaves) -> _Node | None:
         return _clamp(cast("Clamp", formula), env)
     if kind is Multiply:
         return _multiply(cast("Multiply", formula), env)
+    if kind is BandAmount:
+        return _band_amount(cast("BandAmount", formula), env)
     return None
+
+
+class _GiveBack(Exception):  # noqa: N818 - a signal, not an error
+    """A block holds a row the array path refuses (a value in no band).
+
+    Raised by a node; the plan gives the block back (:meth:`RulePlan.fen` returns
+    ``False``).
+    """
+
+
+def _bands(bands: BandSet, variable: str | Var, env: _Leaves) -> list[_Test] | None:
+    """Each band's rows, as comparisons with its bounds (what ``_band_mask`` does)."""
+    tests: list[_Test] = []
+    for band in bands.bands:
+        parts: list[_Test] = []
+        for bound, inclusive, ops in (
+            (band.low, band.low_inclusive, (">=", ">")),
+            (band.high, band.high_inclusive, ("<=", "<")),
+        ):
+            if bound is None:
+                continue
+            value = _constant(bound)
+            test = None if value is None else _compare(env, variable, ops[not inclusive], value)
+            if test is None:
+                return None
+            parts.append(test)
+        tests.append(_joined(parts, every=True) if parts else _everywhere)
+    return tests
+
+
+def _everywhere(block: Block) -> Mask:
+    mask: Mask = block.scratch.take(np.bool_, block.rows)
+    mask[...] = True
+    return mask
+
+
+def _in_some_band(tests: list[_Test]) -> Callable[[Block], None]:
+    """A check that every row of a block lies in some band, else :class:`_GiveBack`."""
+    some = _joined(tests, every=False)
+
+    def check(block: Block) -> None:
+        covered = some(block)
+        every = bool(covered.all())
+        block.scratch.give(covered)
+        if not every:
+            raise _GiveBack
+
+    return check
+
+
+def _band_amount(formula: BandAmount, env: _Leaves) -> _Node | None:
+    """The amount of each row's band: a :func:`_choose` over the bands.
+
+    Without a catch-all band, a block with a row in no band is given back.
+    """
+    tests = _bands(formula.bands, formula.variable, env)
+    if tests is None:
+        return None
+    amounts = [Fixed(formula.amounts[band.label]) for band in formula.bands.bands]
+    catch_all = formula.bands.catch_all
+    otherwise = None if catch_all is None else Fixed(formula.amounts[catch_all])
+    nodes = [_formula(amount, env) for amount in [*amounts, *([otherwise] if otherwise else [])]]
+    if any(node is None for node in nodes):
+        return None
+    common = _over_one_den([node for node in nodes if node is not None], summed=False)
+    if common is None:
+        return None
+    den, bound, runs = common
+    chosen = _first_case(tests, runs)
+    if catch_all is not None:
+        return _Node(den, bound, chosen)
+    check = _in_some_band(tests)
+
+    def checked(block: Block) -> Values:
+        check(block)
+        return chosen(block)
+
+    return _Node(den, bound, checked)
 
 
 def _clamp(formula: Clamp, env: _Leaves) -> _Node | None:
@@ -552,33 +637,82 @@ def _add_on(total: NDArray[np.int64], values: Values, rows: Mask, scratch: Scrat
 
 
 def _predicate(predicate: object, env: _Leaves) -> _Test | None:
-    kind = type(predicate)  # these classes exactly: a subclass may test otherwise
-    if kind is InRanks:
-        return _in_ranks(cast("InRanks", predicate), env)
-    if kind is Compare:
-        compare = cast("Compare", predicate)
-        value = _constant(compare.value)
-        return None if value is None else _compare(env, compare.variable, compare.op, value)
-    if kind is Met:
-        met = cast("Met", predicate)
-        if not isinstance(met.target, AtLeast | AtMost):  # a range: two comparisons
-            return None
-        threshold = _constant(met.target.threshold)
-        if threshold is None:
-            return None
-        return _compare(env, met.variable, met_op(met.target), threshold)
-    if kind is AllOf or kind is AnyOf:
-        parts = cast("AllOf | AnyOf", predicate).predicates
-        tests = [_predicate(part, env) for part in parts]
-        if any(test is None for test in tests):
-            return None
-        return _joined([t for t in tests if t is not None], every=kind is AllOf)
-    if kind is Not:
-        inner = _predicate(cast("Not", predicate).predicate, env)
-        if inner is None:
-            return None
-        return lambda block: np.logical_not((mask := inner(block)), out=mask)
-    return None
+    # these classes exactly: a subclass may test otherwise
+    compile_test = _PREDICATES.get(type(predicate))
+    return None if compile_test is None else compile_test(predicate, env)
+
+
+def _compared(predicate: Compare, env: _Leaves) -> _Test | None:
+    value = _constant(predicate.value)
+    return None if value is None else _compare(env, predicate.variable, predicate.op, value)
+
+
+def _met(predicate: Met, env: _Leaves) -> _Test | None:
+    if not isinstance(predicate.target, AtLeast | AtMost):  # a range: two comparisons
+        return None
+    threshold = _constant(predicate.target.threshold)
+    if threshold is None:
+        return None
+    return _compare(env, predicate.variable, met_op(predicate.target), threshold)
+
+
+def _all_or_any(predicate: AllOf | AnyOf, env: _Leaves) -> _Test | None:
+    tests = [_predicate(part, env) for part in predicate.predicates]
+    if any(test is None for test in tests):
+        return None
+    return _joined([t for t in tests if t is not None], every=type(predicate) is AllOf)
+
+
+def _not(predicate: Not, env: _Leaves) -> _Test | None:
+    inner = _predicate(predicate.predicate, env)
+    if inner is None:
+        return None
+    return lambda block: np.logical_not((mask := inner(block)), out=mask)
+
+
+def _in_band(predicate: InBand, env: _Leaves) -> _Test | None:
+    """In one of the bands named (the catch-all: in none of the bands), else not.
+
+    Without a catch-all band, a block with a row in no band is given back.
+    """
+    tests = _bands(predicate.bands, predicate.variable, env)
+    if tests is None:
+        return None
+    named = [
+        test
+        for band, test in zip(predicate.bands.bands, tests, strict=True)
+        if band.label in predicate.labels
+    ]
+    catch_all = predicate.bands.catch_all
+    if catch_all is None:
+        check = _in_some_band(tests)
+        held = _joined(named, every=False) if named else _nowhere
+
+        def checked(block: Block) -> Mask:
+            check(block)
+            return held(block)
+
+        return checked
+    if catch_all not in predicate.labels:
+        return _joined(named, every=False) if named else _nowhere
+    some = _joined(tests, every=False)
+
+    def with_rest(block: Block) -> Mask:  # the named bands, and the rows in no band
+        outside = np.logical_not((covered := some(block)), out=covered)
+        if not named:
+            return outside
+        inside = _joined(named, every=False)(block)
+        np.logical_or(inside, outside, out=inside)
+        block.scratch.give(outside)
+        return inside
+
+    return with_rest
+
+
+def _nowhere(block: Block) -> Mask:
+    mask: Mask = block.scratch.take(np.bool_, block.rows)
+    mask[...] = False
+    return mask
 
 
 def _joined(tests: list[_Test], *, every: bool) -> _Test:
@@ -648,6 +782,18 @@ def _in_ranks(predicate: InRanks, env: _Leaves) -> _Test | None:
         return inside
 
     return run
+
+
+_PREDICATES: Final[dict[type, Callable[[Any, _Leaves], _Test | None]]] = {
+    InRanks: _in_ranks,
+    Compare: _compared,
+    Met: _met,
+    AllOf: _all_or_any,
+    AnyOf: _all_or_any,
+    Not: _not,
+    InBand: _in_band,
+}
+"""The compiled predicates, by their exact class."""
 
 
 # ------------------------------------------------------------------------ rules
@@ -843,8 +989,12 @@ class RulePlan:
     def _fen(self, block: Block, out: NDArray[np.int64]) -> bool:
         """``block``'s amounts in fen into ``out`` (``False``: see :meth:`fen`)."""
         scratch = block.scratch
-        values = self.node.run(block)
-        scratch.clear()  # the block's shared inputs: none is read after this
+        try:
+            values = self.node.run(block)
+        except _GiveBack:
+            return False
+        finally:
+            scratch.clear()  # the block's shared inputs: none is read after this
         if isinstance(values, int):
             constant, values = values, scratch.take(np.int64, block.rows)
             values.fill(constant)
