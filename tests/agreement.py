@@ -141,7 +141,8 @@ class _Builder:
     uses_ranks: bool = False
     planned: bool = False
     """Only the shapes :mod:`bankkpi._plan` compiles (``Fixed``, exact ``Shortfall``,
-    ``BandAmount``, unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``, ``Multiply``)."""
+    ``BandAmount``, ``PerCount``, unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``,
+    ``Multiply``)."""
 
     def threshold(self) -> Decimal:
         value = Decimal(self.pick.choice(THRESHOLDS))
@@ -223,13 +224,16 @@ class _Builder:
         return RoundingPolicy(self.pick.choice(MODES), self.pick.choice(PLACES))
 
     def planned_leaf(self) -> Any:
-        """A leaf the vector path compiles: a fixed amount, an exact shortfall, a band's amount."""
+        """A leaf the vector path compiles: a fixed amount, an exact shortfall, a band's
+        amount, a rate per count."""
         pick = self.pick
-        kind = pick.integer(0, 5)
+        kind = pick.integer(0, 6)
         if kind == 0:
             return Fixed(pick.choice(AMOUNTS))
         if kind == 1:
             return self.band_amount()
+        if kind == 2:  # points have tenths: a block with one not whole is given back
+            return PerCount(pick.choice(RATES), pick.choice(("points", "complaints")))
         return Shortfall(self.target(), "score", rate=pick.choice(RATES), base=pick.choice(BASES))
 
     def band_amount(self) -> BandAmount:

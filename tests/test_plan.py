@@ -33,6 +33,7 @@ from bankkpi import (
     Met,
     Multiply,
     Not,
+    PerCount,
     RankingRule,
     RankRange,
     RankSource,
@@ -149,6 +150,10 @@ COMPILED = [
     When(InBand(CATCH, {"top", "other"}, "score"), Shortfall(AtLeast(99), rate=3), Fixed(5)),
     When(InBand(CATCH, {"mid"}, "score"), Fixed(6)),
     BandAmount(CATCH, {"top": 7, "mid": 3, "other": "1.5"}, "score"),
+    PerCount("12.5", "complaints"),
+    Sum(
+        [PerCount("0.3", "complaints"), When(InRanks("region", Top(1)), PerCount(7, "complaints"))]
+    ),
     Choose(  # the province's cut-offs compared within a table: the rule reads the score
         [
             (InRanks("province", RankRange("top", 2, 4)), Fixed(6)),
@@ -226,6 +231,14 @@ def test_cut_offs_left_unresolved_are_resolved_before_the_blocks():
         plan.fen(0, env.size, Scratch(env.size), out)
     assert plan.resolved().fen(0, env.size, Scratch(env.size), out)
     assert out.tolist() == rule.evaluate_fen(env).tolist()
+
+
+def test_counts_whole_and_not_negative_are_compiled():
+    whole = ArrayContext(3, {"score": Counts([9100, 0, 10000], 2)})
+    rule = rule_of(PerCount("0.5", "score"), RoundingPolicy("half_up", "fen"))
+    assert by_plan(rule, whole, 2).tolist() == [4550, 0, 5000]
+    negative = ArrayContext(3, {"score": Counts([9100, -100, 10000], 2)})
+    assert compile_rule(rule, negative) is None  # the array path refuses the row
 
 
 def test_no_table_numbered_past_int32_whatever_the_limit_given():
@@ -392,9 +405,11 @@ def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypa
         BandAmount(HIGH_ONLY, {"high": 5}, "score"),
         When(InBand(HIGH_ONLY, {"high"}, "score"), Fixed(5), Fixed(1)),
         When(Compare("score", ">=", 96), BandAmount(HIGH_ONLY, {"high": 5}, "score")),
+        PerCount(3, "score"),  # 91.50 is not a whole count
+        When(Compare("score", "==", 100), PerCount(3, "score"), Fixed(1)),  # only 100.00 counts
     ],
 )
-def test_a_value_in_no_band_gives_the_block_back(formula, monkeypatch):
+def test_a_value_in_no_band_gives_the_block_back(formula, monkeypatch):  # and counts
     """The array path names the rows in no band (where a row needs its band): a plan
     gives such a block back, and the amounts or refusals are the array path's."""
     rule = rule_of(formula)

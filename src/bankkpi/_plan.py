@@ -16,12 +16,13 @@ stay in the processor's cache and to reuse the allocator's memory
 
 Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
 1; :class:`Sum` without rounding; :class:`Choose` and :class:`When`;
-:class:`Clamp`, :class:`Multiply` and :class:`BandAmount`; the predicates
-:class:`InRanks` (selections answered from cut-offs, as :meth:`RankSource.mask`
-answers them), :class:`Compare`, :class:`Met` (at least or at most),
-:class:`InBand` and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of them. A band
-node gives its block back where a row lies in no band (and there is no
-catch-all): the array path refuses it by name where a row needs its band. Anything else,
+:class:`Clamp`, :class:`Multiply`, :class:`BandAmount` and :class:`PerCount`;
+the predicates :class:`InRanks` (selections answered from cut-offs, as
+:meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least
+or at most), :class:`InBand` and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of
+them. A band node gives its block back where a row lies in no band (and there
+is no catch-all), a count where a count is not whole: the array path refuses the
+row by name where a row needs it. Anything else,
 a variable the context lacks, a constant whose numerator or denominator leaves
 int64 (the array path refuses it), or a numerator, denominator or bound that
 could leave int64 — before or after the rule's rounding scales the values to a
@@ -63,7 +64,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, wait
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias
 
 import attrs
 import numpy as np
@@ -86,6 +87,7 @@ from bankkpi._formulas import (
     Met,
     Multiply,
     Not,
+    PerCount,
     Rule,
     Shortfall,
     Sum,
@@ -288,34 +290,64 @@ class _Leaves:
 
 def _formula(formula: object, env: _Leaves) -> _Node | None:
     """``formula`` compiled for ``env``'s population, or ``None`` (see the module)."""
-    kind = type(formula)  # these classes exactly: a subclass may evaluate otherwise
-    if kind is Fixed:
-        amount = _constant(cast("Fixed", formula).amount)
-        if amount is None:
-            return None
-        constant = amount.numerator
-        return _Node(amount.denominator, abs(constant), lambda _block: constant)
-    if kind is Shortfall:
-        return _shortfall(cast("Shortfall", formula), env)
-    if kind is Sum:
-        return _sum(cast("Sum", formula), env)
-    if kind is Choose:
-        choose = cast("Choose", formula)
-        return _choose(list(choose.cases), choose.otherwise, env)
-    if kind is When:
-        when = cast("When", formula)
-        return _choose([(when.predicate, when.then)], when.otherwise, env)
-    if kind is Clamp:
-        return _clamp(cast("Clamp", formula), env)
-    if kind is Multiply:
-        return _multiply(cast("Multiply", formula), env)
-    if kind is BandAmount:
-        return _band_amount(cast("BandAmount", formula), env)
-    return None
+    # these classes exactly: a subclass may evaluate otherwise
+    compile_node = _FORMULAS.get(type(formula))
+    return None if compile_node is None else compile_node(formula, env)
+
+
+def _fixed(formula: Fixed, _env: _Leaves) -> _Node | None:
+    amount = _constant(formula.amount)
+    if amount is None:
+        return None
+    constant = amount.numerator
+    return _Node(amount.denominator, abs(constant), lambda _block: constant)
+
+
+def _chosen(formula: Choose, env: _Leaves) -> _Node | None:
+    return _choose(list(formula.cases), formula.otherwise, env)
+
+
+def _when(formula: When, env: _Leaves) -> _Node | None:
+    return _choose([(formula.predicate, formula.then)], formula.otherwise, env)
+
+
+def _per_count(formula: PerCount, env: _Leaves) -> _Node | None:
+    """``rate × count``, the count over ``10^p`` and the rate over its denominator.
+
+    The count must be a whole number >= 0: a population with a negative count is
+    left to the array path, and a block with a count that is not whole is given
+    back (the array path refuses either where a row needs it).
+    """
+    read = env.variable(formula.variable)
+    rate = _constant(formula.rate)
+    if read is None or rate is None:
+        return None
+    name, counts = read
+    if counts.span[0] < 0:
+        return None
+    unit = 10**counts.places
+    den, times = unit * rate.denominator, rate.numerator
+    bound = counts.bound * abs(times)
+    if not _fits(unit, den, times, bound):
+        return None
+
+    def run(block: Block) -> Values:
+        values = block.counts(name)
+        scratch = block.scratch
+        out = scratch.take(np.int64, block.rows)
+        if unit > 1:  # whole counts only
+            np.remainder(values, unit, out=out)
+            if out.any():
+                scratch.give(out)
+                raise _GiveBack
+        result: NDArray[np.int64] = np.multiply(values, times, out=out)
+        return result
+
+    return _Node(den, bound, run)
 
 
 class _GiveBack(Exception):  # noqa: N818 - a signal, not an error
-    """A block holds a row the array path refuses (a value in no band).
+    """A block holds a row the array path refuses (a value in no band, a count not whole).
 
     Raised by a node; the plan gives the block back (:meth:`RulePlan.fen` returns
     ``False``).
@@ -783,6 +815,19 @@ def _in_ranks(predicate: InRanks, env: _Leaves) -> _Test | None:
 
     return run
 
+
+_FORMULAS: Final[dict[type, Callable[[Any, _Leaves], _Node | None]]] = {
+    Fixed: _fixed,
+    Shortfall: _shortfall,
+    Sum: _sum,
+    Choose: _chosen,
+    When: _when,
+    Clamp: _clamp,
+    Multiply: _multiply,
+    BandAmount: _band_amount,
+    PerCount: _per_count,
+}
+"""The compiled formulas, by their exact class."""
 
 _PREDICATES: Final[dict[type, Callable[[Any, _Leaves], _Test | None]]] = {
     InRanks: _in_ranks,
