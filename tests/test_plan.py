@@ -233,10 +233,13 @@ def test_cut_offs_left_unresolved_are_resolved_before_the_blocks():
     assert out.tolist() == rule.evaluate_fen(env).tolist()
 
 
-def test_counts_whole_and_not_negative_are_compiled():
+def test_counts_whole_and_not_negative_are_compiled(monkeypatch):
     whole = ArrayContext(3, {"score": Counts([9100, 0, 10000], 2)})
     rule = rule_of(PerCount("0.5", "score"), RoundingPolicy("half_up", "fen"))
     assert by_plan(rule, whole, 2).tolist() == [4550, 0, 5000]
+    # no table is tried: it would hold 91.01 … 99.99, counts not whole
+    monkeypatch.setattr("bankkpi._plan._TableRows", None)  # calling it would fail
+    assert compile_rule(rule, whole, table_rows=1 << 16).table is None
     negative = ArrayContext(3, {"score": Counts([9100, -100, 10000], 2)})
     assert compile_rule(rule, negative) is None  # the array path refuses the row
 

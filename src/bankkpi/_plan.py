@@ -255,6 +255,9 @@ class _Leaves:
         self.variables: dict[str, Counts] = {}
         self.goods: list[tuple[RankSource, bool, int | NDArray[np.int64]]] = []
         self._keys: list[tuple[RankSource, bool, object]] = []
+        self.tabulable = True
+        """False when a node would give back some combination of a table for sure
+        (whole counts of a variable with decimal places): no table is tried."""
 
     def variable(self, variable: str | Var) -> tuple[str, Counts] | None:
         """``variable``'s name and counts, read by the rule (``None``: the context lacks it)."""
@@ -330,6 +333,8 @@ def _per_count(formula: PerCount, env: _Leaves) -> _Node | None:
     bound = counts.bound * abs(times)
     if not _fits(unit, den, times, bound):
         return None
+    if unit > 1:  # a table holds every count between the least and the greatest
+        env.tabulable = False
 
     def run(block: Block) -> Values:
         values = block.counts(name)
@@ -1066,6 +1071,8 @@ class RulePlan:
         parts (or more, of at most :data:`PLAN_ROWS` rows), in ``pool``'s threads
         if given.
         """
+        if not self.leaves.tabulable:
+            return self
         try:
             layout = _Layout.of(self.leaves)
         except BankKPIError:  # a ranking of the whole population refuses its cut-offs
