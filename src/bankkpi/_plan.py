@@ -375,14 +375,8 @@ def _bands(bands: BandSet, variable: str | Var, env: _Leaves) -> list[_Test] | N
             if test is None:
                 return None
             parts.append(test)
-        tests.append(_joined(parts, every=True) if parts else _everywhere)
+        tests.append(_joined(parts, every=True))
     return tests
-
-
-def _everywhere(block: Block) -> Mask:
-    mask: Mask = block.scratch.take(np.bool_, block.rows)
-    mask[...] = True
-    return mask
 
 
 def _in_some_band(tests: list[_Test]) -> Callable[[Block], None]:
@@ -407,13 +401,11 @@ def _band_amount(formula: BandAmount, env: _Leaves) -> _Node | None:
     tests = _bands(formula.bands, formula.variable, env)
     if tests is None:
         return None
-    amounts = [Fixed(formula.amounts[band.label]) for band in formula.bands.bands]
     catch_all = formula.bands.catch_all
-    otherwise = None if catch_all is None else Fixed(formula.amounts[catch_all])
-    nodes = [_formula(amount, env) for amount in [*amounts, *([otherwise] if otherwise else [])]]
-    if any(node is None for node in nodes):
-        return None
-    common = _over_one_den([node for node in nodes if node is not None], summed=False)
+    labels = [band.label for band in formula.bands.bands]
+    if catch_all is not None:  # the rows in no band: after every band, as otherwise
+        labels.append(catch_all)
+    common = _aligned([Fixed(formula.amounts[label]) for label in labels], env, summed=False)
     if common is None:
         return None
     den, bound, runs = common
@@ -579,13 +571,20 @@ def _over_one_den(nodes: list[_Node], *, summed: bool) -> tuple[int, int, list[R
     return den, bound, [_scaled(node, den) for node in nodes]
 
 
+def _aligned(
+    formulas: list[object], env: _Leaves, *, summed: bool
+) -> tuple[int, int, list[Run]] | None:
+    """``formulas`` compiled and over one denominator (:func:`_over_one_den`), or ``None``."""
+    nodes = [_formula(formula, env) for formula in formulas]
+    if any(node is None for node in nodes):
+        return None
+    return _over_one_den([node for node in nodes if node is not None], summed=summed)
+
+
 def _sum(formula: Sum, env: _Leaves) -> _Node | None:
     if formula.rounding is not None:
         return None
-    nodes = [_formula(part, env) for part in formula.parts]
-    if any(node is None for node in nodes):
-        return None
-    common = _over_one_den([node for node in nodes if node is not None], summed=True)
+    common = _aligned(list(formula.parts), env, summed=True)
     if common is None:
         return None
     den, bound, runs = common
@@ -614,12 +613,12 @@ def _choose(
 ) -> _Node | None:
     """The first case whose predicate holds, else ``otherwise`` (0 without), as masks."""
     tests = [_predicate(predicate, env) for predicate, _ in cases]
-    nodes = [_formula(formula, env) for _, formula in cases]
-    if otherwise is not None:
-        nodes.append(_formula(otherwise, env))
-    if any(test is None for test in tests) or any(node is None for node in nodes):
+    if any(test is None for test in tests):
         return None
-    common = _over_one_den([node for node in nodes if node is not None], summed=False)
+    formulas = [formula for _, formula in cases]
+    common = _aligned(
+        [*formulas, otherwise] if otherwise is not None else formulas, env, summed=False
+    )
     if common is None:
         return None
     den, bound, runs = common
@@ -720,10 +719,10 @@ def _in_band(predicate: InBand, env: _Leaves) -> _Test | None:
         for band, test in zip(predicate.bands.bands, tests, strict=True)
         if band.label in predicate.labels
     ]
+    held = _joined(named, every=False)
     catch_all = predicate.bands.catch_all
     if catch_all is None:
         check = _in_some_band(tests)
-        held = _joined(named, every=False) if named else _nowhere
 
         def checked(block: Block) -> Mask:
             check(block)
@@ -731,14 +730,12 @@ def _in_band(predicate: InBand, env: _Leaves) -> _Test | None:
 
         return checked
     if catch_all not in predicate.labels:
-        return _joined(named, every=False) if named else _nowhere
+        return held
     some = _joined(tests, every=False)
 
     def with_rest(block: Block) -> Mask:  # the named bands, and the rows in no band
         outside = np.logical_not((covered := some(block)), out=covered)
-        if not named:
-            return outside
-        inside = _joined(named, every=False)(block)
+        inside = held(block)
         np.logical_or(inside, outside, out=inside)
         block.scratch.give(outside)
         return inside
@@ -746,16 +743,15 @@ def _in_band(predicate: InBand, env: _Leaves) -> _Test | None:
     return with_rest
 
 
-def _nowhere(block: Block) -> Mask:
-    mask: Mask = block.scratch.take(np.bool_, block.rows)
-    mask[...] = False
-    return mask
-
-
 def _joined(tests: list[_Test], *, every: bool) -> _Test:
+    """All of ``tests`` (``every``) or any; of none, every row or none."""
     combine = np.logical_and if every else np.logical_or
 
     def run(block: Block) -> Mask:
+        if not tests:
+            result: Mask = block.scratch.take(np.bool_, block.rows)
+            result[...] = every
+            return result
         result = tests[0](block)
         for test in tests[1:]:
             other = test(block)
