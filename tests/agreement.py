@@ -141,8 +141,8 @@ class _Builder:
     uses_ranks: bool = False
     planned: bool = False
     """Only the shapes :mod:`bankkpi._plan` compiles (``Fixed``, exact ``Shortfall``,
-    ``BandAmount``, ``PerCount``, unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``,
-    ``Multiply``)."""
+    ``BandAmount``, ``PerCount``, ``PerPeriodEarly``, ``Escalating``, ``RateTable``,
+    unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``, ``Multiply``)."""
 
     def threshold(self) -> Decimal:
         value = Decimal(self.pick.choice(THRESHOLDS))
@@ -225,15 +225,22 @@ class _Builder:
 
     def planned_leaf(self) -> Any:
         """A leaf the vector path compiles: a fixed amount, an exact shortfall, a band's
-        amount, a rate per count."""
+        amount, a rate per count or per period early, an escalating rate, a rate table."""
         pick = self.pick
-        kind = pick.integer(0, 6)
+        kind = pick.integer(0, 9)
         if kind == 0:
             return Fixed(pick.choice(AMOUNTS))
         if kind == 1:
             return self.band_amount()
         if kind == 2:  # points have tenths: a block with one not whole is given back
             return PerCount(pick.choice(RATES), pick.choice(("points", "complaints")))
+        if kind == 3:
+            return PerPeriodEarly(pick.choice(AMOUNTS), "quarters_early")
+        if kind == 4:
+            rates = [pick.choice(RATES) for _ in range(pick.integer(1, 3))]
+            return Escalating(rates, units="points", offence="offence")
+        if kind == 5:
+            return self.rate_table()
         return Shortfall(self.target(), "score", rate=pick.choice(RATES), base=pick.choice(BASES))
 
     def band_amount(self) -> BandAmount:

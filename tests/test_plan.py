@@ -7,11 +7,14 @@ hold compiled rules to the exact path; these tests pin down each way back.
 
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import attrs
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bankkpi import (
     AllOf,
@@ -25,6 +28,7 @@ from bankkpi import (
     Choose,
     Clamp,
     Compare,
+    Escalating,
     Exemption,
     Expression,
     Fixed,
@@ -34,9 +38,11 @@ from bankkpi import (
     Multiply,
     Not,
     PerCount,
+    PerPeriodEarly,
     RankingRule,
     RankRange,
     RankSource,
+    RateTable,
     RoundingPolicy,
     Rule,
     Shortfall,
@@ -49,9 +55,11 @@ from bankkpi import (
 )
 from bankkpi import vector as vector_module
 from bankkpi._formulas import ArrayContext, Counts
-from bankkpi._plan import Scratch, compile_rule
-from bankkpi.exceptions import OverflowRiskError, ValidationErrorGroup
+from bankkpi._plan import Scratch, _rate_table_meta, compile_rule
+from bankkpi.exceptions import InvalidValueError, OverflowRiskError, ValidationErrorGroup
 from bankkpi.vector import evaluate_arrays
+
+from .strategies import decimals_at
 
 YUAN = RoundingPolicy("half_up", "yuan")
 SCORES = [9150, 9500, 8937, 9999, 9500, 6000, 9499, 10000, 9050, 9050, 7777]
@@ -62,13 +70,14 @@ def context(ties="competition"):
     rule = RankingRule("higher", ties, tie_break="subject_asc" if ties == "ordinal" else None)
     codes = np.arange(len(SCORES))
     score, complaints = Counts(SCORES, 2), Counts([i % 3 for i in SCORES], 0)
+    offence = Counts([1 + i % 4 for i in range(len(SCORES))], 0)
     # as evaluate_arrays builds them: a ranking reads its variable's own counts
     province = RankSource(rule, score.counts, subject_codes=codes)
     region = RankSource(rule, score.counts, np.array(REGIONS), subject_codes=codes)
     fewest = RankSource(attrs.evolve(rule, better="lower"), complaints.counts, subject_codes=codes)
     return ArrayContext(
         len(SCORES),
-        {"score": score, "complaints": complaints},
+        {"score": score, "complaints": complaints, "offence": offence},
         {"province": province, "region": region, "fewest": fewest},
     )
 
@@ -154,6 +163,17 @@ COMPILED = [
     Sum(
         [PerCount("0.3", "complaints"), When(InRanks("region", Top(1)), PerCount(7, "complaints"))]
     ),
+    PerPeriodEarly(300, "complaints"),
+    Escalating((200, "500.5", "0.25"), units="score", offence="offence"),
+    When(Met(AtMost(95)), Escalating(("12.5",), units="complaints", offence="offence")),
+    RateTable(((0, "0.01"), (90, "0.02")), "score", "graduated"),
+    RateTable(((90, "2"), ("95.5", "3.25"), (99, 5)), "score", "tiered", scale="1.5"),
+    RateTable(((90, "2"), ("95.5", "3.25"), (99, 5)), "score", "graduated", scale="0.3"),
+    RateTable((("-5", "2"), ("99.99", "-1")), "score", "graduated"),  # all rows: one tier
+    RateTable(((1, 7), (2, 11)), "complaints", "tiered"),  # below the first: 0
+    RateTable((("0.5", 7), ("1.5", 11)), "complaints", "tiered"),  # 1 reaches 0.5 only
+    RateTable(((90, 1), ("95.005", 2)), "score", "graduated"),  # 95.00 is below 95.005
+    Sum([RateTable(((95, 100),), "score", "tiered"), Shortfall(AtLeast(95), rate=200)]),
     Choose(  # the province's cut-offs compared within a table: the rule reads the score
         [
             (InRanks("province", RankRange("top", 2, 4)), Fixed(6)),
@@ -493,3 +513,85 @@ def test_scratch_lends_and_takes_back_its_buffers():
     assert made == [1]
     scratch.clear()
     assert np.shares_memory(scratch.take(np.bool_, 2), kept[0])
+
+
+def test_offences_and_units_outside_the_rules_domain_are_not_compiled():
+    """An offence number below 1 or negative units anywhere in the population:
+    the array path refuses the rows that need them (a plan computes every row)."""
+    rule = rule_of(Escalating((200, 500), units="points", offence="offence"))
+    good = ArrayContext(2, {"points": Counts([5, 7], 0), "offence": Counts([1, 3], 0)})
+    assert by_plan(rule, good, 1).tolist() == [100_000, 350_000]
+    zero = ArrayContext(2, {"points": Counts([5, 7], 0), "offence": Counts([0, 1], 0)})
+    negative = ArrayContext(2, {"points": Counts([-5, 7], 0), "offence": Counts([1, 1], 0)})
+    assert compile_rule(rule, zero) is None
+    assert compile_rule(rule, negative) is None
+
+
+def test_an_offence_number_not_whole_gives_the_block_back(monkeypatch):
+    rule = rule_of(Escalating((200, 500), units="points", offence="offence"))
+    tenths = {"points": Counts([5, 7, 2], 0)}
+    whole = ArrayContext(3, tenths | {"offence": Counts([10, 30, 20], 1)})
+    assert by_plan(rule, whole, 2).tolist() == [100_000, 350_000, 100_000]
+    half = ArrayContext(3, tenths | {"offence": Counts([10, 30, 25], 1)})
+    assert by_plan(rule, half, 2) is None
+    # no table is tried: it would hold 1.1 … 2.9, offence numbers not whole
+    monkeypatch.setattr("bankkpi._plan._TableRows", None)  # calling it would fail
+    assert compile_rule(rule, whole, table_rows=1 << 16).table is None
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        RateTable(((0, 1), (10, 3)), "score", "graduated"),
+        RateTable(((0, "0.5"),), "score", "tiered", scale=2),
+        RateTable(((Decimal("-1e18"), 1), (0, 2)), "score", "graduated"),
+        RateTable(((0, 10**9), (100, 10**10)), "score", "tiered"),
+        RateTable(((0, "0.001"), (5, "0.003")), "score", "graduated", scale="1e-5"),
+    ],
+)
+@pytest.mark.parametrize(
+    "column", [[9150, 9500, 0], [0, 0, 0], [2**62, -(2**62), 5], [2**63 - 1, 1 - 2**63, 5]]
+)
+def test_a_rate_table_is_refused_or_computed_as_the_array_path_does(formula, column, monkeypatch):
+    """Compiled only where the array path's own denominators and bounds fit int64
+    (it reduces its operands, and may refuse them, only where they do not)."""
+    scheme = one_rule_scheme(rule_of(formula), indicator=False)
+    columns = {"score": np.array(column, dtype=np.int64)}
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)  # compiled: more than one block
+    outcomes = outcomes_with_and_without_plans(scheme, columns, monkeypatch)
+    assert outcomes[1:] == outcomes[:1] * 3
+
+
+@st.composite
+def rate_tables(draw):
+    """A random rate table on ``v``, and counts of ``v`` at 0–2 places."""
+    places = draw(st.integers(0, 2))
+    starts = sorted(set(draw(st.lists(decimals_at(2, -1000, 1000), min_size=1, max_size=4))))
+    rates = [draw(decimals_at(draw(st.integers(0, 4)), -500, 500)) for _ in starts]
+    scale = draw(st.sampled_from(["1", "0.5", "2", "0.125", "3", "-1.5"]))
+    mode = draw(st.sampled_from(["tiered", "graduated"]))
+    table = RateTable(list(zip(starts, rates, strict=True)), "v", mode, scale=scale)
+    counts = draw(st.lists(st.integers(-(10**6), 10**6), min_size=1, max_size=6))
+    return table, Counts(counts, places)
+
+
+@given(rate_tables(), st.sampled_from(["0.001", "fen", "yuan"]))
+def test_a_rate_table_plan_has_the_array_paths_denominator_bound_and_amounts(drawn, place):
+    table, counts = drawn
+    env = ArrayContext(counts.counts.shape[0], {"v": counts})
+    value = table.evaluate_array(env)
+    starts = [Fraction(start) for start, _ in table.tiers]
+    rates = [Fraction(rate) for _, rate in table.tiers]
+    unit = 10**counts.places
+    meta = _rate_table_meta(
+        (unit, counts.bound), starts, rates, Fraction(table.scale), tiered=table.mode == "tiered"
+    )
+    assert meta == (value.den, value.bound)
+    rule = rule_of(table, RoundingPolicy("half_up", place))
+    try:
+        expected = rule.evaluate_fen(env).tolist()
+    except InvalidValueError:  # a negative amount: the plan gives its block back
+        assert by_plan(rule, env, 2) is None
+        return
+    assert by_plan(rule, env, 2).tolist() == expected
+    assert by_plan(rule, env, 3, table_rows=1 << 22).tolist() == expected

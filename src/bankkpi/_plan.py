@@ -16,13 +16,14 @@ stay in the processor's cache and to reuse the allocator's memory
 
 Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
 1; :class:`Sum` without rounding; :class:`Choose` and :class:`When`;
-:class:`Clamp`, :class:`Multiply`, :class:`BandAmount` and :class:`PerCount`;
+:class:`Clamp`, :class:`Multiply`, :class:`BandAmount`, :class:`PerCount`,
+:class:`PerPeriodEarly`, :class:`Escalating` and :class:`RateTable`;
 the predicates :class:`InRanks` (selections answered from cut-offs, as
 :meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least
 or at most), :class:`InBand` and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of
 them. A band node gives its block back where a row lies in no band (and there
-is no catch-all), a count where a count is not whole: the array path refuses the
-row by name where a row needs it. Anything else,
+is no catch-all), a count or offence number where one is not whole: the array
+path refuses the row by name where a row needs it. Anything else,
 a variable the context lacks, a constant whose numerator or denominator leaves
 int64 (the array path refuses it), or a numerator, denominator or bound that
 could leave int64 — before or after the rule's rounding scales the values to a
@@ -60,7 +61,7 @@ arithmetic. A constant node gives a Python int.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, wait
 from decimal import Decimal
 from fractions import Fraction
@@ -81,6 +82,7 @@ from bankkpi._formulas import (
     Clamp,
     Compare,
     Counts,
+    Escalating,
     Fixed,
     InBand,
     InRanks,
@@ -88,6 +90,8 @@ from bankkpi._formulas import (
     Multiply,
     Not,
     PerCount,
+    PerPeriodEarly,
+    RateTable,
     Rule,
     Shortfall,
     Sum,
@@ -213,7 +217,7 @@ def _fits(*bounds: int) -> bool:
     return all(abs(b) <= _LIMIT for b in bounds)
 
 
-def _constant(value: Decimal | int) -> Fraction | None:
+def _constant(value: Decimal | Fraction | int) -> Fraction | None:
     """``value`` exactly, or ``None`` when its numerator or denominator leaves int64.
 
     The array path refuses such a constant (:func:`~bankkpi._fixedpoint.constant`);
@@ -315,14 +319,24 @@ def _when(formula: When, env: _Leaves) -> _Node | None:
 
 
 def _per_count(formula: PerCount, env: _Leaves) -> _Node | None:
-    """``rate × count``, the count over ``10^p`` and the rate over its denominator.
+    """``rate × count`` (:func:`_times_count`)."""
+    return _times_count(formula.variable, formula.rate, env)
+
+
+def _per_period_early(formula: PerPeriodEarly, env: _Leaves) -> _Node | None:
+    """``amount × periods early`` (:func:`_times_count`)."""
+    return _times_count(formula.variable, formula.amount, env)
+
+
+def _times_count(variable: str | Var, factor: Decimal, env: _Leaves) -> _Node | None:
+    """``factor × count``, the count over ``10^p`` and the factor over its denominator.
 
     The count must be a whole number >= 0: a population with a negative count is
     left to the array path, and a block with a count that is not whole is given
     back (the array path refuses either where a row needs it).
     """
-    read = env.variable(formula.variable)
-    rate = _constant(formula.rate)
+    read = env.variable(variable)
+    rate = _constant(factor)
     if read is None or rate is None:
         return None
     name, counts = read
@@ -349,6 +363,197 @@ def _per_count(formula: PerCount, env: _Leaves) -> _Node | None:
         return result
 
     return _Node(den, bound, run)
+
+
+def _escalating(formula: Escalating, env: _Leaves) -> _Node | None:
+    """``units × rate of the offence number``: each row's rate gathered from a table.
+
+    As the array path: the rates over their least common denominator ``R``, times
+    the units over ``10^p × R``. Offence numbers must be whole and at least 1, units
+    at least 0: a population with an offence number below 1 or negative units is
+    left to the array path, and a block with an offence number that is not whole
+    is given back (the array path refuses either where a row needs it).
+    """
+    units_read, offence_read = env.variable(formula.units), env.variable(formula.offence)
+    rates = _constants(formula.rates)
+    if units_read is None or offence_read is None or rates is None:
+        return None
+    (units_name, units), (offence_name, offences) = units_read, offence_read
+    per = 10**offences.places
+    if offences.span[0] < per or units.span[0] < 0:
+        return None
+    common = _meta_aligned([_meta_constant(rate) for rate in rates])  # fx.align
+    if common is None:
+        return None
+    rate_den, rate_bound = common
+    product = _meta_product((10**units.places, units.bound), (rate_den, rate_bound))
+    if product is None:
+        return None
+    table = np.array([r.numerator * (rate_den // r.denominator) for r in rates], dtype=np.int64)
+    last = len(rates)
+    if per > 1:  # a table holds every count between the least and the greatest
+        env.tabulable = False
+
+    def run(block: Block) -> Values:
+        scratch = block.scratch
+        offence = block.counts(offence_name)
+        index = scratch.take(np.int64, block.rows)
+        if per > 1:  # whole offence numbers only
+            np.remainder(offence, per, out=index)
+            if index.any():
+                scratch.give(index)
+                raise _GiveBack
+            np.floor_divide(offence, per, out=index)
+            np.minimum(index, last, out=index)
+        else:
+            np.minimum(offence, last, out=index)
+        np.subtract(index, 1, out=index)  # offence k takes rate k − 1, the last beyond
+        rate = scratch.take(np.int64, block.rows)
+        np.take(table, index, out=rate, mode="clip")  # every index is valid
+        scratch.give(index)
+        result: NDArray[np.int64] = np.multiply(block.counts(units_name), rate, out=rate)
+        return result
+
+    return _Node(*product, run)
+
+
+def _rate_table(formula: RateTable, env: _Leaves) -> _Node | None:
+    """A tiered or graduated rate table: within tier *k*, ``A_k + M_k × count``.
+
+    Each row's tier is the number of tier starts its count reaches (a search in
+    the starts as counts, rounded up); below the first, ``A`` and ``M`` are 0.
+    The denominator and bound are the array path's (:func:`_rate_table_meta`),
+    so the plan compiles only what the array path computes without refusing; the
+    coefficients over that denominator must be whole, and ``|A| + |M| × count``
+    within int64.
+    """
+    read = env.variable(formula.variable)
+    starts = _constants([start for start, _rate in formula.tiers])
+    rates = _constants([rate for _start, rate in formula.tiers])
+    scale = _constant(formula.scale)
+    if read is None or starts is None or rates is None or scale is None:
+        return None
+    name, counts = read
+    unit = 10**counts.places
+    tiered = formula.mode == "tiered"
+    meta = _rate_table_meta((unit, counts.bound), starts, rates, scale, tiered=tiered)
+    if meta is None:
+        return None
+    den, bound = meta
+    slopes, intercepts = [0], [0]
+    below = Fraction(0)  # the amount of every tier below this one, in full
+    for k, (start, rate) in enumerate(zip(starts, rates, strict=True)):
+        slope = scale * rate * den / unit
+        intercept = Fraction(0) if tiered else scale * den * (below - start * rate)
+        if slope.denominator != 1 or intercept.denominator != 1:
+            return None
+        slopes.append(slope.numerator)
+        intercepts.append(intercept.numerator)
+        if k + 1 < len(starts):
+            below += (starts[k + 1] - start) * rate
+    largest = counts.bound * max(abs(m) for m in slopes)
+    ours = largest + max(abs(a) for a in intercepts)
+    if not _fits(largest, ours):
+        return None
+    least, most = counts.span
+    firsts = [max(math.ceil(start * unit), least) for start in starts]  # the count reaching it
+    reached = np.array([first for first in firsts if first <= most], dtype=np.int64)
+    slope_table = np.array(slopes, dtype=np.int64)
+    intercept_table = np.array(intercepts, dtype=np.int64) if any(intercepts) else None
+
+    def run(block: Block) -> Values:
+        scratch = block.scratch
+        values = block.counts(name)
+        tier = np.searchsorted(reached, values, side="right")  # 0: below the first tier
+        out = scratch.take(np.int64, block.rows)
+        np.take(slope_table, tier, out=out, mode="clip")  # every index is valid
+        np.multiply(out, values, out=out)
+        if intercept_table is not None:
+            intercept = scratch.take(np.int64, block.rows)
+            np.take(intercept_table, tier, out=intercept, mode="clip")
+            np.add(out, intercept, out=out)
+            scratch.give(intercept)
+        result: NDArray[np.int64] = out
+        return result
+
+    return _Node(den, max(bound, ours), run)
+
+
+def _constants(values: Iterable[Decimal]) -> list[Fraction] | None:
+    """Each of ``values`` by :func:`_constant`, or ``None`` when one leaves int64."""
+    exact = [_constant(value) for value in values]
+    found = [value for value in exact if value is not None]
+    return found if len(found) == len(exact) else None
+
+
+# The array path's denominator and bound, step by step, as (den, bound) pairs: what
+# _fixedpoint computes before it computes anything. ``None`` where a step would not
+# fit int64 with them, where the array path would reduce its operands by their
+# values (and might refuse them): a plan is not compiled there.
+_Meta: TypeAlias = tuple[int, int]
+
+
+def _meta_constant(value: Fraction) -> _Meta:
+    """``fx.constant``: fits, as :func:`_constant` checked."""
+    return value.denominator, abs(value.numerator)
+
+
+def _meta_aligned(parts: list[_Meta], *, summed: bool = False) -> _Meta | None:
+    """``parts`` over their least common denominator; the bound of one, or of their sum."""
+    den = math.lcm(*(d for d, _ in parts))
+    bounds = [b * (den // d) for d, b in parts]
+    largest, total = max(bounds), sum(bounds)
+    if not _fits(den, largest, total if summed else 0):
+        return None
+    return den, total if summed else largest
+
+
+def _meta_product(left: _Meta, right: _Meta) -> _Meta | None:
+    """``fx.multiply`` of two arrays."""
+    den, bound = left[0] * right[0], left[1] * right[1]
+    return (den, bound) if _fits(den, bound) else None
+
+
+def _meta_scaled(left: _Meta, factor: Fraction) -> _Meta | None:
+    """``fx.scale``: an array times a constant, which first cancels with its denominator."""
+    den, bound = left
+    times = factor.numerator
+    if den > 1:
+        common = math.gcd(times, den)
+        den, times = den // common, times // common
+    return _meta_product((den, bound), (factor.denominator, abs(times)))
+
+
+def _rate_table_meta(
+    value: _Meta,
+    starts: list[Fraction],
+    rates: list[Fraction],
+    scale: Fraction,
+    *,
+    tiered: bool,
+) -> _Meta | None:
+    """The denominator and bound of ``RateTable.evaluate_array``, step by step."""
+    zero = (1, 0)
+    if tiered:
+        for start in starts:  # each start compared with the value
+            if _meta_aligned([value, _meta_constant(start)]) is None:
+                return None
+        common = _meta_aligned([_meta_constant(rate) for rate in rates])
+        amount = None if common is None else _meta_product(value, common)
+    else:
+        amount = zero
+        for k, (start, rate) in enumerate(zip(starts, rates, strict=True)):
+            part = _meta_aligned([value, _meta_constant(start)], summed=True)  # value − start
+            if part is not None and k + 1 < len(starts):  # at most the tier's width
+                width = _constant(starts[k + 1] - start)
+                part = None if width is None else _meta_aligned([part, _meta_constant(width)])
+            part = None if part is None else _meta_scaled(part, rate)
+            amount = None if part is None else _meta_aligned([amount, part], summed=True)
+            if amount is None:
+                return None
+    if amount is None or scale == 1:
+        return amount
+    return _meta_scaled(amount, scale)
 
 
 class _GiveBack(Exception):  # noqa: N818 - a signal, not an error
@@ -827,6 +1032,9 @@ _FORMULAS: Final[dict[type, Callable[[Any, _Leaves], _Node | None]]] = {
     Multiply: _multiply,
     BandAmount: _band_amount,
     PerCount: _per_count,
+    PerPeriodEarly: _per_period_early,
+    Escalating: _escalating,
+    RateTable: _rate_table,
 }
 """The compiled formulas, by their exact class."""
 
