@@ -547,6 +547,9 @@ def test_an_offence_number_not_whole_gives_the_block_back(monkeypatch):
         RateTable(((Decimal("-1e18"), 1), (0, 2)), "score", "graduated"),
         RateTable(((0, 10**9), (100, 10**10)), "score", "tiered"),
         RateTable(((0, "0.001"), (5, "0.003")), "score", "graduated", scale="1e-5"),
+        # a coefficient past int64 with every count 0 (helper-21)
+        RateTable([(0, "1e10")], "score", "tiered", scale="1e10"),
+        RateTable([(Decimal("0.000000000001"), "12345679")], "score", "graduated"),
     ],
 )
 @pytest.mark.parametrize(

@@ -453,7 +453,7 @@ def _rate_table(formula: RateTable, env: _Leaves) -> _Node | None:
             below += (starts[k + 1] - start) * rate
     largest = counts.bound * max(abs(m) for m in slopes)
     ours = largest + max(abs(a) for a in intercepts)
-    if not _fits(largest, ours):
+    if not _fits(largest, ours, *slopes, *intercepts):  # each coefficient too, for no rows
         return None
     least, most = counts.span
     firsts = [max(math.ceil(start * unit), least) for start in starts]  # the count reaching it
