@@ -156,8 +156,10 @@ class _Builder:
     def bands(self) -> BandSet:
         """Bands tiling [0, 100]; at each inner cut one side, drawn, includes it.
 
-        One time in four (planned schemes only, so that the others draw as before)
-        the last band is left out for a catch-all band ``rest``.
+        Planned schemes only (so that the others draw as before): one time in four
+        the last band is left out for a catch-all band ``rest``; one time in eight
+        it is left out of the scale too, so that scores above the others' bands
+        lie in no band (both paths refuse a row that needs its band).
         """
         count = self.pick.integer(1, 3)
         cuts = sorted({Decimal(self.pick.choice(THRESHOLDS[:9])) for _ in range(count)})
@@ -174,8 +176,13 @@ class _Builder:
             )
             for i in range(len(edges) - 1)
         ]
-        if self.planned and len(bands) > 1 and self.pick.integer(0, 3) == 0:
-            return BandSet(bands[:-1], catch_all="rest")
+        if self.planned and len(bands) > 1:
+            kind = self.pick.integer(0, 7)
+            if kind <= 1:
+                return BandSet(bands[:-1], catch_all="rest")
+            if kind == 2:  # the scale ends with the last band kept, which takes its end
+                kept = [*bands[:-2], attrs.evolve(bands[-2], high_inclusive=True)]
+                return BandSet(kept, scale=(0, edges[-2]))
         return BandSet(bands, scale=(0, 100))
 
     def selection(self, ranking: str) -> Any:
