@@ -253,15 +253,29 @@ def test_cut_offs_left_unresolved_are_resolved_before_the_blocks():
     assert out.tolist() == rule.evaluate_fen(env).tolist()
 
 
-def test_counts_whole_and_not_negative_are_compiled(monkeypatch):
-    whole = ArrayContext(3, {"score": Counts([9100, 0, 10000], 2)})
+@pytest.mark.parametrize("table_rows", [0, 1 << 16])
+def test_counts_negative_or_not_whole_give_back_only_the_blocks_that_hold_them(table_rows):
+    """A table holds −1 for each count that is not whole (0.01 … 99.99 but whole points): a
+    block with a row on one is given back, the others are looked up."""
     rule = rule_of(PerCount("0.5", "score"), RoundingPolicy("half_up", "fen"))
-    assert by_plan(rule, whole, 2).tolist() == [4550, 0, 5000]
-    # no table is tried: it would hold 91.01 … 99.99, counts not whole
-    monkeypatch.setattr("bankkpi._plan._TableRows", None)  # calling it would fail
-    assert compile_rule(rule, whole, table_rows=1 << 16).table is None
-    negative = ArrayContext(3, {"score": Counts([9100, -100, 10000], 2)})
-    assert compile_rule(rule, negative) is None  # the array path refuses the row
+    whole = ArrayContext(4, {"score": Counts([9100, 0, 10000, 9900], 2)})
+    assert by_plan(rule, whole, 2, table_rows=table_rows).tolist() == [4550, 0, 5000, 4950]
+    if table_rows:
+        plan = compile_rule(rule, whole, table_rows=table_rows)
+        assert plan.refusing
+        assert (plan.table == -1).sum() == 10001 - 101  # all but 0.00, 1.00, … 100.00
+    negative = ArrayContext(4, {"score": Counts([9100, -100, 10000, 9900], 2)})
+    assert by_plan(rule, negative, 2, table_rows=table_rows) is None
+    # refused although its amount is not negative: clamped, or at a rate of 0
+    for formula in (Clamp(rule.formula, minimum=0), PerCount(0, "score")):
+        assert by_plan(rule_of(formula), negative, 2, table_rows=table_rows) is None
+    half = ArrayContext(4, {"score": Counts([9100, 0, 10000, 9950], 2)})
+    assert by_plan(rule, half, 2, table_rows=table_rows) is None
+    plan = compile_rule(rule, half, table_rows=table_rows).resolved()
+    out = np.full(4, -7, dtype=np.int64)
+    assert plan.fen(0, 2, Scratch(2), out)  # the first block's counts are whole
+    assert not plan.fen(2, 4, Scratch(2), out)  # 99.50 is not
+    assert out[:2].tolist() == [4550, 0]
 
 
 def test_no_table_numbered_past_int32_whatever_the_limit_given():
@@ -277,13 +291,13 @@ def test_no_table_past_its_limit_or_with_an_amount_no_row_may_have():
     rule = rule_of(Shortfall(AtLeast(95), rate=200, base=1000))
     assert compile_rule(rule, context(), table_rows=4000).table is None  # 4,001 counts
     assert compile_rule(rule, context(), table_rows=4001).table is not None
-    # negative between 60.50 and 61.00, where no row's score is: the rows are computed
+    # negative between 60.50 and 61.00, where no row's score is: −1 there, rows looked up
     between = AllOf([Compare("score", ">", "60.5"), Compare("score", "<", 61)])
     negative = rule_of(When(between, Fixed(-5), Fixed(1)))
     env = ArrayContext(2, {"score": Counts([6000, 6100], 2)})
     plan = compile_rule(negative, env, table_rows=1000)
-    assert plan is not None
-    assert plan.table is None
+    assert plan.refusing
+    assert (plan.table == -1).sum() == 49  # 60.51 … 60.99
     assert by_plan(negative, env, table_rows=1000).tolist() == [100, 100]
     # a row's amount is negative: given back to the array path, table or not
     negative = rule_of(When(Compare("score", "<", 61), Fixed(-5), Fixed(1)))
@@ -423,20 +437,47 @@ def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypa
 
 
 @pytest.mark.parametrize(
-    "formula",
+    ("formula", "computed"),
     [
-        BandAmount(HIGH_ONLY, {"high": 5}, "score"),
-        When(InBand(HIGH_ONLY, {"high"}, "score"), Fixed(5), Fixed(1)),
-        When(Compare("score", ">=", 96), BandAmount(HIGH_ONLY, {"high": 5}, "score")),
-        PerCount(3, "score"),  # 91.50 is not a whole count
-        When(Compare("score", "==", 100), PerCount(3, "score"), Fixed(1)),  # only 100.00 counts
+        (BandAmount(HIGH_ONLY, {"high": 5}, "score"), False),
+        (When(InBand(HIGH_ONLY, {"high"}, "score"), Fixed(5), Fixed(1)), False),
+        (PerCount(3, "score"), False),  # 91.50 is not a whole count
+        (When(Met(AtLeast(95)), BandAmount(HIGH_ONLY, {"high": 5}, "score")), True),
+        (When(Compare("score", "==", 100), PerCount(3, "score"), Fixed(1)), True),  # 100.00
+        (When(Compare("score", "<", 95), Fixed(2), PerCount(3, "score")), False),  # 95.5 taken
+        (Choose([(Met(AtMost(94)), Fixed(1))], BandAmount(HIGH_ONLY, {"high": 5})), False),
+        # the band test is for the rows the first case did not take: all in a band
+        (Choose([(Met(AtMost("94.99")), Fixed(1)), (InBand(HIGH_ONLY, {"high"}), Fixed(2))]), True),
+        (Choose([(Met(AtMost(94)), Fixed(1)), (InBand(HIGH_ONLY, {"high"}), Fixed(2))]), False),
+        (Sum([Fixed(1), When(Met(AtLeast(96)), PerCount(3, "score"))]), False),  # 99.99
+        # rows below 95 reach the second case's test, and are not taken by it
+        (
+            Choose(
+                [
+                    (Met(AtMost(50)), Fixed(1)),
+                    (Met(AtLeast(95)), BandAmount(HIGH_ONLY, {"high": 5})),
+                ],
+                Fixed(2),
+            ),
+            True,
+        ),
+        (Sum([Fixed(1), When(Met(AtLeast("99.995")), PerCount(3, "score"))]), True),
     ],
 )
-def test_a_value_in_no_band_gives_the_block_back(formula, monkeypatch):  # and counts
-    """The array path names the rows in no band (where a row needs its band): a plan
-    gives such a block back, and the amounts or refusals are the array path's."""
+@pytest.mark.parametrize("table_rows", [0, 1 << 16])
+def test_a_row_the_array_path_refuses_gives_its_block_back_only_where_it_needs_it(
+    formula, computed, table_rows, monkeypatch
+):
+    """The array path names the rows in no band, or with a count that is not whole,
+    where a row needs its band or count: a plan gives such a block back, and
+    computes the blocks whose rows do not need them. The amounts or refusals are
+    the array path's either way."""
     rule = rule_of(formula)
-    assert by_plan(rule, context()) is None
+    planned = by_plan(rule, context(), 11, table_rows=table_rows)
+    if computed:
+        assert planned.tolist() == rule.evaluate_fen(context()).tolist()
+    else:
+        assert planned is None
     monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 4)  # compiled: more than one block
     columns = {"score": np.array(SCORES)}
     outcomes = outcomes_with_and_without_plans(one_rule_scheme(rule), columns, monkeypatch)
@@ -515,28 +556,44 @@ def test_scratch_lends_and_takes_back_its_buffers():
     assert np.shares_memory(scratch.take(np.bool_, 2), kept[0])
 
 
-def test_offences_and_units_outside_the_rules_domain_are_not_compiled():
-    """An offence number below 1 or negative units anywhere in the population:
-    the array path refuses the rows that need them (a plan computes every row)."""
+@pytest.mark.parametrize("table_rows", [0, 1 << 16])
+def test_offences_and_units_outside_the_rules_domain_give_back_the_rows_that_need_them(
+    table_rows,
+):
+    """An offence number below 1 or negative units: the array path refuses the rows
+    that need them. Behind a guard (``offence >= 1``) the others are computed."""
     rule = rule_of(Escalating((200, 500), units="points", offence="offence"))
+    guarded = rule_of(When(Compare("offence", ">=", 1), rule.formula, Fixed(3)))
     good = ArrayContext(2, {"points": Counts([5, 7], 0), "offence": Counts([1, 3], 0)})
-    assert by_plan(rule, good, 1).tolist() == [100_000, 350_000]
+    assert by_plan(rule, good, 1, table_rows=table_rows).tolist() == [100_000, 350_000]
     zero = ArrayContext(2, {"points": Counts([5, 7], 0), "offence": Counts([0, 1], 0)})
     negative = ArrayContext(2, {"points": Counts([-5, 7], 0), "offence": Counts([1, 1], 0)})
-    assert compile_rule(rule, zero) is None
-    assert compile_rule(rule, negative) is None
+    assert by_plan(rule, zero, 2, table_rows=table_rows) is None
+    assert by_plan(rule, negative, 2, table_rows=table_rows) is None
+    assert by_plan(guarded, zero, 2, table_rows=table_rows).tolist() == [300, 140_000]
+    assert by_plan(guarded, negative, 2, table_rows=table_rows) is None  # offence 1 takes it
+    floored = rule_of(Clamp(rule.formula, minimum=0))  # refused although not negative
+    assert by_plan(floored, negative, 2, table_rows=table_rows) is None
+    assert by_plan(rule, zero, 1, table_rows=table_rows) is None  # block 1 gives back …
+    plan = compile_rule(rule, zero, table_rows=table_rows).resolved()
+    out = np.zeros(2, dtype=np.int64)
+    assert plan.fen(1, 2, Scratch(1), out)  # … block 2 does not
+    assert out[1] == 140_000
 
 
-def test_an_offence_number_not_whole_gives_the_block_back(monkeypatch):
+@pytest.mark.parametrize("table_rows", [0, 1 << 16])
+def test_an_offence_number_not_whole_gives_the_block_back(table_rows):
     rule = rule_of(Escalating((200, 500), units="points", offence="offence"))
     tenths = {"points": Counts([5, 7, 2], 0)}
     whole = ArrayContext(3, tenths | {"offence": Counts([10, 30, 20], 1)})
-    assert by_plan(rule, whole, 2).tolist() == [100_000, 350_000, 100_000]
+    expected = [100_000, 350_000, 100_000]
+    assert by_plan(rule, whole, 2, table_rows=table_rows).tolist() == expected
     half = ArrayContext(3, tenths | {"offence": Counts([10, 30, 25], 1)})
-    assert by_plan(rule, half, 2) is None
-    # no table is tried: it would hold 1.1 … 2.9, offence numbers not whole
-    monkeypatch.setattr("bankkpi._plan._TableRows", None)  # calling it would fail
-    assert compile_rule(rule, whole, table_rows=1 << 16).table is None
+    assert by_plan(rule, half, 2, table_rows=table_rows) is None
+    if table_rows:  # 1.1 … 2.9 but 2.0 are not whole: −1 in the table
+        plan = compile_rule(rule, whole, table_rows=table_rows)
+        assert plan.refusing
+        assert plan.table.tolist().count(-1) == 6 * 18
 
 
 @pytest.mark.parametrize(

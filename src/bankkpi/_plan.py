@@ -21,9 +21,13 @@ Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
 the predicates :class:`InRanks` (selections answered from cut-offs, as
 :meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least
 or at most), :class:`InBand` and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of
-them. A band node gives its block back where a row lies in no band (and there
-is no catch-all), a count or offence number where one is not whole: the array
-path refuses the row by name where a row needs it. Anything else,
+them. A node computes every row of a block, even one whose value the array path
+would refuse (a value in no band without a catch-all, a count that is negative or
+not whole, an offence number below 1): it notes such rows (:attr:`Block.refused`),
+a branch keeps only those among the rows it takes (its test, those it is tested
+on), and a block with any left at the rule's top is given back, for the array
+path to refuse the row by name. So a guard (``when offences >= 1``) keeps a rule
+compiled over rows it does not let through. Anything else,
 a variable the context lacks, a constant whose numerator or denominator leaves
 int64 (the array path refuses it), or a numerator, denominator or bound that
 could leave int64 — before or after the rule's rounding scales the values to a
@@ -47,8 +51,10 @@ is a function of the count — :meth:`RulePlan.tabulated` computes the rule once
 per combination, with the very same nodes (:class:`_TableRows`), rounds it to
 fen, and each block then only numbers its rows' combinations and looks their
 amounts up (:class:`_Layout`): a few passes over the block instead of one per
-step of the rule. A table holding a negative amount or a step past int64, even
-at a combination no row has, is not used: the rows are computed as without one.
+step of the rule. A combination whose amount is negative, or whose rows the
+array path refuses, holds −1, and a block with a row on one is given back; a
+table with a step past int64, even at a combination no row has, is not used:
+the rows are computed as without one.
 
 A block's arrays come from a :class:`Scratch` of the thread's own: a node takes
 a buffer for its result, the caller consumes it and gives it back, so after the
@@ -185,6 +191,11 @@ class Block:
     def __init__(self, rows: int, scratch: Scratch) -> None:
         self.rows = rows
         self.scratch = scratch
+        self.refused: list[Mask] = []
+        """Rows the array path would refuse if they needed the value a node gave
+        them (a value in no band, a count not whole): each node notes its own
+        (:func:`_note_refused`); a branch keeps only those of the rows it takes
+        (:func:`_first_case`); any left at the rule's top give the block back."""
 
     def counts(self, variable: str) -> NDArray[np.int64]:
         """The block's counts of ``variable``."""
@@ -193,6 +204,34 @@ class Block:
     def good(self, leaf: int) -> Mask:
         """The block's rows as good as the cut-off :attr:`_Leaves.goods` ``[leaf]``."""
         raise NotImplementedError
+
+
+def _note_refused(block: Block, bad: Mask) -> None:
+    """Note ``bad`` (now the block's) as rows the array path would refuse if they need them."""
+    if bad.any():
+        block.refused.append(bad)
+    else:
+        block.scratch.give(bad)
+
+
+def _refused_since(block: Block, mark: int) -> Mask | None:
+    """The rows noted since ``block.refused`` held ``mark`` masks, taken off it (``None``: none)."""
+    if len(block.refused) <= mark:
+        return None
+    found = block.refused[mark:]
+    del block.refused[mark:]
+    union = found[0]
+    for other in found[1:]:
+        np.logical_or(union, other, out=union)
+        block.scratch.give(other)
+    return union
+
+
+def _keep_refused(block: Block, mark: int, rows: Mask) -> None:
+    """Of the rows noted since ``mark``, keep noted only those among ``rows``."""
+    bad = _refused_since(block, mark)
+    if bad is not None:
+        _note_refused(block, np.logical_and(bad, rows, out=bad))
 
 
 Run: TypeAlias = Callable[[Block], Values]
@@ -259,9 +298,6 @@ class _Leaves:
         self.variables: dict[str, Counts] = {}
         self.goods: list[tuple[RankSource, bool, int | NDArray[np.int64]]] = []
         self._keys: list[tuple[RankSource, bool, object]] = []
-        self.tabulable = True
-        """False when a node would give back some combination of a table for sure
-        (whole counts of a variable with decimal places): no table is tried."""
 
     def variable(self, variable: str | Var) -> tuple[str, Counts] | None:
         """``variable``'s name and counts, read by the rule (``None``: the context lacks it)."""
@@ -331,34 +367,38 @@ def _per_period_early(formula: PerPeriodEarly, env: _Leaves) -> _Node | None:
 def _times_count(variable: str | Var, factor: Decimal, env: _Leaves) -> _Node | None:
     """``factor × count``, the count over ``10^p`` and the factor over its denominator.
 
-    The count must be a whole number >= 0: a population with a negative count is
-    left to the array path, and a block with a count that is not whole is given
-    back (the array path refuses either where a row needs it).
+    The count must be a whole number >= 0: a negative count or one that is not
+    whole is noted as refused (:func:`_note_refused`), for the array path to
+    refuse where a row needs it.
     """
     read = env.variable(variable)
     rate = _constant(factor)
     if read is None or rate is None:
         return None
     name, counts = read
-    if counts.span[0] < 0:
-        return None
     unit = 10**counts.places
     den, times = unit * rate.denominator, rate.numerator
     bound = counts.bound * abs(times)
     if not _fits(unit, den, times, bound):
         return None
-    if unit > 1:  # a table holds every count between the least and the greatest
-        env.tabulable = False
+    signed = counts.span[0] < 0
 
     def run(block: Block) -> Values:
         values = block.counts(name)
         scratch = block.scratch
         out = scratch.take(np.int64, block.rows)
-        if unit > 1:  # whole counts only
-            np.remainder(values, unit, out=out)
-            if out.any():
-                scratch.give(out)
-                raise _GiveBack
+        if unit > 1 or signed:
+            bad = scratch.take(np.bool_, block.rows)
+            if unit > 1:  # whole counts only
+                np.remainder(values, unit, out=out)
+                np.not_equal(out, 0, out=bad)
+                if signed:
+                    below = scratch.take(np.bool_, block.rows)
+                    np.logical_or(bad, np.less(values, 0, out=below), out=bad)
+                    scratch.give(below)
+            else:
+                np.less(values, 0, out=bad)
+            _note_refused(block, bad)
         result: NDArray[np.int64] = np.multiply(values, times, out=out)
         return result
 
@@ -370,9 +410,8 @@ def _escalating(formula: Escalating, env: _Leaves) -> _Node | None:
 
     As the array path: the rates over their least common denominator ``R``, times
     the units over ``10^p × R``. Offence numbers must be whole and at least 1, units
-    at least 0: a population with an offence number below 1 or negative units is
-    left to the array path, and a block with an offence number that is not whole
-    is given back (the array path refuses either where a row needs it).
+    at least 0: other rows are noted as refused (:func:`_note_refused`), for the
+    array path to refuse where a row needs them (their rate is the first).
     """
     units_read, offence_read = env.variable(formula.units), env.variable(formula.offence)
     rates = _constants(formula.rates)
@@ -380,8 +419,6 @@ def _escalating(formula: Escalating, env: _Leaves) -> _Node | None:
         return None
     (units_name, units), (offence_name, offences) = units_read, offence_read
     per = 10**offences.places
-    if offences.span[0] < per or units.span[0] < 0:
-        return None
     common = _meta_aligned([_meta_constant(rate) for rate in rates])  # fx.align
     if common is None:
         return None
@@ -391,27 +428,35 @@ def _escalating(formula: Escalating, env: _Leaves) -> _Node | None:
         return None
     table = np.array([r.numerator * (rate_den // r.denominator) for r in rates], dtype=np.int64)
     last = len(rates)
-    if per > 1:  # a table holds every count between the least and the greatest
-        env.tabulable = False
+    low_offence, signed_units = offences.span[0] < per, units.span[0] < 0
 
     def run(block: Block) -> Values:
         scratch = block.scratch
-        offence = block.counts(offence_name)
+        offence, count = block.counts(offence_name), block.counts(units_name)
         index = scratch.take(np.int64, block.rows)
-        if per > 1:  # whole offence numbers only
-            np.remainder(offence, per, out=index)
-            if index.any():
-                scratch.give(index)
-                raise _GiveBack
+        if per > 1 or low_offence or signed_units:
+            bad = scratch.take(np.bool_, block.rows)
+            bad[...] = False
+            more = scratch.take(np.bool_, block.rows)
+            if low_offence:
+                np.logical_or(bad, np.less(offence, per, out=more), out=bad)
+            if per > 1:  # whole offence numbers only
+                np.remainder(offence, per, out=index)
+                np.logical_or(bad, np.not_equal(index, 0, out=more), out=bad)
+            if signed_units:
+                np.logical_or(bad, np.less(count, 0, out=more), out=bad)
+            scratch.give(more)
+            _note_refused(block, bad)
+        if per > 1:
             np.floor_divide(offence, per, out=index)
             np.minimum(index, last, out=index)
         else:
             np.minimum(offence, last, out=index)
         np.subtract(index, 1, out=index)  # offence k takes rate k − 1, the last beyond
         rate = scratch.take(np.int64, block.rows)
-        np.take(table, index, out=rate, mode="clip")  # every index is valid
+        np.take(table, index, out=rate, mode="clip")  # an offence below 1: the first rate
         scratch.give(index)
-        result: NDArray[np.int64] = np.multiply(block.counts(units_name), rate, out=rate)
+        result: NDArray[np.int64] = np.multiply(count, rate, out=rate)
         return result
 
     return _Node(*product, run)
@@ -556,14 +601,6 @@ def _rate_table_meta(
     return _meta_scaled(amount, scale)
 
 
-class _GiveBack(Exception):  # noqa: N818 - a signal, not an error
-    """A block holds a row the array path refuses (a value in no band, a count not whole).
-
-    Raised by a node; the plan gives the block back (:meth:`RulePlan.fen` returns
-    ``False``).
-    """
-
-
 def _bands(bands: BandSet, variable: str | Var, env: _Leaves) -> list[_Test] | None:
     """Each band's rows, as comparisons with its bounds (what ``_band_mask`` does)."""
     tests: list[_Test] = []
@@ -585,15 +622,12 @@ def _bands(bands: BandSet, variable: str | Var, env: _Leaves) -> list[_Test] | N
 
 
 def _in_some_band(tests: list[_Test]) -> Callable[[Block], None]:
-    """A check that every row of a block lies in some band, else :class:`_GiveBack`."""
+    """A check that notes the rows in no band as refused (:func:`_note_refused`)."""
     some = _joined(tests, every=False)
 
     def check(block: Block) -> None:
         covered = some(block)
-        every = bool(covered.all())
-        block.scratch.give(covered)
-        if not every:
-            raise _GiveBack
+        _note_refused(block, np.logical_not(covered, out=covered))
 
     return check
 
@@ -601,7 +635,7 @@ def _in_some_band(tests: list[_Test]) -> Callable[[Block], None]:
 def _band_amount(formula: BandAmount, env: _Leaves) -> _Node | None:
     """The amount of each row's band: a :func:`_choose` over the bands.
 
-    Without a catch-all band, a block with a row in no band is given back.
+    Without a catch-all band, the rows in no band are noted as refused.
     """
     tests = _bands(formula.bands, formula.variable, env)
     if tests is None:
@@ -843,10 +877,15 @@ def _first_case(checks: list[_Test], runs: list[Run]) -> Run:
         total.fill(0)
         free: Mask | None = None  # rows no earlier case took
         for check, branch in zip(checks, runs, strict=False):
+            mark = len(block.refused)
             taken = check(block)
-            if free is not None:
+            if free is not None:  # the test is for the rows no earlier case took
+                _keep_refused(block, mark, free)
                 np.logical_and(taken, free, out=taken)
-            _add_on(total, branch(block), taken, scratch)
+            mark = len(block.refused)
+            values = branch(block)
+            _keep_refused(block, mark, taken)  # the branch is for the rows it takes
+            _add_on(total, values, taken, scratch)
             if free is None:
                 free = np.logical_not(taken, out=taken)
             else:
@@ -857,7 +896,10 @@ def _first_case(checks: list[_Test], runs: list[Run]) -> Run:
             if free is None:
                 free = scratch.take(np.bool_, block.rows)
                 free[...] = True
-            _add_on(total, runs[-1](block), free, scratch)
+            mark = len(block.refused)
+            values = runs[-1](block)
+            _keep_refused(block, mark, free)
+            _add_on(total, values, free, scratch)
         scratch.give(free)
         return total
 
@@ -914,7 +956,7 @@ def _not(predicate: Not, env: _Leaves) -> _Test | None:
 def _in_band(predicate: InBand, env: _Leaves) -> _Test | None:
     """In one of the bands named (the catch-all: in none of the bands), else not.
 
-    Without a catch-all band, a block with a row in no band is given back.
+    Without a catch-all band, the rows in no band are noted as refused.
     """
     tests = _bands(predicate.bands, predicate.variable, env)
     if tests is None:
@@ -1218,15 +1260,18 @@ class RulePlan:
     leaves: _Leaves
     layout: _Layout | None = None
     table: NDArray[np.int64] | None = None
+    refusing: bool = False
+    """Whether the table holds −1 for a combination whose rows the array path refuses."""
     cuts: tuple[NDArray[Any], ...] | None = None
     """Each comparison's cut-off table (:meth:`resolved`): needed by :meth:`fen`."""
 
     def fen(self, lo: int, hi: int, scratch: Scratch, out: NDArray[np.int64]) -> bool:
         """Rows ``lo … hi − 1``'s amounts in fen into ``out[lo:hi]``, as ``evaluate_fen`` gives.
 
-        ``False`` (``out`` unchanged) when a row's amount is negative or a step would
-        leave int64: the array path then evaluates the rule and refuses what it
-        refuses. (A table holds no such amount: :func:`compile_rule` makes none then.)
+        ``False`` (``out[lo:hi]`` then holds nothing of use) when a row's amount is
+        negative, a step would leave int64, or a row needs a value the array path
+        refuses (:attr:`Block.refused`): the array path then evaluates the rule and
+        refuses what it refuses.
         """
         if self.cuts is None:
             raise AssertionError("a plan's cut-offs are resolved before its blocks")
@@ -1238,23 +1283,35 @@ class RulePlan:
         # every index is a row of the table (clip only spares numpy a checked copy)
         np.take(self.table, index, out=out[lo:hi], mode="clip")
         scratch.give(index)
-        return True
+        return not (self.refusing and hi > lo and int(out[lo:hi].min()) < 0)
 
-    def _fen(self, block: Block, out: NDArray[np.int64]) -> bool:
-        """``block``'s amounts in fen into ``out`` (``False``: see :meth:`fen`)."""
+    def _fen(self, block: Block, out: NDArray[np.int64], *, marking: bool = False) -> bool:
+        """``block``'s amounts in fen into ``out`` (``False``: see :meth:`fen`).
+
+        ``marking`` (a table's rows): a row the array path refuses — noted as
+        refused, or of a negative amount — gets −1 instead of failing the block.
+        """
         scratch = block.scratch
         try:
             values = self.node.run(block)
-        except _GiveBack:
-            return False
         finally:
             scratch.clear()  # the block's shared inputs: none is read after this
+        refused = _refused_since(block, 0)
         if isinstance(values, int):
             constant, values = values, scratch.take(np.int64, block.rows)
             values.fill(constant)
         try:
-            if values.size and int(values.min()) < 0:
+            negative = bool(values.size) and int(values.min()) < 0
+            if not marking and (negative or refused is not None):
                 return False
+            if negative:
+                below = scratch.take(np.bool_, block.rows)
+                np.less(values, 0, out=below)
+                if refused is None:
+                    refused = below
+                else:
+                    np.logical_or(refused, below, out=refused)
+                    scratch.give(below)
             # round in place: round_counts writes into an array that owns its data
             whole = values.base if isinstance(values.base, np.ndarray) else values
             own = whole if whole.shape == values.shape else values.copy()
@@ -1262,10 +1319,12 @@ class RulePlan:
             exact = fx.FixedArray(own, self.node.den, self.node.bound)
             counts = fx.round_counts(exact, self.rule.rounding, what, reuse=exact)
             out[...] = fx.to_fen(counts, self.rule.rounding.place, what, in_place=True)
+            if refused is not None:
+                out[refused] = -1
         except BankKPIError:
             return False
         finally:
-            scratch.give(values)
+            scratch.give(values, refused)
         return True
 
     def tabulated(self, limit: int, pool: Executor | None = None, parts: int = 1) -> RulePlan:
@@ -1275,8 +1334,6 @@ class RulePlan:
         parts (or more, of at most :data:`PLAN_ROWS` rows), in ``pool``'s threads
         if given.
         """
-        if not self.leaves.tabulable:
-            return self
         try:
             layout = _Layout.of(self.leaves)
         except BankKPIError:  # a ranking of the whole population refuses its cut-offs
@@ -1290,7 +1347,7 @@ class RulePlan:
         def part(lo: int) -> bool:
             hi = min(size, lo + rows)
             scratch = Scratch(hi - lo)
-            return self._fen(_TableRows(layout, lo, hi, scratch), table[lo:hi])
+            return self._fen(_TableRows(layout, lo, hi, scratch), table[lo:hi], marking=True)
 
         starts = range(0, size, rows)
         others = [] if pool is None else [pool.submit(part, lo) for lo in starts[1:]]
@@ -1300,9 +1357,10 @@ class RulePlan:
             wait(others)
         if pool is None:
             made.extend(part(lo) for lo in starts[1:])
-        if not all(made):  # an amount no row may have: the rows decide
+        if not all(made):  # a step past int64 somewhere: the rows decide
             return self
-        return attrs.evolve(self, layout=layout, table=table)
+        refusing = bool(size) and int(table.min()) < 0
+        return attrs.evolve(self, layout=layout, table=table, refusing=refusing)
 
     def resolved(self) -> RulePlan | None:
         """This plan with its comparisons' cut-off tables (computed now if not before).
