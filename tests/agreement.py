@@ -142,7 +142,8 @@ class _Builder:
     planned: bool = False
     """Only the shapes :mod:`bankkpi._plan` compiles (``Fixed``, exact ``Shortfall``,
     ``BandAmount``, ``PerCount``, ``PerPeriodEarly``, ``Escalating``, ``RateTable``,
-    unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``, ``Multiply``)."""
+    ``Discretionary``, unrounded ``Sum``, ``When``, ``Choose``, ``Clamp``,
+    ``Multiply``)."""
 
     def threshold(self) -> Decimal:
         value = Decimal(self.pick.choice(THRESHOLDS))
@@ -232,7 +233,8 @@ class _Builder:
 
     def planned_leaf(self) -> Any:
         """A leaf the vector path compiles: a fixed amount, an exact shortfall, a band's
-        amount, a rate per count or per period early, an escalating rate, a rate table."""
+        amount, a rate per count or per period early, an escalating rate, a rate table,
+        an amount chosen from a range."""
         pick = self.pick
         kind = pick.integer(0, 9)
         if kind == 0:
@@ -248,6 +250,9 @@ class _Builder:
             return Escalating(rates, units="points", offence="offence")
         if kind == 5:
             return self.rate_table()
+        if kind == 6:  # chosen amounts are 200.00–500.00: 300–450 refuses some
+            low, high = pick.choice((*RANGES, ("300", "450")))
+            return Discretionary(Text("酌定", "discretionary"), low, high, "chosen")
         return Shortfall(self.target(), "score", rate=pick.choice(RATES), base=pick.choice(BASES))
 
     def band_amount(self) -> BandAmount:

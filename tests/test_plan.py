@@ -28,6 +28,7 @@ from bankkpi import (
     Choose,
     Clamp,
     Compare,
+    Discretionary,
     Escalating,
     Exemption,
     Expression,
@@ -164,6 +165,8 @@ COMPILED = [
         [PerCount("0.3", "complaints"), When(InRanks("region", Top(1)), PerCount(7, "complaints"))]
     ),
     PerPeriodEarly(300, "complaints"),
+    Discretionary(Text("表扬", "praise"), 0, "2.5", "complaints"),
+    Sum([Fixed(1), Discretionary(Text("表扬", "praise"), "0.5", 100, "score")]),
     Escalating((200, "500.5", "0.25"), units="score", offence="offence"),
     When(Met(AtMost(95)), Escalating(("12.5",), units="complaints", offence="offence")),
     RateTable(((0, "0.01"), (90, "0.02")), "score", "graduated"),
@@ -462,6 +465,9 @@ def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypa
             True,
         ),
         (Sum([Fixed(1), When(Met(AtLeast("99.995")), PerCount(3, "score"))]), True),
+        (Discretionary(Text("表扬", "praise"), 90, 100, "score"), False),  # 60.00 …
+        (When(Met(AtLeast(90)), Discretionary(Text("表扬", "praise"), 90, 100, "score")), True),
+        (When(Met(AtLeast(89)), Discretionary(Text("表扬", "praise"), 90, 100, "score")), False),
     ],
 )
 @pytest.mark.parametrize("table_rows", [0, 1 << 16])
@@ -655,3 +661,31 @@ def test_a_rate_table_plan_has_the_array_paths_denominator_bound_and_amounts(dra
         return
     assert by_plan(rule, env, 2).tolist() == expected
     assert by_plan(rule, env, 3, table_rows=1 << 22).tolist() == expected
+
+
+PRAISE = Text("表扬", "praise")
+
+
+@pytest.mark.parametrize(
+    ("formula", "computed"),
+    [
+        (Discretionary(PRAISE, 0, 1, "complaints"), False),  # 2 is above
+        (Discretionary(PRAISE, "0.5", 2, "complaints"), False),  # 0 is below 0.5
+        (Discretionary(PRAISE, 0, "1.5", "complaints"), False),  # 2 is above 1.5
+        (
+            When(Compare("complaints", "==", 1), Discretionary(PRAISE, "0.5", "1.5", "complaints")),
+            True,
+        ),
+        (When(Compare("complaints", "<=", 1), Discretionary(PRAISE, 0, 1, "complaints")), True),
+    ],
+)
+@pytest.mark.parametrize("table_rows", [0, 1 << 16])
+def test_an_amount_chosen_outside_its_range_gives_back_the_blocks_that_need_it(
+    formula, computed, table_rows
+):
+    rule = rule_of(formula)
+    planned = by_plan(rule, context(), 11, table_rows=table_rows)
+    if computed:
+        assert planned.tolist() == rule.evaluate_fen(context()).tolist()
+    else:
+        assert planned is None

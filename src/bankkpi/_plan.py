@@ -14,32 +14,31 @@ bookkeeping left, every branch as masked arithmetic; blocks can be small enough 
 stay in the processor's cache and to reuse the allocator's memory
 (:data:`PLAN_ROWS`).
 
-Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per``
-1; :class:`Sum` without rounding; :class:`Choose` and :class:`When`;
-:class:`Clamp`, :class:`Multiply`, :class:`BandAmount`, :class:`PerCount`,
-:class:`PerPeriodEarly`, :class:`Escalating` and :class:`RateTable`;
-the predicates :class:`InRanks` (selections answered from cut-offs, as
-:meth:`RankSource.mask` answers them), :class:`Compare`, :class:`Met` (at least
-or at most), :class:`InBand` and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of
-them. A node computes every row of a block, even one whose value the array path
-would refuse (a value in no band without a catch-all, a count that is negative or
-not whole, an offence number below 1): it notes such rows (:attr:`Block.refused`),
-a branch keeps only those among the rows it takes (its test, those it is tested
-on), and a block with any left at the rule's top is given back, for the array
-path to refuse the row by name. So a guard (``when offences >= 1``) keeps a rule
-compiled over rows it does not let through. Anything else,
-a variable the context lacks, a constant whose numerator or denominator leaves
-int64 (the array path refuses it), or a numerator, denominator or bound that
-could leave int64 — before or after the rule's rounding scales the values to a
-place finer than 1 — and :func:`compile_rule` returns ``None``: the rule takes
-the array path. So no step of a plan depends on the rows of a block: the array
-path's only such steps (taking common factors out when a bound fails) are left
-to it. A compiled
-rule that meets a negative amount, or an amount or fen beyond int64, in some
-block gives that block back (:meth:`RulePlan.fen` returns ``False``), and the
-caller gives the whole rule to the array path, which refuses the rows by name.
-So a rule gives the same amounts, and the same errors, whether compiled or not;
-the agreement tests hold both to the exact path.
+Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per`` 1;
+:class:`Sum` without rounding; :class:`Choose` and :class:`When`; :class:`Clamp`,
+:class:`Multiply`, :class:`BandAmount`, :class:`PerCount`, :class:`PerPeriodEarly`,
+:class:`Escalating`, :class:`RateTable` and :class:`Discretionary`; the predicates
+:class:`InRanks` (selections answered from cut-offs, as :meth:`RankSource.mask`
+answers them), :class:`Compare`, :class:`Met` (at least or at most), :class:`InBand`
+and :class:`AllOf`, :class:`AnyOf`, :class:`Not` of them. A node computes every row
+of a block, even one whose value the array path would refuse (a value in no band
+without a catch-all, a count that is negative or not whole, an offence number below
+1, an amount chosen outside its range): it notes such rows (:attr:`Block.refused`),
+a branch keeps only those among the rows it takes (its test, those it is tested on),
+and a block with any left at the rule's top is given back, for the array path to
+refuse the row by name. So a guard (``when offences >= 1``) keeps a rule compiled
+over rows it does not let through. Anything else, a variable the context lacks, a
+constant whose numerator or denominator leaves int64 (the array path refuses it), or
+a numerator, denominator or bound that could leave int64 — before or after the
+rule's rounding scales the values to a place finer than 1 — and :func:`compile_rule`
+returns ``None``: the rule takes the array path. So no step of a plan depends on the
+rows of a block: the array path's only such steps (taking common factors out when a
+bound fails) are left to it. A compiled rule that meets a negative amount, or an
+amount or fen beyond int64, in some block gives that block back
+(:meth:`RulePlan.fen` returns ``False``), and the caller gives the whole rule to the
+array path, which refuses the rows by name. So a rule gives the same amounts, and
+the same errors, whether compiled or not; the agreement tests hold both to the exact
+path.
 
 A rule's amount on a row depends on the row only through its leaves: the
 counts of the variables it reads and its cut-off comparisons (:class:`_Leaves`).
@@ -88,6 +87,7 @@ from bankkpi._formulas import (
     Clamp,
     Compare,
     Counts,
+    Discretionary,
     Escalating,
     Fixed,
     InBand,
@@ -403,6 +403,42 @@ def _times_count(variable: str | Var, factor: Decimal, env: _Leaves) -> _Node | 
         return result
 
     return _Node(den, bound, run)
+
+
+def _discretionary(formula: Discretionary, env: _Leaves) -> _Node | None:
+    """The amount chosen, as the array path gives it.
+
+    One outside the range is noted as refused (:func:`_note_refused`), for the
+    array path to refuse where a row needs it. Compiled where the array path
+    compares the amounts with the range's ends without reducing them first.
+    """
+    read = env.variable(formula.variable)
+    low, high = _constant(formula.low), _constant(formula.high)
+    if read is None or low is None or high is None:
+        return None
+    name, counts = read
+    unit = 10**counts.places
+    value = (unit, counts.bound)
+    if any(_meta_aligned([value, _meta_constant(end)]) is None for end in (low, high)):
+        return None
+    least, most = math.ceil(low * unit), math.floor(high * unit)  # the counts within
+    checked = counts.span[0] < least or counts.span[1] > most
+
+    def run(block: Block) -> Values:
+        scratch = block.scratch
+        values = block.counts(name)
+        if checked:
+            bad = scratch.take(np.bool_, block.rows)
+            above = scratch.take(np.bool_, block.rows)
+            np.less(values, least, out=bad)
+            np.logical_or(bad, np.greater(values, most, out=above), out=bad)
+            scratch.give(above)
+            _note_refused(block, bad)
+        out: NDArray[np.int64] = scratch.take(np.int64, block.rows)
+        np.copyto(out, values)
+        return out
+
+    return _Node(unit, counts.bound, run)
 
 
 def _escalating(formula: Escalating, env: _Leaves) -> _Node | None:
@@ -1076,6 +1112,7 @@ _FORMULAS: Final[dict[type, Callable[[Any, _Leaves], _Node | None]]] = {
     PerCount: _per_count,
     PerPeriodEarly: _per_period_early,
     Escalating: _escalating,
+    Discretionary: _discretionary,
     RateTable: _rate_table,
 }
 """The compiled formulas, by their exact class."""
