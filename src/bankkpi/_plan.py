@@ -58,7 +58,7 @@ the rows are computed as without one.
 A block's arrays come from a :class:`Scratch` of the thread's own: a node takes
 a buffer for its result, the caller consumes it and gives it back, so after the
 first block a block allocates almost nothing (the last, shorter block copies its
-result once; a half-even rounding or a negative count takes the general path) —
+result once; a half-even rounding, or a table's negative amounts, take the general path) —
 fresh memory, faulted in and zeroed by the kernel, cost as much as the
 arithmetic. A constant node gives a Python int.
 """

@@ -1309,7 +1309,8 @@ def _planned(
     if any; a population of one block is left to the array path (at 10^5 rows a
     plan, which works out every branch over every row, took 6.3 ms, the array path
     5.5 ms). A rule whose plan gives back a block (a negative amount, a step past
-    int64) is left out: the array path evaluates it and refuses what it refuses.
+    int64, a row that needs a value the array path refuses) is left out: the array
+    path evaluates it and refuses what it refuses.
     """
     if env.size <= PLAN_ROWS:  # one block: branches on their own rows cost less
         return {}, {}
