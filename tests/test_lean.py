@@ -534,3 +534,41 @@ def test_an_expression_s_lean_amount_is_its_trace_s(source, a, amount):
             trace = rule.evaluate(context)
             assert trace.amount == lean
             assert format(Decimal(amount), ",f") in trace.render("en")
+
+
+def _alone(scheme, rows):
+    """``evaluate`` with no trace shared between subjects: each built for its own."""
+    trusted = Context._trusted
+
+    def unshared(subject, values, ranks, traces=None):  # noqa: ARG001 - dropped on purpose
+        return trusted(subject, values, ranks)
+
+    with mock.patch.object(Context, "_trusted", staticmethod(unshared)):
+        return _snapshot(evaluate(scheme, rows))  # every trace built inside
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_traces_shared_within_a_run_are_those_built_alone(data):
+    """A run builds a shortfall's trace once per value and shares it among its
+    subjects; every line's trace equals the one built for its subject alone."""
+    pick = DrawPicker(data.draw)
+    drawn = random_scheme(pick)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rows = list(random_population(drawn, seed, 60).rows)
+    assert _snapshot(evaluate(drawn.scheme, rows)) == _alone(drawn.scheme, rows)
+
+
+def test_a_run_shares_a_shortfall_s_trace_among_equal_values_as_written():
+    """91.5 and 91.50 are equal but show differently: each has its own trace."""
+    shortfall = Shortfall(AtLeast(95), "score", rate=200, base=1000)
+    rule = Rule("A", Text("考核", "phase"), "penalty", shortfall, RoundingPolicy("half_up", "yuan"))
+    rows = [
+        SubjectRow(s, {}, {"score": v}) for s, v in (("a", "91.5"), ("b", "91.5"), ("c", "91.50"))
+    ]
+    a, b, c = (line.trace for line in evaluate(_scheme_for(rule, "score"), rows).lines)
+    assert a.expr is b.expr  # the shortfall's trace, built once: its expression shared
+    assert c.expr is not a.expr
+    assert "(95 − 91.5) × 200" in a.render("en")
+    assert "(95 − 91.50) × 200" in c.render("en")
+    assert a.amount == c.amount == 1700

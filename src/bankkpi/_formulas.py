@@ -141,6 +141,12 @@ class Context:
     subject: str = attrs.field(validator=non_empty("subject"))
     values: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_decimal_values)
     ranks: Mapping[str, Any] = attrs.field(factory=dict, converter=_rank_map)
+    _traces: dict[object, Trace] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
+    """Traces that depend on the values alone, shared by a run's contexts (see
+    :meth:`_trusted`): a formula built for one subject's values gives the same
+    trace, an immutable value, to every subject with the same values."""
 
     def value(self, name: str) -> Decimal:
         """The value of variable ``name``."""
@@ -157,17 +163,26 @@ class Context:
             raise MissingDataError("rank in ranking", name, subject=self.subject) from None
 
     @classmethod
-    def _trusted(cls, subject: str, values: dict[str, Decimal], ranks: dict[str, Any]) -> Context:
+    def _trusted(
+        cls,
+        subject: str,
+        values: dict[str, Decimal],
+        ranks: dict[str, Any],
+        traces: dict[object, Trace] | None = None,
+    ) -> Context:
         """A context from values :func:`to_decimal` has already coerced (finite, no −0).
 
         :func:`~bankkpi.evaluate` builds one per subject from values it validated
         itself; this skips the converters and takes ``values`` and ``ranks`` as they
-        are (the caller hands over fresh dicts and never changes them).
+        are (the caller hands over fresh dicts and never changes them). ``traces``:
+        the run's memo of traces that depend on values alone, one dict for every
+        context of the run (:attr:`_traces`).
         """
         context = _new(cls)
         _set(context, "subject", subject)
         _set(context, "values", values)
         _set(context, "ranks", ranks)
+        _set(context, "_traces", traces)
         return context
 
     def with_value(self, name: str, value: DecimalLike) -> Context:
@@ -1115,9 +1130,24 @@ class Shortfall:
         return parts
 
     def evaluate(self, context: Context) -> Trace:
-        """Zero with a "met" note, or the shortfall formula with numbers substituted."""
+        """Zero with a "met" note, or the shortfall formula with numbers substituted.
+
+        The trace depends on the variable's value alone: within a run it is built
+        once per value (as written: 95.0 and 95.00 show differently) and shared.
+        """
         var = _var(self.variable)
         actual = var.get(context)
+        memo = context._traces  # noqa: SLF001 - this module's class
+        if memo is None:
+            return self._trace(var, actual, context)
+        key = (id(self), actual.as_tuple())
+        trace = memo.get(key)
+        if trace is None:
+            trace = memo[key] = self._trace(var, actual, context)
+        return trace
+
+    def _trace(self, var: Var, actual: Decimal, context: Context) -> Trace:
+        """:meth:`evaluate`'s trace, built."""
         test, threshold, rate, per, base = self._parts()
         met, why = test.test(context)
         if met:

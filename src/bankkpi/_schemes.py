@@ -350,6 +350,8 @@ class _SubjectState:
     subject: str
     values: dict[str, Decimal]
     ranks: dict[str, RankRow]
+    traces: dict[object, Trace] = attrs.field(eq=False, repr=False)
+    """The run's memo of traces that depend on values alone, shared by its subjects."""
     _context: Context | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def context(self) -> Context:
@@ -358,7 +360,9 @@ class _SubjectState:
         if context is None:
             entries = {name: RankedSubject(*row) for name, row in self.ranks.items()}
             # every value is a finite Decimal other than −0 (to_decimal, _checked)
-            context = Context._trusted(self.subject, self.values, entries)  # noqa: SLF001
+            context = Context._trusted(  # noqa: SLF001
+                self.subject, self.values, entries, self.traces
+            )
             _set(self, "_context", context)
         return context
 
@@ -653,6 +657,7 @@ def evaluate(
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []
     ranks_of: dict[str, dict[str, RankRow]] = {subject: {} for subject in valid}
+    traces: dict[object, Trace] = {}  # the run's traces that depend on values alone
     for name, (_rule, ranked) in rankings.items():
         for entry in ranked:
             ranks_of[entry[0]][name] = entry
@@ -661,7 +666,7 @@ def evaluate(
             report(done, len(valid))
         row, values = valid[subject]
         ranks = ranks_of[subject]
-        state = _SubjectState(subject, values, ranks)
+        state = _SubjectState(subject, values, ranks, traces)
         subject_lines: list[ResultLine] = []
         penalties: list[Decimal] = []
         rewards: list[Decimal] = []
