@@ -439,6 +439,15 @@ def test_a_compiled_rule_gives_a_negative_amount_back_to_the_array_path(monkeypa
     assert "must give a non-negative penalty (3 rows: row 2, row 5, row 10)" in outcomes[0][0]
 
 
+def check_computed_or_given_back(rule, computed, table_rows):
+    """The plan's amounts are ``evaluate_fen``'s (``computed``), or it gives a block back."""
+    planned = by_plan(rule, context(), 11, table_rows=table_rows)
+    if computed:
+        assert planned.tolist() == rule.evaluate_fen(context()).tolist()
+    else:
+        assert planned is None
+
+
 @pytest.mark.parametrize(
     ("formula", "computed"),
     [
@@ -479,11 +488,7 @@ def test_a_row_the_array_path_refuses_gives_its_block_back_only_where_it_needs_i
     computes the blocks whose rows do not need them. The amounts or refusals are
     the array path's either way."""
     rule = rule_of(formula)
-    planned = by_plan(rule, context(), 11, table_rows=table_rows)
-    if computed:
-        assert planned.tolist() == rule.evaluate_fen(context()).tolist()
-    else:
-        assert planned is None
+    check_computed_or_given_back(rule, computed, table_rows)
     monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 4)  # compiled: more than one block
     columns = {"score": np.array(SCORES)}
     outcomes = outcomes_with_and_without_plans(one_rule_scheme(rule), columns, monkeypatch)
@@ -684,8 +689,4 @@ def test_an_amount_chosen_outside_its_range_gives_back_the_blocks_that_need_it(
     formula, computed, table_rows
 ):
     rule = rule_of(formula)
-    planned = by_plan(rule, context(), 11, table_rows=table_rows)
-    if computed:
-        assert planned.tolist() == rule.evaluate_fen(context()).tolist()
-    else:
-        assert planned is None
+    check_computed_or_given_back(rule, computed, table_rows)
