@@ -63,7 +63,7 @@ from bankkpi import (
     rank,
 )
 from bankkpi._explain import exact_decimal
-from bankkpi._formulas import _round, lean_capable
+from bankkpi._formulas import Var, _round, lean_capable
 from bankkpi._money import CONTEXT, round_fraction
 from bankkpi._schemes import ResultLine
 from bankkpi.exceptions import ZeroDenominatorError
@@ -572,3 +572,29 @@ def test_a_run_shares_a_shortfall_s_trace_among_equal_values_as_written():
     assert "(95 − 91.5) × 200" in a.render("en")
     assert "(95 − 91.50) × 200" in c.render("en")
     assert a.amount == c.amount == 1700
+
+
+@attrs.frozen
+class _WorseOfTwo:
+    """A user's formula that builds its shortfalls as it goes (freed after use)."""
+
+    def evaluate(self, context):
+        lower = Shortfall(AtLeast(_T95), _SCORE, rate=_RATE).evaluate(context)
+        upper = Shortfall(AtLeast(_T99), _SCORE, rate=_RATE).evaluate(context)
+        return max(lower, upper, key=lambda trace: trace.value)
+
+
+# built once, so that each shortfall above allocates the same objects (and the
+# second can take the address the first was freed from)
+_SCORE, _RATE, _T95, _T99 = Var("score"), Decimal(100), Decimal(95), Decimal(99)
+
+
+def test_a_shared_trace_is_never_another_formula_s_whose_id_was_reused():
+    """The second shortfall may be built where the first one was freed; the run's
+    memo holds the formulas it knows, so the second gets its own trace (helper-23)."""
+    rule = Rule(
+        "A", Text("考核", "phase"), "penalty", _WorseOfTwo(), RoundingPolicy("half_up", "yuan")
+    )
+    scheme = _scheme_for(rule, "score")
+    rows = [SubjectRow(f"s{i}", {}, {"score": "90"}) for i in range(20)]
+    assert {line.trace.amount for line in evaluate(scheme, rows).lines} == {900}

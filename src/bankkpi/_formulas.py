@@ -141,9 +141,7 @@ class Context:
     subject: str = attrs.field(validator=non_empty("subject"))
     values: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_decimal_values)
     ranks: Mapping[str, Any] = attrs.field(factory=dict, converter=_rank_map)
-    _traces: dict[object, Trace] | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    _traces: TraceMemo | None = attrs.field(default=None, init=False, eq=False, repr=False)
     """Traces that depend on the values alone, shared by a run's contexts (see
     :meth:`_trusted`): a formula built for one subject's values gives the same
     trace, an immutable value, to every subject with the same values."""
@@ -168,7 +166,7 @@ class Context:
         subject: str,
         values: dict[str, Decimal],
         ranks: dict[str, Any],
-        traces: dict[object, Trace] | None = None,
+        traces: TraceMemo | None = None,
     ) -> Context:
         """A context from values :func:`to_decimal` has already coerced (finite, no −0).
 
@@ -192,6 +190,11 @@ class Context:
 
 _new: Final = object.__new__
 _set: Final = object.__setattr__
+
+TraceMemo: TypeAlias = dict[tuple[int, object], tuple[object, Trace]]
+"""A run's traces that depend on values alone: (formula id, value) → (formula,
+trace). Each entry holds its formula, so no formula built later (a user's
+formula may build them as it goes) takes the id of one the memo knows."""
 
 LeanFn: TypeAlias = Callable[[Mapping[str, Decimal], Mapping[str, Any]], Decimal]
 """A formula's lean path: its exact value for a subject's values and ranks, without a trace.
@@ -1141,10 +1144,11 @@ class Shortfall:
         if memo is None:
             return self._trace(var, actual, context)
         key = (id(self), actual.as_tuple())
-        trace = memo.get(key)
-        if trace is None:
-            trace = memo[key] = self._trace(var, actual, context)
-        return trace
+        found = memo.get(key)
+        if found is None or found[0] is not self:
+            # the entry holds this formula: while the memo lives, no other takes its id
+            found = memo[key] = (self, self._trace(var, actual, context))
+        return found[1]
 
     def _trace(self, var: Var, actual: Decimal, context: Context) -> Trace:
         """:meth:`evaluate`'s trace, built."""

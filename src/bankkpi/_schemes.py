@@ -25,7 +25,7 @@ import attrs
 from bankkpi._checks import non_empty, one_of
 from bankkpi._explain import Text, Trace
 from bankkpi._expressions import Expression
-from bankkpi._formulas import Context, InRanks, Rule, RuleKind, Var
+from bankkpi._formulas import Context, InRanks, Rule, RuleKind, TraceMemo, Var
 from bankkpi._indicators import Indicator
 from bankkpi._money import (
     CONTEXT,
@@ -350,7 +350,7 @@ class _SubjectState:
     subject: str
     values: dict[str, Decimal]
     ranks: dict[str, RankRow]
-    traces: dict[object, Trace] = attrs.field(eq=False, repr=False)
+    traces: TraceMemo = attrs.field(eq=False, repr=False)
     """The run's memo of traces that depend on values alone, shared by its subjects."""
     _context: Context | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
@@ -657,7 +657,7 @@ def evaluate(
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []
     ranks_of: dict[str, dict[str, RankRow]] = {subject: {} for subject in valid}
-    traces: dict[object, Trace] = {}  # the run's traces that depend on values alone
+    traces: TraceMemo = {}  # the run's traces that depend on values alone
     for name, (_rule, ranked) in rankings.items():
         for entry in ranked:
             ranks_of[entry[0]][name] = entry
