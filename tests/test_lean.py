@@ -7,6 +7,7 @@ the second time with the lean path switched off, so every trace is built eagerly
 and require identical amounts, traces, totals and errors.
 """
 
+import copy
 import decimal
 import pickle
 import sys
@@ -598,3 +599,30 @@ def test_a_shared_trace_is_never_another_formula_s_whose_id_was_reused():
     scheme = _scheme_for(rule, "score")
     rows = [SubjectRow(f"s{i}", {}, {"score": "90"}) for i in range(20)]
     assert {line.trace.amount for line in evaluate(scheme, rows).lines} == {900}
+
+
+def test_a_run_s_context_copies_and_pickles_without_its_memo():
+    """A user's formula may keep the context it is given: the run's memo in it is a
+    cache, so a copy or a pickle of the context is the context without it."""
+    seen = []
+
+    @attrs.frozen
+    class Kept:
+        def evaluate(self, context):
+            seen.append(context)
+            return Shortfall(AtLeast(95), "score", rate=100).evaluate(context)
+
+    rule = Rule("A", Text("考核", "phase"), "penalty", Kept(), RoundingPolicy("half_up", "yuan"))
+    rows = [SubjectRow(f"s{i}", {}, {"score": str(90 + i)}) for i in range(4)]
+    assert [line.trace.amount for line in evaluate(_scheme_for(rule, "score"), rows).lines] == [
+        500,
+        400,
+        300,
+        200,
+    ]
+    context = seen[-1]
+    assert len(context._traces.entries) == 4  # the run's, shared by its contexts
+    for copied in (pickle.loads(pickle.dumps(context)), copy.deepcopy(context)):  # noqa: S301
+        assert copied == context
+        assert not copied._traces.entries
+    assert attrs.asdict(context)["values"] == {"score": Decimal(93)}

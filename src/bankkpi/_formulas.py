@@ -191,10 +191,24 @@ class Context:
 _new: Final = object.__new__
 _set: Final = object.__setattr__
 
-TraceMemo: TypeAlias = dict[tuple[int, object], tuple[object, Trace]]
-"""A run's traces that depend on values alone: (formula id, value) → (formula,
-trace). Each entry holds its formula, so no formula built later (a user's
-formula may build them as it goes) takes the id of one the memo knows."""
+
+class TraceMemo:
+    """A run's traces that depend on values alone, shared by its contexts.
+
+    ``entries``: (formula id, value as written) → (formula, trace). Each entry holds
+    its formula, so no formula built later (a user's formula may build them as it
+    goes) takes the id of one the memo knows. A cache: a copy or a pickle of it is
+    empty, and ``attrs.asdict`` of a context leaves it as it is.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[int, object], tuple[object, Trace]] = {}
+
+    def __reduce__(self) -> tuple[type[TraceMemo], tuple[()]]:
+        return TraceMemo, ()
+
 
 LeanFn: TypeAlias = Callable[[Mapping[str, Decimal], Mapping[str, Any]], Decimal]
 """A formula's lean path: its exact value for a subject's values and ranks, without a trace.
@@ -1144,10 +1158,11 @@ class Shortfall:
         if memo is None:
             return self._trace(var, actual, context)
         key = (id(self), actual.as_tuple())
-        found = memo.get(key)
+        entries = memo.entries
+        found = entries.get(key)
         if found is None or found[0] is not self:
             # the entry holds this formula: while the memo lives, no other takes its id
-            found = memo[key] = (self, self._trace(var, actual, context))
+            found = entries[key] = (self, self._trace(var, actual, context))
         return found[1]
 
     def _trace(self, var: Var, actual: Decimal, context: Context) -> Trace:

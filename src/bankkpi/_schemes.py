@@ -657,7 +657,7 @@ def evaluate(
     lines: list[ResultLine] = []
     totals: list[SubjectTotal] = []
     ranks_of: dict[str, dict[str, RankRow]] = {subject: {} for subject in valid}
-    traces: TraceMemo = {}  # the run's traces that depend on values alone
+    traces = TraceMemo()  # the run's traces that depend on values alone
     for name, (_rule, ranked) in rankings.items():
         for entry in ranked:
             ranks_of[entry[0]][name] = entry
