@@ -626,3 +626,18 @@ def test_a_run_s_context_copies_and_pickles_without_its_memo():
         assert copied == context
         assert not copied._traces.entries
     assert attrs.asdict(context)["values"] == {"score": Decimal(93)}
+
+
+def test_a_scheme_pickles_after_a_run():
+    """A rule keeps its lean path (a closure) once built; a pickle leaves it out and
+    the unpickled rule builds it again (found by helper-23)."""
+    clamp = Clamp(Shortfall(AtLeast(95), "score", rate=200, base=1000), maximum=1500)
+    rule = Rule("A", Text("考核", "phase"), "penalty", clamp, RoundingPolicy("half_up", "yuan"))
+    scheme = _one_rule_scheme(rule)
+    rows = [SubjectRow("a", {}, {"score": "99"}), SubjectRow("o", {}, {"score": "91.5"})]
+    before = [line.amount for line in evaluate(scheme, rows).lines]
+    assert rule._lean_memo is not None  # built by the run
+    again = pickle.loads(pickle.dumps(scheme))  # noqa: S301 - our own object
+    assert again == scheme
+    assert again.rules[0]._lean_memo is None
+    assert [line.amount for line in evaluate(again, rows).lines] == before == [0, 1500]

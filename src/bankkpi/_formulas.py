@@ -2202,6 +2202,26 @@ def lean_capable(node: object) -> bool:
     return lean_fn(node) is not None or holds_fn(node) is not None
 
 
+class _LeanMemo:
+    """A rule's lean path, built once (a closure).
+
+    A cache: it pickles as ``None``, and the rule builds it again where it is
+    unpickled (a closure does not pickle).
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: LeanFn | None) -> None:
+        self.fn = fn
+
+    def __reduce__(self) -> tuple[Callable[[], None], tuple[()]]:
+        return _no_memo, ()
+
+
+def _no_memo() -> None:
+    """What a :class:`_LeanMemo` unpickles as: nothing."""
+
+
 @attrs.frozen
 class Rule:
     """A named formula with its kind and the rounding applied once to its result.
@@ -2215,9 +2235,7 @@ class Rule:
     kind: RuleKind = attrs.field(validator=one_of("kind", ("penalty", "reward")))
     formula: Formula
     rounding: RoundingPolicy
-    _lean_memo: tuple[LeanFn | None] | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    _lean_memo: _LeanMemo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def lean_amount(self, context: Context) -> Decimal | None:
         """:meth:`lean_amount_of` the context's values and ranks (see there)."""
@@ -2239,9 +2257,9 @@ class Rule:
         """
         memo = self._lean_memo
         if memo is None:  # built once: a rule never changes
-            memo = (lean_fn(self.formula),)
+            memo = _LeanMemo(lean_fn(self.formula))
             object.__setattr__(self, "_lean_memo", memo)
-        lean = memo[0]
+        lean = memo.fn
         if lean is None:
             return None
         try:
