@@ -1080,3 +1080,20 @@ def test_blocks_are_set_by_the_population_size_alone():
         assert blocks[-1][1] == size
         assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
         assert max(rows) - min(rows) <= 1
+
+
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from([" ", "\t", "\n", "\u3000", "\xa0", "\u2003", "a", "区", "0"]),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_blank_key_is_one_that_strips_to_nothing(strings):
+    """Blank subject ids and group keys (refused) are found without stripping them."""
+    from bankkpi.vector import _blank  # noqa: PLC0415
+
+    assert _blank(np.array(strings)).tolist() == [not s.strip() for s in strings]

@@ -239,6 +239,15 @@ def _size(
         ) from None
 
 
+def _blank(text: NDArray[np.str_]) -> NDArray[np.bool_]:
+    """Which strings are empty or whitespace only (``not s.strip()``).
+
+    Without stripping them: no new strings, half the time.
+    """
+    result: NDArray[np.bool_] = np.char.isspace(text) | (np.char.str_len(text) == 0)
+    return result
+
+
 def _subject_array(
     subjects: ArrayLike | None, size: int
 ) -> tuple[NDArray[Any] | None, list[BankKPIError]]:
@@ -249,7 +258,7 @@ def _subject_array(
     if problems:
         return None, problems
     text = array.astype(str)
-    blank = np.char.str_len(np.char.strip(text)) == 0
+    blank = _blank(text)
     if array.dtype.kind == "O":
         blank |= np.array([s is None for s in array.tolist()], dtype=np.bool_)
     if blank.any():
@@ -293,7 +302,7 @@ def _attribute_array(
         ]
     if kind == "O":
         array = np.array(["" if v is None else str(v) for v in array.tolist()], dtype=str)
-    blank = np.char.str_len(np.char.strip(array)) == 0
+    blank = _blank(array)
     if blank.any():
         _first, subject, phrase = describe_rows(np.flatnonzero(blank), subjects)
         return None, [MissingDataError(f"attribute {name!r} ({phrase})", subject, subject=subject)]
