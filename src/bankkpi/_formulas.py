@@ -173,8 +173,8 @@ class Context:
         :func:`~bankkpi.evaluate` builds one per subject from values it validated
         itself; this skips the converters and takes ``values`` and ``ranks`` as they
         are (the caller hands over fresh dicts and never changes them). ``traces``:
-        the run's memo of traces that depend on values alone, one dict for every
-        context of the run (:attr:`_traces`).
+        the run's memo of traces that depend on values alone, one for every context
+        of the run (:attr:`_traces`).
         """
         context = _new(cls)
         _set(context, "subject", subject)
