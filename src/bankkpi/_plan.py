@@ -234,6 +234,41 @@ def _keep_refused(block: Block, mark: int, rows: Mask) -> None:
         _note_refused(block, np.logical_and(bad, rows, out=bad))
 
 
+def _outside(
+    counts: Counts, *, least: int | None = None, most: int | None = None, step: int = 1
+) -> Callable[[Block, NDArray[np.int64]], None] | None:
+    """A check that notes rows as refused (:func:`_note_refused`) by their counts.
+
+    Those below ``least``, above ``most`` or not a multiple of ``step``; ``None``
+    when no count of the population can be.
+    """
+    low, high = counts.span
+    below = least if least is not None and low < least else None
+    above = most if most is not None and high > most else None
+    if below is None and above is None and step == 1:
+        return None
+
+    def check(block: Block, values: NDArray[np.int64]) -> None:
+        scratch = block.scratch
+        bad = scratch.take(np.bool_, block.rows)
+        bad[...] = False
+        more = scratch.take(np.bool_, block.rows)
+        if below is not None:
+            np.logical_or(bad, np.less(values, below, out=more), out=bad)
+        if above is not None:
+            np.logical_or(bad, np.greater(values, above, out=more), out=bad)
+        if step > 1:
+            rest = scratch.take(np.int64, block.rows)
+            np.logical_or(
+                bad, np.not_equal(np.remainder(values, step, out=rest), 0, out=more), out=bad
+            )
+            scratch.give(rest)
+        scratch.give(more)
+        _note_refused(block, bad)
+
+    return check
+
+
 Run: TypeAlias = Callable[[Block], Values]
 _Test: TypeAlias = Callable[[Block], Mask]
 """A compiled predicate over a block: a bool buffer now the caller's."""
@@ -381,24 +416,13 @@ def _times_count(variable: str | Var, factor: Decimal, env: _Leaves) -> _Node | 
     bound = counts.bound * abs(times)
     if not _fits(unit, den, times, bound):
         return None
-    signed = counts.span[0] < 0
+    check = _outside(counts, least=0, step=unit)  # whole counts >= 0 only
 
     def run(block: Block) -> Values:
         values = block.counts(name)
-        scratch = block.scratch
-        out = scratch.take(np.int64, block.rows)
-        if unit > 1 or signed:
-            bad = scratch.take(np.bool_, block.rows)
-            if unit > 1:  # whole counts only
-                np.remainder(values, unit, out=out)
-                np.not_equal(out, 0, out=bad)
-                if signed:
-                    below = scratch.take(np.bool_, block.rows)
-                    np.logical_or(bad, np.less(values, 0, out=below), out=bad)
-                    scratch.give(below)
-            else:
-                np.less(values, 0, out=bad)
-            _note_refused(block, bad)
+        if check is not None:
+            check(block, values)
+        out = block.scratch.take(np.int64, block.rows)
         result: NDArray[np.int64] = np.multiply(values, times, out=out)
         return result
 
@@ -421,20 +445,14 @@ def _discretionary(formula: Discretionary, env: _Leaves) -> _Node | None:
     value = (unit, counts.bound)
     if any(_meta_aligned([value, _meta_constant(end)]) is None for end in (low, high)):
         return None
-    least, most = math.ceil(low * unit), math.floor(high * unit)  # the counts within
-    checked = counts.span[0] < least or counts.span[1] > most
+    # the counts within the range
+    check = _outside(counts, least=math.ceil(low * unit), most=math.floor(high * unit))
 
     def run(block: Block) -> Values:
-        scratch = block.scratch
         values = block.counts(name)
-        if checked:
-            bad = scratch.take(np.bool_, block.rows)
-            above = scratch.take(np.bool_, block.rows)
-            np.less(values, least, out=bad)
-            np.logical_or(bad, np.greater(values, most, out=above), out=bad)
-            scratch.give(above)
-            _note_refused(block, bad)
-        out: NDArray[np.int64] = scratch.take(np.int64, block.rows)
+        if check is not None:
+            check(block, values)
+        out: NDArray[np.int64] = block.scratch.take(np.int64, block.rows)
         np.copyto(out, values)
         return out
 
@@ -464,25 +482,17 @@ def _escalating(formula: Escalating, env: _Leaves) -> _Node | None:
         return None
     table = np.array([r.numerator * (rate_den // r.denominator) for r in rates], dtype=np.int64)
     last = len(rates)
-    low_offence, signed_units = offences.span[0] < per, units.span[0] < 0
+    check_offence = _outside(offences, least=per, step=per)  # whole numbers >= 1 only
+    check_units = _outside(units, least=0)
 
     def run(block: Block) -> Values:
         scratch = block.scratch
         offence, count = block.counts(offence_name), block.counts(units_name)
+        if check_offence is not None:
+            check_offence(block, offence)
+        if check_units is not None:
+            check_units(block, count)
         index = scratch.take(np.int64, block.rows)
-        if per > 1 or low_offence or signed_units:
-            bad = scratch.take(np.bool_, block.rows)
-            bad[...] = False
-            more = scratch.take(np.bool_, block.rows)
-            if low_offence:
-                np.logical_or(bad, np.less(offence, per, out=more), out=bad)
-            if per > 1:  # whole offence numbers only
-                np.remainder(offence, per, out=index)
-                np.logical_or(bad, np.not_equal(index, 0, out=more), out=bad)
-            if signed_units:
-                np.logical_or(bad, np.less(count, 0, out=more), out=bad)
-            scratch.give(more)
-            _note_refused(block, bad)
         if per > 1:
             np.floor_divide(offence, per, out=index)
             np.minimum(index, last, out=index)
