@@ -850,9 +850,10 @@ def test_text_keys_factorize_as_numpy_unique(words, collide):
     values = np.array(words)
     expected_keys, expected_index = np.unique(values, return_inverse=True)
     digest = (lambda points: np.zeros(points.shape[0], dtype=np.int64)) if collide else None
-    keys, index = _text_codes(values, digest)
+    keys, index, sizes = _text_codes(values, digest)
     assert keys.tolist() == expected_keys.tolist()
     assert index.tolist() == expected_index.reshape(-1).tolist()
+    assert sizes.tolist() == np.bincount(expected_index.reshape(-1)).tolist()
     groups = _Groups.of(values)
     assert groups.keys.tolist() == expected_keys.tolist()
     assert groups.sizes.tolist() == np.bincount(expected_index.reshape(-1)).tolist()
@@ -887,9 +888,161 @@ def test_packed_text_keys_never_overlap():
     a key ("\\x00@" and "\\x01" would, with fields one bit narrower)."""
     from bankkpi.vector import _text_codes  # noqa: PLC0415
 
-    keys, index = _text_codes(np.array(["\x00@", "\x01", "A", "\x00@"]))
+    keys, index, sizes = _text_codes(np.array(["\x00@", "\x01", "A", "\x00@"]))
     assert keys.tolist() == ["\x00@", "\x01", "A"]
     assert index.tolist() == [0, 1, 2, 0]
+    assert sizes.tolist() == [2, 1, 1]
+
+
+_WORDS = st.lists(
+    st.text(alphabet=st.sampled_from("0123456789R华东区\x00 \U0001f642"), min_size=1, max_size=9),
+    min_size=1,
+    max_size=60,
+)
+
+
+def _keys_for(path: str, words: list[str]) -> list[str]:
+    """Text keys from ``words`` that take one ``path`` through :func:`_text_codes`."""
+    if path == "counted":  # two short varying columns after a shared prefix: a small range
+        return ["分行" + "".join(c for c in w if c in "R0123")[:2] for w in words]
+    if path == "spread":  # seven bits a column, nine columns: exact, far too wide to count
+        return ["".join(c if c in "0123456789R" else "A" for c in w) for w in words] + ["~" * 9]
+    return [w + "华" * 6 for w in words]  # past 63 bits: hashed
+
+
+@settings(max_examples=300)
+@given(
+    _WORDS,
+    st.sampled_from(["<", ">"]),
+    st.sampled_from(["counted", "spread", "hashed", "colliding"]),
+)
+def test_text_keys_factorize_as_numpy_unique_by_every_path(words, order, path):
+    """Every way text keys are factorized gives numpy.unique's keys, positions and
+    counts: exact keys counted in a small range or, spread over a wide one, sorted
+    and found through the hash table; hashed keys; hashes that all collide; and
+    strings of either byte order (whose packed keys do not sort as their text)."""
+    from bankkpi.vector import _text_codes  # noqa: PLC0415
+
+    values = np.array(_keys_for(path, words))
+    values = values.astype(values.dtype.newbyteorder(order))
+    digest = None
+    if path == "colliding":
+        digest = lambda points: np.zeros(points.shape[0], dtype=np.int64)  # noqa: E731
+    expected_keys, expected_index, expected_sizes = np.unique(
+        values, return_inverse=True, return_counts=True
+    )
+    keys, index, sizes = _text_codes(values, digest)
+    assert keys.tolist() == expected_keys.tolist()
+    assert index.tolist() == expected_index.reshape(-1).tolist()
+    assert sizes.tolist() == expected_sizes.tolist()
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=50, unique=True),
+    st.lists(st.integers(0, 10**6), min_size=1, max_size=80),
+    st.one_of(st.none(), st.integers(1, 12)),
+)
+def test_positions_find_each_value_among_the_keys(keys, picks, bits):
+    """The hash table's positions equal numpy.searchsorted's, however many keys share
+    a slot (one slot for all of them, at one bit)."""
+    from bankkpi.vector import _positions  # noqa: PLC0415
+
+    ordered = np.array(sorted(keys), dtype=np.int64)
+    values = ordered[np.array(picks) % ordered.shape[0]]
+    found = _positions(ordered, values, bits)
+    assert found.tolist() == np.searchsorted(ordered, values).tolist()
+
+
+_REGIONS = st.sampled_from(["R1", "R2", "华东", " ", "", "\u3000", "\t"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_REGIONS, min_size=1, max_size=12))
+def test_blank_group_keys_are_named_row_by_row_however_found(keys):
+    """Blank keys of a grouping attribute, looked for among its distinct keys once
+    factorized, are refused naming every blank row, as the row-by-row check names them
+    when another input is refused too."""
+    n = len(keys)
+    columns = {"score": ["97"] * n, "complaints": [0] * n}
+    attributes = {"region": keys, "head": ["H"] * n}
+    ids = [f"o{i}" for i in range(n)]
+    blank = [i for i, key in enumerate(keys) if not key.strip()]
+    if not blank:
+        assert evaluate_arrays(scheme_a(), columns, attributes, subjects=ids).size == n
+        return
+    with pytest.raises(ValidationErrorGroup) as alone:
+        evaluate_arrays(scheme_a(), columns, attributes, subjects=ids)
+    (problem,) = alone.value.problems
+    assert isinstance(problem, MissingDataError)
+    assert f"no attribute 'region' ({len(blank)} row" in str(problem)
+    assert f"row {blank[0]} (o{blank[0]})" in str(problem)
+    refused = {**columns, "score": ["104", *columns["score"][1:]]}  # row 0 out of scale too
+    with pytest.raises(ValidationErrorGroup) as both:
+        evaluate_arrays(scheme_a(), refused, attributes, subjects=ids)
+    found = [p for p in both.value.problems if isinstance(p, MissingDataError)]
+    assert [str(p) for p in found] == [str(problem)]
+    assert len(both.value.problems) == 2
+
+
+def test_blank_group_keys_are_found_when_factorized_in_threads():
+    """Past one block the keys are factorized in a thread beside the columns; blank
+    keys are still refused by row."""
+    n = (1 << 17) + 5
+    keys = np.array(["R1", "R2"] * (n // 2) + ["R1"])
+    keys[[5, n - 1]] = ["", " "]
+    columns = {"score": np.full(n, 9700), "complaints": np.zeros(n, dtype=np.int64)}
+    with pytest.raises(ValidationErrorGroup) as info:
+        evaluate_arrays(scheme_a(), columns, {"region": keys, "head": np.full(n, "H")}, workers=2)
+    (problem,) = info.value.problems
+    assert f"no attribute 'region' (2 rows: row 5, row {n - 1})" in str(problem)
+
+
+@settings(max_examples=200)
+@given(st.lists(_KEYS, min_size=1, max_size=30), st.integers(1, 4))
+def test_text_hash_is_its_polynomial_in_any_batches(words, rows):
+    """The hash of each row is ``Σ word × P**k`` modulo 2**64 over its code points, two
+    to a word when they pair up, whatever the batches the rows are cast in."""
+    from bankkpi.vector import _text_hash  # noqa: PLC0415
+
+    values = np.array(words)
+    points = values.view(np.uint32).reshape(len(words), -1)
+    pairs = points.shape[1] % 2 == 0
+    expected = []
+    for row in points.tolist():
+        words_ = [row[i] | row[i + 1] << 32 for i in range(0, len(row), 2)] if pairs else row
+        total = sum(w * pow(1099511628211, len(words_) - k, 2**64) for k, w in enumerate(words_))
+        expected.append(total % 2**64)
+    assert _text_hash(points, rows).view(np.uint64).tolist() == expected
+
+
+@settings(max_examples=200)
+@given(st.lists(_KEYS, min_size=2, max_size=30, unique=True), st.data())
+def test_same_text_finds_any_row_unlike_its_key(words, data):
+    """The check that every row equals its key's string (a hash collision, else) finds
+    one changed row in any batch, and passes when none is changed."""
+    from bankkpi.vector import _same_text  # noqa: PLC0415
+
+    distinct = np.array(words)
+    index = np.array(data.draw(st.lists(st.integers(0, len(words) - 1), min_size=1, max_size=40)))
+    values = distinct[index]
+    rows = data.draw(st.integers(1, 5))
+    assert _same_text(distinct, index, values, rows)
+    changed = data.draw(st.integers(0, index.shape[0] - 1))
+    values[changed] = distinct[(index[changed] + 1) % len(words)]
+    assert not _same_text(distinct, index, values, rows)
+
+
+@settings(max_examples=100)
+@given(st.integers(1, 1500), st.integers(1, 7), st.integers(0, 2**32 - 1))
+def test_columns_reduce_as_numpy_does(rows, width, seed):
+    """The least and greatest code point of each column, found in long rows, are
+    numpy's own, whether the rows fill whole batches or not."""
+    from bankkpi.vector import _by_column  # noqa: PLC0415
+
+    points = np.random.default_rng(seed).integers(0, 2**32, (rows, width), dtype=np.uint32)
+    for reduce in (np.minimum, np.maximum):
+        assert _by_column(reduce, points).tolist() == reduce.reduce(points, axis=0).tolist()
 
 
 @settings(max_examples=200)

@@ -173,9 +173,9 @@ def test_monte_carlo_reads_the_attributes_once_and_agrees_run_by_run(monkeypatch
     reads = []
     read = vector._attribute_array
 
-    def counting(name, *args):
+    def counting(name, *args, **kwargs):
         reads.append(name)
-        return read(name, *args)
+        return read(name, *args, **kwargs)
 
     monkeypatch.setattr(vector, "_attribute_array", counting)
     table = monte_carlo(SCHEME_A, COLUMNS, ATTRIBUTES, draw=shift, runs=4, seed=7)

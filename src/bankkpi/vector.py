@@ -36,7 +36,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
@@ -283,8 +283,18 @@ def _subject_array(
 
 
 def _attribute_array(
-    name: str, raw: ArrayLike | None, size: int, subjects: NDArray[Any] | None
+    name: str,
+    raw: ArrayLike | None,
+    size: int,
+    subjects: NDArray[Any] | None,
+    *,
+    blanks: bool = True,
 ) -> tuple[NDArray[Any] | None, list[BankKPIError]]:
+    """An attribute's group keys as an int or text array, or what is wrong with them.
+
+    ``blanks``: look for blank keys here, row by row; else the caller looks for
+    them among the distinct keys once factorized (:func:`_blank_groups`).
+    """
     if raw is None:
         return None, [MissingDataError("array of attribute", name)]
     array = np.asarray(raw)
@@ -302,11 +312,29 @@ def _attribute_array(
         ]
     if kind == "O":
         array = np.array(["" if v is None else str(v) for v in array.tolist()], dtype=str)
-    blank = _blank(array)
-    if blank.any():
-        _first, subject, phrase = describe_rows(np.flatnonzero(blank), subjects)
-        return None, [MissingDataError(f"attribute {name!r} ({phrase})", subject, subject=subject)]
+    if blanks:
+        errors = _blank_rows(name, _blank(array), subjects)
+        if errors:
+            return None, errors
     return array, []
+
+
+def _blank_rows(
+    name: str, blank: NDArray[np.bool_], subjects: NDArray[Any] | None
+) -> list[BankKPIError]:
+    """The error for attribute ``name``'s ``blank`` rows, if any."""
+    if not blank.any():
+        return []
+    _first, subject, phrase = describe_rows(np.flatnonzero(blank), subjects)
+    return [MissingDataError(f"attribute {name!r} ({phrase})", subject, subject=subject)]
+
+
+def _blank_groups(name: str, groups: _Groups, subjects: NDArray[Any] | None) -> list[BankKPIError]:
+    """:func:`_blank_rows` from the distinct keys: a row is blank when its key is."""
+    if groups.keys.dtype.kind != "U":
+        return []
+    blank = _blank(groups.keys)
+    return _blank_rows(name, np.take(blank, groups.index), subjects) if blank.any() else []
 
 
 def _places(indicator: Indicator | None, item: Input, places: Mapping[str, int]) -> int:
@@ -793,6 +821,56 @@ def _variables(
     return variables
 
 
+def _read_attributes(
+    names: Iterable[str],
+    attributes: Mapping[str, ArrayLike],
+    size: int,
+    ids: NDArray[Any] | None,
+    used: set[str],
+) -> tuple[dict[str, NDArray[Any]], dict[str, list[BankKPIError]]]:
+    """The attributes' key arrays, and each one's problems (in ``names``' order).
+
+    The blank keys of an attribute in ``used`` (grouping) are looked for among its
+    distinct keys, once factorized (:func:`_factorized`).
+    """
+    keys: dict[str, NDArray[Any]] = {}
+    found: dict[str, list[BankKPIError]] = {}
+    for name in names:
+        array, found[name] = _attribute_array(
+            name, attributes.get(name), size, ids, blanks=name not in used
+        )
+        if array is not None:
+            keys[name] = array
+    return keys, found
+
+
+def _factorized(
+    keys: Mapping[str, NDArray[Any]],
+    used: set[str],
+    factorizing: Mapping[str, Future[_Groups]],
+    ids: NDArray[Any] | None,
+    found: dict[str, list[BankKPIError]],
+    *,
+    refused: bool,
+) -> dict[str, _Groups] | None:
+    """The grouping attributes factorized, their blank keys' problems put in ``found``.
+
+    Factorized by ``factorizing``'s threads, or else here. ``refused`` (other
+    inputs are): nothing factorized (``None``), blank keys looked for row by row.
+    """
+    if refused:
+        for name in used & keys.keys():
+            found[name] = _blank_rows(name, _blank(keys[name]), ids)
+        return None
+    groups = {
+        name: factorizing[name].result() if name in factorizing else _Groups.of(keys[name])
+        for name in sorted(used)
+    }
+    for name in used & keys.keys():
+        found[name] = _blank_groups(name, groups[name], ids)
+    return groups
+
+
 @contextlib.contextmanager
 def _cancelled_on_error(futures: Mapping[str, Future[Any]]) -> Iterator[None]:
     """On an exception, cancel ``futures``: their work is not wanted.
@@ -828,20 +906,16 @@ def _prepare(
     if floats not in _FLOAT_POLICIES:
         raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
     size = _size(columns, attributes, subjects)
-    problems: list[BankKPIError] = []
     ids, subject_problems = _subject_array(subjects, size)
-    problems.extend(subject_problems)
-    keys: dict[str, NDArray[Any]] = {}
-    for name in () if groups is not None else scheme.attributes:
-        array, errors = _attribute_array(name, attributes.get(name), size, ids)
-        problems.extend(errors)
-        if array is not None:
-            keys[name] = array
     used = {s.group_by for s in scheme.rankings if s.group_by is not None}
     used |= {*scheme.group_by, *(r.to for r in scheme.rollups)}
+    keys, found = _read_attributes(
+        () if groups is not None else scheme.attributes, attributes, size, ids, used
+    )
     factorizing: dict[str, Future[_Groups]] = {}
     if groups is None and pool is not None and size > PLAN_ROWS:  # beside the columns
         factorizing = {name: pool.submit(_Groups.of, keys[name]) for name in used & keys.keys()}
+    problems: list[BankKPIError] = []
     with _cancelled_on_error(factorizing):
         variables = _variables(
             scheme, columns, size, places=places or {}, floats=floats, ids=ids, problems=problems
@@ -854,14 +928,13 @@ def _prepare(
                 None,
             )
         )
-    if problems:
+    if groups is None:
+        refused = bool(subject_problems or problems or any(found.values()))
+        groups = _factorized(keys, used, factorizing, ids, found, refused=refused)
+    problems = [*subject_problems, *itertools.chain(*found.values()), *problems]
+    if problems or groups is None:
         with _cancelled_on_error(factorizing):
             raise ValidationErrorGroup(f"input arrays refused for scheme {scheme.id}", problems)
-    if groups is None:
-        groups = {
-            name: factorizing[name].result() if name in factorizing else _Groups.of(keys[name])
-            for name in sorted(used)
-        }
     ranks: dict[str, Ranks] = {}
     for spec in scheme.rankings:  # ranked on demand: a selection may need only cut-offs
         ordinal = spec.rule.ties == "ordinal" and ids is not None
@@ -902,27 +975,15 @@ class _Groups:
         (:func:`_text_codes`); any other keys go through ``numpy.unique``.
         """
         n = int(values.shape[0])
-        top = int(values.max()) if values.dtype.kind in "iu" and n else -1
-        if 0 <= top < 4 * n + 1024:
-            try:  # numpy.bincount checks that no key is negative: no pass of our own
-                present = np.bincount(values, minlength=top + 1)
-            except ValueError:  # a negative key
-                present = None
-            if present is not None:
-                codes = np.flatnonzero(present)
-                width = np.int32 if top < 2**31 else np.int64
-                index: NDArray[np.signedinteger[Any]]
-                if codes.shape[0] == top + 1:  # codes 0 … top all used: each is its index
-                    index = values.astype(width)  # a copy, the caller's array may change
-                else:
-                    position = np.cumsum(present > 0, dtype=width) - 1
-                    index = position[values]
-                return cls(codes.astype(values.dtype), index, present[codes].astype(np.int64))
+        if values.dtype.kind in "iu" and n:
+            counted = _counted(values)
+            if counted is not None:
+                codes, index, sizes = counted
+                return cls(codes.astype(values.dtype), index, sizes)
         if values.dtype.kind == "U" and n:
-            keys, index = _text_codes(values)
-        else:
-            keys, inverse = np.unique(values, return_inverse=True)
-            index = inverse.reshape(-1).astype(np.int64)
+            return cls(*_text_codes(values))
+        keys, inverse = np.unique(values, return_inverse=True)
+        index = inverse.reshape(-1).astype(np.int64)
         return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
 
     def sums(self, column: NDArray[np.int64], largest: int, what: str) -> NDArray[np.int64]:
@@ -943,54 +1004,225 @@ class _Groups:
         return GroupTotals(self.keys, self.sums(*penalty, what), self.sums(*reward, what))
 
 
+_Factors: TypeAlias = tuple[NDArray[Any], NDArray[np.signedinteger[Any]], NDArray[np.int64]]
+"""Sorted distinct keys, each row's position among them, and each key's rows."""
+
+
+def _counted(values: NDArray[np.integer[Any]]) -> _Factors | None:
+    """Small non-negative integer keys factorized by counting them, in one pass.
+
+    ``None`` when a key is negative, or the greatest is 4 × the rows or more
+    (counting would cost more than sorting).
+    """
+    n = int(values.shape[0])
+    top = int(values.max())
+    if not 0 <= top < 4 * n + 1024:
+        return None
+    try:  # numpy.bincount checks that no key is negative: no pass of our own
+        present = np.bincount(values, minlength=top + 1)
+    except ValueError:  # a negative key
+        return None
+    codes = np.flatnonzero(present)
+    width = np.int32 if top < 2**31 else np.int64
+    index: NDArray[np.signedinteger[Any]]
+    if codes.shape[0] == top + 1:  # codes 0 … top all used: each is its index
+        index = values.astype(width)  # a copy, the caller's array may change
+    else:
+        position = np.cumsum(present > 0, dtype=width) - 1
+        index = position[values]
+    return codes, index, present[codes].astype(np.int64)
+
+
 def _text_codes(
     values: NDArray[np.str_],
     digest: Callable[[NDArray[np.uint32]], NDArray[np.int64]] | None = None,
-) -> tuple[NDArray[np.str_], NDArray[np.int64]]:
-    """``numpy.unique(values, return_inverse=True)`` for text, without sorting the text.
+) -> _Factors:
+    """``numpy.unique(values, return_inverse=True, return_counts=True)`` for text.
 
-    Each string's code points are packed into one int64 — exactly, when they fit
-    (``R001`` in 28 bits), else as a hash (``digest``, default :func:`_text_hash`)
-    whose every row is then checked against its key's string, falling back to
-    ``numpy.unique`` on a collision. Only the integers and the few distinct
-    strings are sorted: a sort of ``10**6`` region names takes a fifth of the time.
+    Without sorting the text: each string's code points are packed into one
+    int64 — exactly, when they fit (:func:`_text_keys`: ``R00042`` in 17 bits),
+    else as a hash (``digest``, default :func:`_text_hash`) whose every row is
+    then checked against its key's string, falling back to ``numpy.unique`` on
+    a collision. Exact keys within a small range are counted (:func:`_counted`)
+    and give their strings back without reading the rows. Other keys are sorted
+    without row indices, and each row finds its key's place through a hash
+    table (:func:`_positions`). Only the few distinct strings are sorted as text.
     """
     n = int(values.shape[0])
-    packed, exact = _text_keys(values, digest)
-    found, inverse = np.unique(packed, return_inverse=True)  # not return_index: a stable sort
-    index = inverse.reshape(-1).astype(np.int64)
-    some = np.empty(found.shape[0], dtype=np.intp)
-    some[index] = np.arange(n)  # a row of each key (the last one written)
-    distinct = values[some]
-    if not exact and not np.array_equal(distinct[index], values):  # a hash collision
-        keys, inverse = np.unique(values, return_inverse=True)
-        return keys, inverse.reshape(-1).astype(np.int64)
-    order = np.argsort(distinct, kind="stable")  # the few distinct strings, in text order
-    rank = np.empty_like(order)
+    packed, frame = _text_keys(values, digest)
+    if frame is not None:
+        low = int(packed.min())
+        packed -= low
+        counted = _counted(packed)
+        if counted is not None:
+            codes, rows, counts = counted
+            return _text_ordered(_unpacked(codes + low, frame, values.dtype), rows, counts)
+        packed += low
+    ordered = np.sort(packed)
+    first = np.empty(n, dtype=np.bool_)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    found = ordered[first]
+    sizes = np.diff(np.append(np.flatnonzero(first), n)).astype(np.int64)
+    index: NDArray[np.signedinteger[Any]] = _positions(found, packed)
+    if frame is not None:
+        distinct = _unpacked(found, frame, values.dtype)
+    else:
+        some = np.empty(found.shape[0], dtype=np.intp)
+        some[index] = np.arange(n)  # a row of each key (the last one written)
+        distinct = values[some]
+        if not _same_text(distinct, index, values):  # a hash collision
+            keys, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+            return keys, inverse.reshape(-1).astype(np.int64), counts.astype(np.int64)
+    return _text_ordered(distinct, index, sizes)
+
+
+def _text_ordered(
+    keys: NDArray[np.str_], index: NDArray[np.signedinteger[Any]], sizes: NDArray[np.int64]
+) -> _Factors:
+    """Distinct ``keys`` sorted as text, with each row's ``index`` and ``sizes`` to match.
+
+    Exact keys of native byte order sort as their text already: nothing moves.
+    """
+    order = np.argsort(keys, kind="stable")
+    if bool(np.all(order[1:] > order[:-1])):
+        return keys, index, sizes
+    rank = np.empty(order.shape[0], dtype=index.dtype)
     rank[order] = np.arange(order.shape[0])
-    return distinct[order], rank[index].astype(np.int64)
+    return keys[order], np.take(rank, index), sizes[order]
+
+
+_MIX: Final = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0x9E3779B97F4A7C15))
+"""Odd 64-bit multipliers: MurmurHash3's finalizer's and Fibonacci hashing's."""
+
+
+def _slots(values: NDArray[np.int64], bits: int) -> NDArray[np.int64]:
+    """Each value's slot among ``2**bits``: its bits mixed (multiplied modulo 2**64)."""
+    mixed = values.view(np.uint64) >> np.uint64(33)
+    mixed ^= values.view(np.uint64)
+    mixed *= _MIX[0]
+    mixed ^= mixed >> np.uint64(29)
+    mixed *= _MIX[1]
+    mixed >>= np.uint64(64 - bits)  # the top bits, the best mixed
+    return mixed.view(np.int64)
+
+
+def _positions(
+    keys: NDArray[np.int64], values: NDArray[np.int64], bits: int | None = None
+) -> NDArray[np.int32]:
+    """``numpy.searchsorted(keys, values)`` for ``values`` that are all among ``keys``.
+
+    ``keys`` are sorted, distinct and fewer than 2**31. A table of ``2**bits``
+    slots (default: at least 32 a key, from 2**10 to 2**22) holds each key's
+    position at its slot (:func:`_slots`); a row reads its own slot, and only
+    the rows whose slot two keys share (about one in thirty or fewer, for
+    random-looking slots) are searched for. A row reads one int32 from a table
+    that mostly stays in the cache, where a binary search reads some fifteen.
+    """
+    if bits is None:
+        bits = min(22, max(10, (32 * keys.shape[0]).bit_length()))
+    own = _slots(keys, bits)
+    table = np.full(1 << bits, -1, dtype=np.int32)
+    table[own] = np.arange(keys.shape[0], dtype=np.int32)
+    taken = np.sort(own)
+    table[taken[1:][taken[1:] == taken[:-1]]] = -1  # shared by two keys: searched for
+    positions = np.take(table, _slots(values, bits))
+    shared = np.flatnonzero(positions < 0)
+    if shared.shape[0]:
+        positions[shared] = np.searchsorted(keys, values[shared])
+    return positions
+
+
+@attrs.frozen
+class _Frame:
+    """How :func:`_text_keys` packed strings exactly.
+
+    Per column of code points, the least code point and the bits above it (0:
+    every string has the same one).
+    """
+
+    least: tuple[int, ...]
+    bits: tuple[int, ...]
 
 
 def _text_keys(
     values: NDArray[np.str_],
     digest: Callable[[NDArray[np.uint32]], NDArray[np.int64]] | None = None,
-) -> tuple[NDArray[np.int64], bool]:
-    """Each string as an int64, and whether that is exact (else a hash, ``digest``).
+) -> tuple[NDArray[np.int64], _Frame | None]:
+    """Each string as an int64, and the :class:`_Frame` that packed it (``None``: a hash).
 
-    Exact when every string's code points fit side by side in 63 bits, each in a
-    field as wide as the largest code point needs.
+    Exact when the code points' columns (numpy pads shorter strings with zeros),
+    each less its least value, fit side by side in 63 bits, each in a field as
+    wide as its greatest needs: a column every string shares takes none, a
+    column of digits four bits. The keys then sort as the strings do (for
+    native byte order). Else a hash (``digest``, default :func:`_text_hash`).
     """
     n = int(values.shape[0])
     width = values.dtype.itemsize // 4
     points = np.ascontiguousarray(values).view(np.uint32).reshape(n, width)
-    bits = int(points.max(initial=0)).bit_length() or 1
-    if width * bits > 63:
-        return (digest or _text_hash)(points), False
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), _Frame((0,) * width, (0,) * width)
+    least = [int(v) for v in _by_column(np.minimum, points)]
+    most = [int(v) for v in _by_column(np.maximum, points)]
+    bits = [(high - low).bit_length() for high, low in zip(most, least, strict=True)]
+    if sum(bits) > 63:
+        return (digest or _text_hash)(points), None
     packed = np.zeros(n, dtype=np.int64)
-    for column in range(width):
-        packed <<= bits
-        packed |= points[:, column]
-    return packed, True
+    field = np.empty(n, dtype=np.uint32)
+    for column, (low, wide) in enumerate(zip(least, bits, strict=True)):
+        if wide:
+            packed <<= wide
+            packed |= np.subtract(points[:, column], low, out=field) if low else points[:, column]
+    return packed, _Frame(tuple(least), tuple(bits))
+
+
+def _by_column(reduce: np.ufunc, points: NDArray[np.uint32], rows: int = 512) -> NDArray[np.uint32]:
+    """``reduce.reduce(points, axis=0)`` (the least or greatest of each column), fast.
+
+    numpy reduces a few columns of many rows one row at a time; as rows of
+    ``rows`` strings side by side it reduces long rows, twenty times faster.
+    """
+    n, width = points.shape
+    whole = n - n % rows
+    if not whole:
+        return reduce.reduce(points, axis=0)  # type: ignore[no-any-return]
+    wide = points[:whole].reshape(whole // rows, rows * width)
+    found: NDArray[np.uint32] = reduce.reduce(reduce.reduce(wide, axis=0).reshape(rows, width))
+    if whole < n:
+        found = reduce(found, reduce.reduce(points[whole:], axis=0))
+    return found
+
+
+def _unpacked(keys: NDArray[np.int64], frame: _Frame, dtype: np.dtype[Any]) -> NDArray[np.str_]:
+    """The strings :func:`_text_keys` packed into ``keys`` by ``frame``, as ``dtype``."""
+    points = np.empty((keys.shape[0], len(frame.bits)), dtype=np.uint32)
+    shift = sum(frame.bits)
+    for column, (low, wide) in enumerate(zip(frame.least, frame.bits, strict=True)):
+        shift -= wide
+        points[:, column] = ((keys >> shift) & ((1 << wide) - 1)) + low
+    return points.view(dtype).reshape(keys.shape[0])
+
+
+def _same_text(
+    distinct: NDArray[np.str_],
+    index: NDArray[np.signedinteger[Any]],
+    values: NDArray[np.str_],
+    rows: int = 8192,
+) -> bool:
+    """Whether ``distinct[index]`` equals ``values`` (strings of one type).
+
+    Compared as words of code points (two to a word when they pair up), a few
+    thousand rows at a time, so that the gathered rows stay in the cache: a
+    quarter of the time of comparing the strings.
+    """
+    n = int(values.shape[0])
+    word = np.uint64 if values.dtype.itemsize % 8 == 0 else np.uint32
+    mine = np.ascontiguousarray(values).view(word).reshape(n, -1)
+    theirs = np.ascontiguousarray(distinct).view(word).reshape(distinct.shape[0], -1)
+    return all(
+        np.array_equal(np.take(theirs, index[lo : lo + rows], axis=0), mine[lo : lo + rows])
+        for lo in range(0, n, rows)
+    )
 
 
 def _may_repeat(values: NDArray[np.str_]) -> bool:
@@ -999,13 +1231,31 @@ def _may_repeat(values: NDArray[np.str_]) -> bool:
     return bool(np.any(keys[1:] == keys[:-1]))
 
 
-def _text_hash(points: NDArray[np.uint32]) -> NDArray[np.int64]:
-    """A 64-bit polynomial hash of each row of code points (collisions are checked)."""
-    state = np.full(points.shape[0], 1469598103934665603, dtype=np.uint64)
-    for column in range(points.shape[1]):
-        state *= np.uint64(1099511628211)
-        state ^= points[:, column].astype(np.uint64)
-    return state.view(np.int64)
+def _text_hash(points: NDArray[np.uint32], rows: int = 16384) -> NDArray[np.int64]:
+    """A 64-bit polynomial hash of each row of code points (collisions are checked).
+
+    ``Σ word × P**k`` modulo 2**64 (``P`` FNV's prime), one matrix product: two
+    code points to a word when they pair up (an even number of columns), else
+    one, cast to 64 bits ``rows`` rows at a time.
+    """
+    n, width = points.shape
+    if width % 2 == 0 and points.flags.c_contiguous:
+        words = points.view(np.uint64)
+        hashed: NDArray[np.uint64] = words @ _powers(words.shape[1])
+        return hashed.view(np.int64)
+    powers = _powers(width)
+    out = np.empty(n, dtype=np.uint64)
+    wide = np.empty((min(n, rows), width), dtype=np.uint64)
+    for lo in range(0, n, rows):
+        chunk = wide[: min(n, lo + rows) - lo]
+        chunk[...] = points[lo : lo + rows]
+        np.matmul(chunk, powers, out=out[lo : lo + rows])
+    return out.view(np.int64)
+
+
+def _powers(count: int) -> NDArray[np.uint64]:
+    """FNV's 64-bit prime to the powers ``count`` … 1, modulo 2**64."""
+    return np.array([pow(1099511628211, k, 2**64) for k in range(count, 0, -1)], dtype=np.uint64)
 
 
 def evaluate_arrays(
