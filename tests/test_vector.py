@@ -985,6 +985,31 @@ def test_blank_group_keys_are_named_row_by_row_however_found(keys):
     assert len(both.value.problems) == 2
 
 
+def test_int_group_keys_beside_a_refused_input_are_not_checked_for_blanks():
+    """Int group keys cannot be blank: a refused input beside them is reported as
+    itself (a reviewer found the blank check failing on ints)."""
+    with pytest.raises(ValidationErrorGroup) as info:
+        evaluate_arrays(
+            scheme_a(),
+            {"score": ["97", "101"], "complaints": [0, 0]},
+            {"region": np.array([1, 2]), "head": ["H", ""]},
+        )
+    assert [type(p) for p in info.value.problems] == [MissingDataError, OutOfRangeError]
+    assert "no attribute 'head' (1 row: row 1)" in str(info.value.problems[0])
+
+
+def test_text_keys_of_no_rows_factorize_as_numpy_unique():
+    from bankkpi.vector import _text_codes  # noqa: PLC0415
+
+    keys, index, sizes = _text_codes(np.array([], dtype="<U3"))
+    assert (keys.dtype, keys.shape, index.tolist(), sizes.tolist()) == (
+        np.dtype("<U3"),
+        (0,),
+        [],
+        [],
+    )
+
+
 def test_blank_group_keys_are_found_when_factorized_in_threads():
     """Past one block the keys are factorized in a thread beside the columns; blank
     keys are still refused by row."""

@@ -860,7 +860,8 @@ def _factorized(
     """
     if refused:
         for name in used & keys.keys():
-            found[name] = _blank_rows(name, _blank(keys[name]), ids)
+            if keys[name].dtype.kind == "U":  # int keys are never blank
+                found[name] = _blank_rows(name, _blank(keys[name]), ids)
         return None
     groups = {
         name: factorizing[name].result() if name in factorizing else _Groups.of(keys[name])
@@ -930,7 +931,8 @@ def _prepare(
         )
     if groups is None:
         refused = bool(subject_problems or problems or any(found.values()))
-        groups = _factorized(keys, used, factorizing, ids, found, refused=refused)
+        with _cancelled_on_error(factorizing):
+            groups = _factorized(keys, used, factorizing, ids, found, refused=refused)
     problems = [*subject_problems, *itertools.chain(*found.values()), *problems]
     if problems or groups is None:
         with _cancelled_on_error(factorizing):
@@ -1011,8 +1013,8 @@ _Factors: TypeAlias = tuple[NDArray[Any], NDArray[np.signedinteger[Any]], NDArra
 def _counted(values: NDArray[np.integer[Any]]) -> _Factors | None:
     """Small non-negative integer keys factorized by counting them, in one pass.
 
-    ``None`` when a key is negative, or the greatest is 4 × the rows or more
-    (counting would cost more than sorting).
+    ``None`` when a key is negative, or the greatest is 4 × the rows + 1024 or
+    more (counting would cost more than sorting).
     """
     n = int(values.shape[0])
     top = int(values.max())
@@ -1049,6 +1051,8 @@ def _text_codes(
     table (:func:`_positions`). Only the few distinct strings are sorted as text.
     """
     n = int(values.shape[0])
+    if n == 0:
+        return values.copy(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     packed, frame = _text_keys(values, digest)
     if frame is not None:
         low = int(packed.min())
@@ -1109,10 +1113,10 @@ def _slots(values: NDArray[np.int64], bits: int) -> NDArray[np.int64]:
 
 def _positions(
     keys: NDArray[np.int64], values: NDArray[np.int64], bits: int | None = None
-) -> NDArray[np.int32]:
+) -> NDArray[np.signedinteger[Any]]:
     """``numpy.searchsorted(keys, values)`` for ``values`` that are all among ``keys``.
 
-    ``keys`` are sorted, distinct and fewer than 2**31. A table of ``2**bits``
+    ``keys`` are sorted and distinct (int32 positions for fewer than 2**31). A table of ``2**bits``
     slots (default: at least 32 a key, from 2**10 to 2**22) holds each key's
     position at its slot (:func:`_slots`); a row reads its own slot, and only
     the rows whose slot two keys share (about one in thirty or fewer, for
@@ -1122,8 +1126,9 @@ def _positions(
     if bits is None:
         bits = min(22, max(10, (32 * keys.shape[0]).bit_length()))
     own = _slots(keys, bits)
-    table = np.full(1 << bits, -1, dtype=np.int32)
-    table[own] = np.arange(keys.shape[0], dtype=np.int32)
+    width = np.int32 if keys.shape[0] < 2**31 else np.int64
+    table = np.full(1 << bits, -1, dtype=width)
+    table[own] = np.arange(keys.shape[0], dtype=width)
     taken = np.sort(own)
     table[taken[1:][taken[1:] == taken[:-1]]] = -1  # shared by two keys: searched for
     positions = np.take(table, _slots(values, bits))
@@ -1235,8 +1240,9 @@ def _text_hash(points: NDArray[np.uint32], rows: int = 16384) -> NDArray[np.int6
     """A 64-bit polynomial hash of each row of code points (collisions are checked).
 
     ``Σ word × P**k`` modulo 2**64 (``P`` FNV's prime), one matrix product: two
-    code points to a word when they pair up (an even number of columns), else
-    one, cast to 64 bits ``rows`` rows at a time.
+    code points to a word when they pair up (an even number of columns, rows
+    contiguous, as :func:`_text_keys` gives them), else one, cast to 64 bits
+    ``rows`` rows at a time.
     """
     n, width = points.shape
     if width % 2 == 0 and points.flags.c_contiguous:
