@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
+import os
 import time
 from multiprocessing.connection import Connection
 from typing import Final, Self
@@ -27,6 +28,21 @@ from workload import DEFAULT, Outcome
 
 PRELOAD: Final = ["workload", "peers", "bankkpi_workload"]
 """What the fork server imports before any worker forks from it."""
+
+
+def _processor_seconds() -> tuple[float, float]:
+    """This process's user and system seconds so far, every thread's.
+
+    ``resource.getrusage`` (microseconds) where there is one, else ``os.times``
+    (Windows; its ticks may be coarse).
+    """
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        times = os.times()
+        return times.user, times.system
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
 
 
 def _serve(conn: Connection, name: str, n: int, seed: int) -> None:
@@ -45,13 +61,16 @@ def _serve(conn: Connection, name: str, n: int, seed: int) -> None:
         return
     while conn.recv() == "time":
         gc.collect()
+        before = _processor_seconds()
         started = time.perf_counter()
         try:
             impl(scores, regions, DEFAULT)
         except Exception as exc:  # noqa: BLE001 - reported by the runner, which stops
             conn.send(f"{type(exc).__name__}: {exc}")
             return
-        conn.send(time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        after = _processor_seconds()
+        conn.send((wall, after[0] - before[0], after[1] - before[1]))
 
 
 class Workers:
@@ -65,6 +84,8 @@ class Workers:
         else:  # Windows: each worker starts a fresh interpreter (slower to start)
             context = multiprocessing.get_context("spawn")
         self.outcomes: dict[str, Outcome | str] = {}
+        self.processor: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+        """Each timed call's processor seconds in its worker: (user, system), all threads."""
         self._pipes: dict[str, Connection] = {}
         self._processes: dict[str, multiprocessing.process.BaseProcess] = {}
         try:
@@ -95,14 +116,18 @@ class Workers:
     def time_once(self, name: str) -> float:
         """Seconds of one call of ``name``, in its own process.
 
+        Its processor seconds (user, system) go to :attr:`processor`.
+
         Raises:
             RuntimeError: when the call fails or the worker stops.
         """
         self._pipes[name].send("time")
-        seconds = self._receive(name)
-        if not isinstance(seconds, float):  # why the call failed
-            raise RuntimeError(f"{name} failed: {seconds}")  # noqa: TRY004 - not a type error
-        return seconds
+        reply = self._receive(name)
+        if not isinstance(reply, tuple):  # why the call failed
+            raise RuntimeError(f"{name} failed: {reply}")  # noqa: TRY004 - not a type error
+        wall, user, system = reply
+        self.processor[name].append((user, system))
+        return float(wall)
 
     def close(self) -> None:
         """Stop every worker and wait for it."""

@@ -135,6 +135,28 @@ def _row(n: int, name: str, seconds: list[float] | None, ratio: float | None, no
     )
 
 
+def _processor_medians(
+    n: int, processor: dict[str, list[tuple[float, float]]]
+) -> dict[str, dict[str, float]]:
+    """Print and return each implementation's median processor seconds per call.
+
+    User time counts every thread's work; system time is mostly the kernel
+    providing fresh memory, which on a shared virtual machine varies from call to
+    call far more than the work does.
+    """
+    found = {
+        name: {
+            "user": statistics.median(u for u, _ in calls),
+            "system": statistics.median(s for _, s in calls),
+        }
+        for name, calls in processor.items()
+        if calls
+    }
+    shown = ", ".join(f"{name} {t['user']:.4f} + {t['system']:.4f}" for name, t in found.items())
+    print(f"{n:>10}  processor s per call, medians (user + system): {shown}", flush=True)
+    return found
+
+
 def _ratio(medians: dict[str, float | None], name: str) -> float | None:
     peer, ours = medians.get(name), medians.get("bankkpi")
     return None if peer is None or not ours else round(peer / ours, 3)
@@ -173,6 +195,7 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
     )
     all_medians: dict[str, dict[str, float | None]] = {}
     all_mins: dict[str, dict[str, float]] = {}
+    all_processor: dict[str, dict[str, dict[str, float]]] = {}
     for n in sizes:
         runnable, skipped = _select(n, impls, only)
         try:
@@ -181,6 +204,7 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
                     print(f"MISMATCH at N={n}: {why}", file=sys.stderr)
                     return 1
                 seconds = _time_round_robin(workers, list(runnable), repeats)
+                processor = dict(workers.processor)
         except RuntimeError as exc:  # a worker failed or stopped
             print(f"FAILED at N={n}: {exc}", file=sys.stderr)
             return 1
@@ -192,6 +216,7 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
         for name in ORDER:
             if name in seconds or name in skipped:
                 _row(n, name, seconds.get(name), _ratio(medians, name), skipped.get(name, ""))
+        all_processor[str(n)] = _processor_medians(n, processor)
     exact_n = 2_000 if max(sizes) <= 10_000 else EXACT_N
     exact_per_second, deferred_per_second = exact_rates_fresh(exact_n, SEED)
     print(
@@ -212,6 +237,7 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
         "numba_compile_seconds": compile_seconds,
         "medians": all_medians,
         "mins": all_mins,
+        "processor_medians": all_processor,
         "ratios_at_n": RATIO_N,
         "exact_outlets_per_second": round(exact_per_second),
         "exact_outlets_per_second_traces_on_demand": round(deferred_per_second),
