@@ -323,7 +323,94 @@ def test_no_table_past_its_limit_or_with_an_amount_no_row_may_have():
     ],
 )
 def test_other_shapes_are_not_compiled(formula, ties):
-    assert compile_rule(rule_of(formula), context(ties)) is None
+    """No nodes: the array path, or a table it computes (a rule of the library's own
+    shapes, reading variables alone, :func:`test_other_shapes_reading_variables_are_tabulated`)."""
+    plan = compile_rule(rule_of(formula), context(ties))
+    assert plan is None or plan.node is None
+    if plan is not None:
+        assert plan.table is not None
+        assert plan.layout is not None
+        assert not plan.layout.bits
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        Expression("score * 2", ["score"]),
+        Expression("if score < 95 then 1000 + (95 - score) * 200 / 3 else 0", ["score"]),
+        Expression("min(complaints * 300, 500) + offence", ["complaints", "offence"]),
+        Expression("500", []),
+        Sum([Fixed(1), Fixed(2)], rounding=YUAN),
+        Sum([Shortfall(AtLeast(95), rate=7), Fixed("0.333")], rounding=YUAN),
+        Shortfall(AtLeast(95), rate=200, per=2),
+        Shortfall(AtLeast(95), rate=200, counting="started"),
+        When(Met(Within(90, 95)), Fixed(1)),
+    ],
+)
+@pytest.mark.parametrize("rounding", [YUAN, RoundingPolicy("half_even", "0.1")])
+def test_other_shapes_reading_variables_are_tabulated(formula, rounding):
+    """A rule of the library's own shapes that compiles to no nodes but reads variables
+    alone is looked up in a table the array path computes, over every combination of
+    the counts from the least to the greatest; each block then gives the array path's
+    amounts."""
+    rule = rule_of(formula, rounding)
+    env = context()
+    plan = compile_rule(rule, env, table_rows=1 << 16)
+    assert plan is not None
+    assert plan.node is None
+    assert plan.layout is not None
+    assert plan.table is not None
+    assert plan.table.shape == (plan.layout.size,)
+    assert by_plan(rule, env, table_rows=1 << 16).tolist() == rule.evaluate_fen(env).tolist()
+
+
+@pytest.mark.parametrize(
+    ("formula", "why"),
+    [
+        (Expression("score - 95", ["score"]), "negative below 95"),
+        (When(InRanks("province", Top(2)), Expression("score", ["score"])), "reads a ranking"),
+        (Expression("fees * 2", ["fees"]), "no such column"),
+        (Shortfall(AtLeast(95), rate=10**17), "past int64, as over the population"),
+    ],
+)
+def test_a_rule_the_array_path_refuses_is_not_tabulated(formula, why):
+    assert compile_rule(rule_of(formula), context(), table_rows=1 << 16) is None, why
+
+
+def test_a_table_refused_at_a_combination_no_row_has_is_not_made():
+    """Negative only between 93.21 and 93.79, where no row scores: the population's
+    amounts are all the array path's to give, but the table's combinations include
+    those scores, so there is no table and the rows decide."""
+    rule = rule_of(
+        Expression("abs(score - 93.5) - 0.3", ["score"]), RoundingPolicy("half_up", "0.01")
+    )
+    env = context()
+    assert not any(9321 <= s <= 9379 for s in SCORES)
+    assert rule.evaluate_fen(env).min() >= 0  # the population is not refused
+    assert compile_rule(rule, env, table_rows=1 << 16) is None
+
+
+class _Mean:
+    """A formula of the caller's own: the amount depends on the whole population."""
+
+    def evaluate(self, context):  # pragma: no cover - the array path alone is used
+        raise NotImplementedError
+
+    def evaluate_array(self, env):
+        from bankkpi._fixedpoint import FixedArray  # noqa: PLC0415
+
+        counts = env.variables["score"].counts
+        mean = int(counts.sum()) // counts.shape[0]
+        return FixedArray(np.abs(counts - mean), 100, 10**6)
+
+
+def test_a_formula_of_the_callers_own_is_never_tabulated():
+    """The library cannot know what another formula reads (here the population's mean
+    score): it keeps the array path over the population."""
+    assert compile_rule(rule_of(_Mean()), context(), table_rows=1 << 16) is None
+    subclass = type("MyExpression", (Expression,), {})
+    formula = subclass("score * 2", ["score"])
+    assert compile_rule(rule_of(formula), context(), table_rows=1 << 16) is None
 
 
 @pytest.mark.parametrize(

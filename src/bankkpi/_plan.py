@@ -40,6 +40,16 @@ array path, which refuses the rows by name. So a rule gives the same amounts, an
 the same errors, whether compiled or not; the agreement tests hold both to the exact
 path.
 
+A rule of any other of the library's shapes (an :class:`~bankkpi.Expression`, a
+rounded :class:`Sum`, …) that reads input variables alone has no nodes; when
+every combination of its variables' counts is few enough, its own array path
+computes the amount of each combination once, and blocks look them up as below
+(:func:`_opaque`). Since the array path checks a table at least as strictly as
+any population whose rows it holds, the amounts are the array path's; where the
+array path refuses any combination there is no table. The only error this can
+change is a refusal for overflow risk alone, which a table computed without it
+replaces by the exact amounts.
+
 A rule's amount on a row depends on the row only through its leaves: the
 counts of the variables it reads and its cut-off comparisons (:class:`_Leaves`).
 When every combination of their values is few enough — a score of 60.00–100.00
@@ -107,6 +117,7 @@ from bankkpi._formulas import (
     met_op,
 )
 from bankkpi._ranking import Exemption, RankSource, Selection
+from bankkpi._schemes import references
 from bankkpi._targets import AtLeast, AtMost
 from bankkpi.exceptions import BankKPIError
 
@@ -1303,7 +1314,8 @@ class RulePlan:
     """
 
     rule: Rule
-    node: _Node
+    node: _Node | None
+    """``None`` for a rule of another shape (:func:`_opaque`): its table gives every amount."""
     leaves: _Leaves
     layout: _Layout | None = None
     table: NDArray[np.int64] | None = None
@@ -1339,6 +1351,8 @@ class RulePlan:
         refused, or of a negative amount — gets −1 instead of failing the block.
         """
         scratch = block.scratch
+        if self.node is None:
+            raise AssertionError("a plan without nodes looks every amount up in its table")
         try:
             values = self.node.run(block)
         finally:
@@ -1422,6 +1436,76 @@ class RulePlan:
         return attrs.evolve(self, cuts=cuts)
 
 
+def _opaque(rule: Rule, env: ArrayContext, table_rows: int) -> RulePlan | None:
+    """A rule of no compiled shape, as a table of amounts the array path computes.
+
+    ``None`` unless it reads variables alone and every combination is computed.
+    For a formula built of the library's own shapes (:func:`_row_wise`: an
+    :class:`~bankkpi.Expression`, a rounded :class:`Sum`, …) reading no ranking,
+    the array path evaluates the rule over every combination of the counts of
+    the variables it reads, from each one's least to its greatest (as a compiled
+    rule's table numbers them, :class:`_Layout`), if those are at most
+    ``table_rows``. A row's amount there depends on the row alone, and whatever
+    the array path checks over a population — a bound from the least and
+    greatest counts, a largest value, the common factors it takes out before it
+    rounds — it checks over the table at least as strictly, since the table's
+    counts hold every population row's and the same extremes. So a table
+    computed without refusal gives each row the amount the array path gives it,
+    and the population would not be refused either. If the array path refuses
+    any combination (a value in no band, a negative amount, a step past int64),
+    even one no row has, there is no table: the rows decide, as without a plan.
+    """
+    if not _row_wise(rule.formula):
+        return None
+    variables, _ = references(rule.formula)
+    leaves = _Leaves(env)
+    if any(leaves.variable(name) is None for name in sorted(variables)):
+        return None
+    layout = _Layout.of(leaves)
+    size = layout.size
+    if size > min(table_rows, _INDEX_ROWS):
+        return None
+    rows = _TableRows(layout, 0, size, Scratch(size))
+    combinations = ArrayContext(
+        size,
+        {
+            name: Counts(rows.counts(name), counts.places)
+            for name, counts in leaves.variables.items()
+        },
+    )
+    try:
+        table = rule.evaluate_fen(combinations)
+    except (BankKPIError, ArithmeticError, ValueError):  # refused somewhere: the rows decide
+        return None
+    if size and int(table.min()) < 0:
+        return None
+    return RulePlan(rule, None, leaves, layout, table, cuts=())
+
+
+_PLAIN: Final = (type(None), bool, int, str, Decimal, Fraction)
+
+
+def _row_wise(node: object) -> bool:
+    """Whether a formula tree's amount on a row depends on the row alone.
+
+    So it is when the tree is built of the library's own classes alone (not a
+    subclass, nor another :class:`~bankkpi.Formula`, which may read the population
+    as a whole) and reads no ranking.
+    """
+    if isinstance(node, _PLAIN):
+        return True
+    if isinstance(node, tuple | list | frozenset):
+        return all(_row_wise(item) for item in node)
+    kind = type(node)
+    if (
+        isinstance(node, InRanks)
+        or not kind.__module__.startswith("bankkpi.")
+        or not attrs.has(kind)
+    ):
+        return False
+    return all(_row_wise(getattr(node, field.name)) for field in attrs.fields(kind))
+
+
 def compile_rule(
     rule: Rule,
     env: ArrayContext,
@@ -1432,6 +1516,9 @@ def compile_rule(
     resolve: bool = True,
 ) -> RulePlan | None:
     """``rule`` compiled for ``env``'s population, or ``None`` if not one of the shapes.
+
+    A rule of another of the library's shapes that reads variables alone gets a
+    plan with no nodes, whose table its array path computes (:func:`_opaque`).
 
     ``env`` is a whole population (no ``active`` rows); its rankings' cut-offs are
     computed here if not before. The plan looks its amounts up in a table when
@@ -1444,16 +1531,16 @@ def compile_rule(
     """
     if env.active is not None:
         return None
+    if table_rows is None:
+        table_rows = min(env.size // TABLE_SHARE, TABLE_ROWS)
     leaves = _Leaves(env)
     node = _formula(rule.formula, leaves)
     if node is None:
-        return None
+        return _opaque(rule, env, table_rows)
     exponent = rule.rounding.exponent
     if exponent < 0 and not _fits(node.bound * 10**-exponent):
         # the array path would first take common factors out of the rows it rounds:
         # over a block they could differ from those over the whole population
         return None
-    if table_rows is None:
-        table_rows = min(env.size // TABLE_SHARE, TABLE_ROWS)
     plan = RulePlan(rule, node, leaves).tabulated(table_rows, pool, parts)
     return plan.resolved() if resolve else plan
