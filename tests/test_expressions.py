@@ -475,6 +475,14 @@ class TestArrays:
         tens = formula.evaluate_array({"a": counts(10000)}, rounding=RoundingPolicy("up", "10"))
         assert (fen.tolist(), tens.tolist()) == ([33], [4])  # 33.333… up to tens: 40
 
+    def test_zero_divided_by_a_tiny_constant_is_zero(self):
+        """0 ÷ 10^-29: the divisor's denominator leaves int64, but every row is 0, and so
+        is the quotient (a reviewer found a raw OverflowError here)."""
+        formula = Expression("score * 0 / 0.00000000000000000000000000001 + 1", ["score"])
+        result = formula.evaluate_array({"score": counts(9150, 0)}, rounding=YUAN)
+        assert result.tolist() == [1, 1]
+        assert formula.evaluate(Context("o", {"score": "91.5"})).amount == 1
+
     def test_places_per_variable_and_broadcasting(self):
         formula = Expression("count * rate", ["count", "rate"])
         result = formula.evaluate_array(

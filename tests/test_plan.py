@@ -342,6 +342,7 @@ def test_other_shapes_are_not_compiled(formula, ties):
         Expression("500", []),
         Sum([Fixed(1), Fixed(2)], rounding=YUAN),
         Sum([Shortfall(AtLeast(95), rate=7), Fixed("0.333")], rounding=YUAN),
+        Sum([BandAmount(BANDS, {"low": "0.5", "high": 3}), Fixed("0.25")], rounding=YUAN),
         Shortfall(AtLeast(95), rate=200, per=2),
         Shortfall(AtLeast(95), rate=200, counting="started"),
         When(Met(Within(90, 95)), Fixed(1)),

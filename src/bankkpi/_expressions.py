@@ -1078,8 +1078,10 @@ class _Arrays:
             divisor = _number(node.right, {})
             if divisor == 0:
                 raise ZeroDenominatorError(unparse(node), unparse(node.right))
+            if not left.bound:  # every row is 0, and so is its quotient: no step to take
+                return FixedArray(left.num * 0, 1, 0)
             sign = 1 if divisor > 0 else -1
-            self.guard(left.bound * divisor.denominator, node)
+            self.guard(left.bound * divisor.denominator, node)  # so the multiplier fits too
             num = left.num * np.int64(sign * divisor.denominator)
             return self.reduce(num, left.den * abs(divisor.numerator), node)
         right = self.number(node.right)

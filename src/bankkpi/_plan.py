@@ -31,24 +31,24 @@ over rows it does not let through. Anything else, a variable the context lacks, 
 constant whose numerator or denominator leaves int64 (the array path refuses it), or
 a numerator, denominator or bound that could leave int64 — before or after the
 rule's rounding scales the values to a place finer than 1 — and :func:`compile_rule`
-returns ``None``: the rule takes the array path. So no step of a plan depends on the
-rows of a block: the array path's only such steps (taking common factors out when a
-bound fails) are left to it. A compiled rule that meets a negative amount, or an
-amount or fen beyond int64, in some block gives that block back
-(:meth:`RulePlan.fen` returns ``False``), and the caller gives the whole rule to the
-array path, which refuses the rows by name. So a rule gives the same amounts, and
-the same errors, whether compiled or not; the agreement tests hold both to the exact
-path.
+returns ``None`` (or a plan with no nodes, below): the rule takes the array path.
+So no step of a plan depends on the rows of a block: the array path's only such
+steps (taking common factors out when a bound fails) are left to it. A compiled
+rule that meets a negative amount, or an amount or fen beyond int64, in some block
+gives that block back (:meth:`RulePlan.fen` returns ``False``), and the caller gives
+the whole rule to the array path, which refuses the rows by name. So a rule gives
+the same amounts, and the same errors, whether compiled or not (a plan with no
+nodes may give exact amounts where the array path would refuse for overflow risk,
+below); the agreement tests hold both to the exact path.
 
 A rule of any other of the library's shapes (an :class:`~bankkpi.Expression`, a
 rounded :class:`Sum`, …) that reads input variables alone has no nodes; when
 every combination of its variables' counts is few enough, its own array path
 computes the amount of each combination once, and blocks look them up as below
-(:func:`_opaque`). Since the array path checks a table at least as strictly as
-any population whose rows it holds, the amounts are the array path's; where the
-array path refuses any combination there is no table. The only error this can
-change is a refusal for overflow risk alone, which a table computed without it
-replaces by the exact amounts.
+(:func:`_opaque`). The amounts are the array path's, and where it refuses any
+combination there is no table; the only error this can change is a refusal for
+overflow risk (a bound, which over a branch few rows take depends on which rows
+take it), which a table computed without it may replace by the exact amounts.
 
 A rule's amount on a row depends on the row only through its leaves: the
 counts of the variables it reads and its cut-off comparisons (:class:`_Leaves`).
@@ -76,7 +76,7 @@ arithmetic. A constant node gives a Python int.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, wait
 from decimal import Decimal
 from fractions import Fraction
@@ -1445,15 +1445,18 @@ def _opaque(rule: Rule, env: ArrayContext, table_rows: int) -> RulePlan | None:
     the array path evaluates the rule over every combination of the counts of
     the variables it reads, from each one's least to its greatest (as a compiled
     rule's table numbers them, :class:`_Layout`), if those are at most
-    ``table_rows``. A row's amount there depends on the row alone, and whatever
-    the array path checks over a population — a bound from the least and
-    greatest counts, a largest value, the common factors it takes out before it
-    rounds — it checks over the table at least as strictly, since the table's
-    counts hold every population row's and the same extremes. So a table
-    computed without refusal gives each row the amount the array path gives it,
-    and the population would not be refused either. If the array path refuses
-    any combination (a value in no band, a negative amount, a step past int64),
-    even one no row has, there is no table: the rows decide, as without a plan.
+    ``table_rows``. A row's amount there depends on the row alone: every amount
+    the array path gives is exact, so the table's are each row's. Whatever it
+    refuses row by row (a value in no band, a negative amount, a value that is
+    not a whole fen) a population holds only where the table does, since the
+    table holds every row's combination: if the array path refuses any
+    combination, even one no row has, or raises for any other reason, there is
+    no table and the rows decide, as without a plan. Its refusals for overflow
+    *risk* are bounds, not values, and may differ: a branch that few rows take is
+    evaluated on those rows alone, with their own tighter bound, and the share
+    of rows taking it differs between the table and a population. So where the
+    array path over the population would refuse a rule for overflow risk, a
+    table computed without that refusal may give the rule's exact amounts.
     """
     if not _row_wise(rule.formula):
         return None
@@ -1496,6 +1499,8 @@ def _row_wise(node: object) -> bool:
         return True
     if isinstance(node, tuple | list | frozenset):
         return all(_row_wise(item) for item in node)
+    if isinstance(node, Mapping):  # a band's amounts by label
+        return all(_row_wise(key) and _row_wise(value) for key, value in node.items())
     kind = type(node)
     if (
         isinstance(node, InRanks)

@@ -209,18 +209,20 @@ def errors_csv(errors: Iterable[ErrorRecord]) -> str:
 
 
 def traces_jsonl(results: Results) -> str:
-    """One JSON object per result line: subject, rule, kind, amount and the full trace."""
+    """One JSON object per result line: subject, rule, kind, amount and the full trace.
+
+    One encoder for every line (``json.dumps`` with options makes one per call).
+    """
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
     return "".join(
-        json.dumps(
+        encode(
             {
                 "subject": ln.subject,
                 "rule": ln.rule,
                 "kind": ln.kind,
                 "amount": f"{ln.amount:f}",
                 "trace": ln.trace.to_dict(),
-            },
-            ensure_ascii=False,
-            sort_keys=True,
+            }
         )
         + "\n"
         for ln in results.lines
