@@ -1116,12 +1116,13 @@ def _positions(
 ) -> NDArray[np.signedinteger[Any]]:
     """``numpy.searchsorted(keys, values)`` for ``values`` that are all among ``keys``.
 
-    ``keys`` are sorted and distinct (int32 positions for fewer than 2**31). A table of ``2**bits``
-    slots (default: at least 32 a key, from 2**10 to 2**22) holds each key's
-    position at its slot (:func:`_slots`); a row reads its own slot, and only
-    the rows whose slot two keys share (about one in thirty or fewer, for
-    random-looking slots) are searched for. A row reads one int32 from a table
-    that mostly stays in the cache, where a binary search reads some fifteen.
+    ``keys`` are sorted and distinct (positions in int32 for fewer than 2**31). A
+    table of ``2**bits`` slots (default: at least 32 a key, from 2**10 to 2**22)
+    holds each key's position at its slot (:func:`_slots`); a row reads its own
+    slot, and only the rows whose slot two keys share (about one in thirty or
+    fewer, for random-looking slots) are searched for. A row reads one int32 from
+    a table that mostly stays in the cache, where a binary search reads some
+    fifteen.
     """
     if bits is None:
         bits = min(22, max(10, (32 * keys.shape[0]).bit_length()))
@@ -1217,8 +1218,9 @@ def _same_text(
     """Whether ``distinct[index]`` equals ``values`` (strings of one type).
 
     Compared as words of code points (two to a word when they pair up), a few
-    thousand rows at a time, so that the gathered rows stay in the cache: a
-    quarter of the time of comparing the strings.
+    thousand rows at a time, so that the gathered rows stay in the cache: about
+    half the time of comparing the strings (10.6 against 19.6 ms for 10^6 rows of
+    ten characters).
     """
     n = int(values.shape[0])
     word = np.uint64 if values.dtype.itemsize % 8 == 0 else np.uint32
