@@ -985,6 +985,58 @@ def test_blank_group_keys_are_named_row_by_row_however_found(keys):
     assert len(both.value.problems) == 2
 
 
+class _NA:
+    """Like pandas' ``NA``: a comparison gives ``NA``, whose truth is ambiguous."""
+
+    def __ne__(self, other):
+        return self
+
+    def __eq__(self, other):
+        return self
+
+    def __bool__(self):
+        raise TypeError("boolean value of NA is ambiguous")
+
+    __hash__ = object.__hash__
+
+    def __str__(self):
+        return "<NA>"
+
+
+@pytest.mark.parametrize(
+    "missing", [None, np.nan, float("nan"), np.datetime64("NaT"), _NA()], ids=repr
+)
+def test_a_missing_group_key_in_an_object_column_is_refused_not_grouped(missing):
+    """A pandas column's missing key (None, NaN, NaT, NA) is a blank key, refused by
+    row — not the text 'nan' or '<NA>', a group like any other, as it once was."""
+    keys = np.array(["R1", missing, "R2", 7], dtype=object)
+    with pytest.raises(ValidationErrorGroup) as info:
+        evaluate_arrays(
+            scheme_a(),
+            {"score": ["97", "96", "95", "94"], "complaints": [0, 0, 0, 0]},
+            {"region": keys, "head": ["H"] * 4},
+            subjects=["o1", "o2", "o3", "o4"],
+        )
+    (problem,) = info.value.problems
+    assert "no attribute 'region' (1 row: row 1 (o2))" in str(problem)
+    ok = evaluate_arrays(
+        scheme_a(),
+        {"score": ["97", "96", "95", "94"], "complaints": [0, 0, 0, 0]},
+        {"region": np.array(["R1", "R1", "R2", 7], dtype=object), "head": ["H"] * 4},
+    )
+    assert ok.group_totals["region"].keys.tolist() == ["7", "R1", "R2"]  # others: as text
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, _NA()], ids=repr)
+def test_a_missing_subject_id_is_blank(missing):
+    from bankkpi.vector import _subject_array  # noqa: PLC0415
+
+    ids, problems = _subject_array(np.array(["o1", missing, "o3"], dtype=object), 3)
+    assert ids is not None
+    assert ids.tolist() == ["o1", "", "o3"]
+    assert [str(p) for p in problems] == ["row 1: 'subject' must not be blank (1 row: row 1): ''"]
+
+
 def test_int_group_keys_beside_a_refused_input_are_not_checked_for_blanks():
     """Int group keys cannot be blank: a refused input beside them is reported as
     itself (a reviewer found the blank check failing on ints)."""

@@ -257,10 +257,8 @@ def _subject_array(
     problems = _length("subjects", array, size)
     if problems:
         return None, problems
-    text = array.astype(str)
+    text = _object_text(array) if array.dtype.kind == "O" else array.astype(str)
     blank = _blank(text)
-    if array.dtype.kind == "O":
-        blank |= np.array([s is None for s in array.tolist()], dtype=np.bool_)
     if blank.any():
         first, subject, phrase = describe_rows(np.flatnonzero(blank), None)
         problems.append(
@@ -311,12 +309,41 @@ def _attribute_array(
             )
         ]
     if kind == "O":
-        array = np.array(["" if v is None else str(v) for v in array.tolist()], dtype=str)
+        array = _object_text(array)
     if blanks:
         errors = _blank_rows(name, _blank(array), subjects)
         if errors:
             return None, errors
     return array, []
+
+
+def _object_text(array: NDArray[np.object_]) -> NDArray[np.str_]:
+    """Object keys (a pandas or polars column's) as text, each missing one blank.
+
+    A ``str`` as it is; a missing entry (:func:`_is_missing`: ``None``, a NaN,
+    pandas' ``NA``) as ``""``, which the caller refuses as blank, where before it
+    became the text ``"nan"`` or ``"<NA>"``, a group like any other; anything
+    else as ``str(value)``.
+    """
+    return np.array(
+        [v if type(v) is str else "" if _is_missing(v) else str(v) for v in array.tolist()],
+        dtype=str,
+    )
+
+
+def _is_missing(value: object) -> bool:
+    """Whether ``value`` marks a missing entry.
+
+    ``None``; a value unequal to itself (a float NaN, numpy's ``NaT``); or one
+    whose comparison has no truth value (pandas' ``NA``, whose comparisons give
+    ``NA``).
+    """
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return True
 
 
 def _blank_rows(
