@@ -341,7 +341,7 @@ def _is_missing(value: object) -> bool:
     if value is None:
         return True
     try:
-        return bool(value != value)
+        return bool(value != value)  # noqa: PLR0124 - NaN and NaT are unequal to themselves
     except (TypeError, ValueError):
         return True
 
