@@ -310,7 +310,6 @@ def test_no_table_past_its_limit_or_with_an_amount_no_row_may_have():
 @pytest.mark.parametrize(
     ("formula", "ties"),
     [
-        (Expression("score * 2", ["score"]), "competition"),
         (Sum([Fixed(1), Fixed(2)], rounding=YUAN), "competition"),
         (Shortfall(AtLeast(95), rate=200, per=2), "competition"),
         (Shortfall(AtLeast(95), rate=200, counting="started"), "competition"),
@@ -336,13 +335,10 @@ def test_other_shapes_are_not_compiled(formula, ties):
 @pytest.mark.parametrize(
     "formula",
     [
-        Expression("score * 2", ["score"]),
-        Expression("if score < 95 then 1000 + (95 - score) * 200 / 3 else 0", ["score"]),
-        Expression("min(complaints * 300, 500) + offence", ["complaints", "offence"]),
-        Expression("500", []),
         Sum([Fixed(1), Fixed(2)], rounding=YUAN),
         Sum([Shortfall(AtLeast(95), rate=7), Fixed("0.333")], rounding=YUAN),
         Sum([BandAmount(BANDS, {"low": "0.5", "high": 3}), Fixed("0.25")], rounding=YUAN),
+        Sum([Expression("score / 7", ["score"]), Fixed(1)], rounding=YUAN),
         Shortfall(AtLeast(95), rate=200, per=2),
         Shortfall(AtLeast(95), rate=200, counting="started"),
         When(Met(Within(90, 95)), Fixed(1)),
@@ -365,12 +361,57 @@ def test_other_shapes_reading_variables_are_tabulated(formula, rounding):
     assert by_plan(rule, env, table_rows=1 << 16).tolist() == rule.evaluate_fen(env).tolist()
 
 
+EXPRESSIONS = [
+    Expression("score * 2", ["score"]),
+    Expression("if score < 95 then 1000 + (95 - score) * 200 / 3 else 0", ["score"]),
+    Expression("min(complaints * 300, 500) + offence", ["complaints", "offence"]),
+    Expression("500", []),
+    Expression("abs(score - 93.5) - 0.25", ["score"]),  # negative near 93.5: at the rule's top
+    When(InRanks("region", Bottom(1)), Expression("2000 + (95 - score) * 200", ["score"])),
+    Choose(
+        [(InRanks("province", Top(2)), Fixed(0))],
+        Expression("if score < 95 then (95 - score) * 7 / 3 else 1", ["score"]),
+    ),
+    Sum([Expression("complaints * 2.5", ["complaints"]), Shortfall(AtLeast(95), rate=200)]),
+    Multiply(Expression("score / 100", ["score"]), factor=2, when=Compare("offence", ">=", 3)),
+]
+
+
+@pytest.mark.parametrize("formula", EXPRESSIONS)
+@pytest.mark.parametrize("rounding", [YUAN, RoundingPolicy("half_even", "0.1")])
+@pytest.mark.parametrize(("rows", "table_rows"), [(4, 0), (3, 1 << 16), (11, 0)])
+def test_expressions_compile_to_nodes(formula, rounding, rows, table_rows):
+    """An expression is a node whose values its own array path gives, looked up per
+    combination of its variables: the plan gives the array path's amounts, block by
+    block and tabled, beside rank selections and other nodes — or gives the block
+    back where the rule's amount is negative, as the array path refuses it."""
+    rule = rule_of(formula, rounding)
+    env = context()
+    plan = compile_rule(rule, env, table_rows=table_rows)
+    assert plan is not None
+    assert plan.node is not None
+    try:
+        expected = rule.evaluate_fen(env).tolist()
+    except ValidationErrorGroup:
+        expected = None
+    except InvalidValueError:
+        expected = None
+    assert (
+        None if (got := by_plan(rule, env, rows, table_rows=table_rows)) is None else got.tolist()
+    ) == expected
+
+
+def test_an_expression_over_too_many_combinations_is_not_a_node():
+    env = ArrayContext(2, {"a": Counts([0, 1 << 17], 0)})
+    assert compile_rule(rule_of(Expression("a * 2", ["a"])), env) is None
+
+
 @pytest.mark.parametrize(
     ("formula", "why"),
     [
-        (Expression("score - 95", ["score"]), "negative below 95"),
-        (When(InRanks("province", Top(2)), Expression("score", ["score"])), "reads a ranking"),
-        (Expression("fees * 2", ["fees"]), "no such column"),
+        (Sum([Shortfall(AtLeast(95), rate=7), Fixed(-600)], rounding=YUAN), "negative above 95"),
+        (When(InRanks("province", Top(2)), Sum([Fixed(1)], rounding=YUAN)), "reads a ranking"),
+        (Sum([Expression("fees * 2", ["fees"])], rounding=YUAN), "no such column"),
         (Shortfall(AtLeast(95), rate=10**17), "past int64, as over the population"),
     ],
 )
@@ -383,7 +424,11 @@ def test_a_table_refused_at_a_combination_no_row_has_is_not_made():
     amounts are all the array path's to give, but the table's combinations include
     those scores, so there is no table and the rows decide."""
     rule = rule_of(
-        Expression("abs(score - 93.5) - 0.3", ["score"]), RoundingPolicy("half_up", "0.01")
+        Sum(
+            [Expression("abs(score - 93.5) - 0.3", ["score"])],
+            rounding=RoundingPolicy("half_up", "0.01"),
+        ),
+        RoundingPolicy("half_up", "0.01"),
     )
     env = context()
     assert not any(9321 <= s <= 9379 for s in SCORES)

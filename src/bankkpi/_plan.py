@@ -14,7 +14,9 @@ bookkeeping left, every branch as masked arithmetic; blocks can be small enough 
 stay in the processor's cache and to reuse the allocator's memory
 (:data:`PLAN_ROWS`).
 
-Compiled shapes: :class:`Fixed`; :class:`Shortfall` with exact units and ``per`` 1;
+Compiled shapes: :class:`Fixed`; :class:`~bankkpi.Expression`, as a node whose values
+its own array path gives once per combination of its variables' counts
+(:func:`_expression`); :class:`Shortfall` with exact units and ``per`` 1;
 :class:`Sum` without rounding; :class:`Choose` and :class:`When`; :class:`Clamp`,
 :class:`Multiply`, :class:`BandAmount`, :class:`PerCount`, :class:`PerPeriodEarly`,
 :class:`Escalating`, :class:`RateTable` and :class:`Discretionary`; the predicates
@@ -41,8 +43,9 @@ the same amounts, and the same errors, whether compiled or not (a plan with no
 nodes may give exact amounts where the array path would refuse for overflow risk,
 below); the agreement tests hold both to the exact path.
 
-A rule of any other of the library's shapes (an :class:`~bankkpi.Expression`, a
-rounded :class:`Sum`, …) that reads input variables alone has no nodes; when
+A rule of any other of the library's shapes (a rounded :class:`Sum`, a
+:class:`Shortfall` counted in started units, …) that reads input variables alone
+has no nodes; when
 every combination of its variables' counts is few enough, its own array path
 computes the amount of each combination once, and blocks look them up as below
 (:func:`_opaque`). The amounts are the array path's, and where it refuses any
@@ -88,6 +91,7 @@ from numpy.typing import NDArray
 
 from bankkpi import _fixedpoint as fx
 from bankkpi._bands import BandSet
+from bankkpi._expressions import Expression
 from bankkpi._formulas import (
     AllOf,
     AnyOf,
@@ -114,6 +118,7 @@ from bankkpi._formulas import (
     Var,
     When,
     _var,
+    formula_array,
     met_op,
 )
 from bankkpi._ranking import Exemption, RankSource, Selection
@@ -1121,8 +1126,76 @@ def _in_ranks(predicate: InRanks, env: _Leaves) -> _Test | None:
     return run
 
 
+_EXPRESSION_ROWS: Final = 1 << 16
+"""The most combinations of its variables' counts an :class:`~bankkpi.Expression`
+is compiled over (:func:`_expression`): 512 KiB of numerators."""
+
+
+def _expression(formula: Expression, env: _Leaves) -> _Node | None:
+    """An expression as a node whose values its own array path gives, looked up.
+
+    The array path evaluates the expression once over every combination of the
+    counts of the variables it reads, each from its least to its greatest (at
+    most :data:`_EXPRESSION_ROWS`; a plan is compiled for populations of more than
+    :data:`PLAN_ROWS` rows, twice as many): exact
+    numerators over one denominator, with the largest magnitude among them as
+    the bound. A block numbers its rows' combinations and takes their
+    numerators. The expression's own steps are checked over the combinations at
+    least as strictly as over any rows (their least and greatest counts are the
+    population's), so where they are refused there is no node. The steps around
+    the node are checked with its denominator and bound, which the array path,
+    evaluating the expression over the population or over the rows of a branch,
+    may carry otherwise: a refusal for overflow risk around an expression may
+    differ, never an amount.
+    """
+    names = sorted(references(formula)[0])
+    read = [env.variable(name) for name in names]
+    if any(found is None for found in read):
+        return None
+    columns = [found for found in read if found is not None]
+    sizes = [counts.span[1] - counts.span[0] + 1 for _, counts in columns]
+    rows = math.prod(sizes)
+    if rows > _EXPRESSION_ROWS:
+        return None
+    place = np.arange(rows, dtype=np.int64)
+    values: dict[str, Counts] = {}
+    strides: list[int] = []
+    stride = rows
+    for (name, counts), size in zip(columns, sizes, strict=True):
+        stride //= size
+        strides.append(stride)
+        values[name] = Counts(place // stride % size + counts.span[0], counts.places)
+    try:
+        exact = formula_array(formula, ArrayContext(rows, values))
+    except (BankKPIError, ArithmeticError, ValueError):  # refused somewhere: the rows decide
+        return None
+    table = np.ascontiguousarray(np.broadcast_to(exact.num, (rows,)), dtype=np.int64)
+    bound = int(np.abs(table).max()) if rows else 0
+    if not _fits(exact.den, bound):
+        return None
+    den = exact.den
+    least = [counts.span[0] for _, counts in columns]
+
+    def run(block: Block) -> Values:
+        index = block.scratch.take(np.int64, block.rows)
+        index.fill(0)
+        for (name, _), low, step in zip(columns, least, strides, strict=True):
+            part = block.scratch.take(np.int64, block.rows)
+            np.subtract(block.counts(name), low, out=part)
+            np.multiply(part, step, out=part)
+            np.add(index, part, out=index)
+            block.scratch.give(part)
+        out = block.scratch.take(np.int64, block.rows)
+        np.take(table, index, out=out, mode="clip")  # every index is a combination's
+        block.scratch.give(index)
+        return out
+
+    return _Node(den, bound, run)
+
+
 _FORMULAS: Final[dict[type, Callable[[Any, _Leaves], _Node | None]]] = {
     Fixed: _fixed,
+    Expression: _expression,
     Shortfall: _shortfall,
     Sum: _sum,
     Choose: _chosen,
@@ -1440,8 +1513,8 @@ def _opaque(rule: Rule, env: ArrayContext, table_rows: int) -> RulePlan | None:
     """A rule of no compiled shape, as a table of amounts the array path computes.
 
     ``None`` unless it reads variables alone and every combination is computed.
-    For a formula built of the library's own shapes (:func:`_row_wise`: an
-    :class:`~bankkpi.Expression`, a rounded :class:`Sum`, …) reading no ranking,
+    For a formula built of the library's own shapes (:func:`_row_wise`: a rounded
+    :class:`Sum`, a :class:`Shortfall` counted in started units, …) reading no ranking,
     the array path evaluates the rule over every combination of the counts of
     the variables it reads, from each one's least to its greatest (as a compiled
     rule's table numbers them, :class:`_Layout`), if those are at most
