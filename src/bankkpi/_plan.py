@@ -1140,13 +1140,13 @@ def _expression(formula: Expression, env: _Leaves) -> _Node | None:
     :data:`PLAN_ROWS` rows, twice as many): exact
     numerators over one denominator, with the largest magnitude among them as
     the bound. A block numbers its rows' combinations and takes their
-    numerators. The expression's own steps are checked over the combinations at
-    least as strictly as over any rows (their least and greatest counts are the
-    population's), so where they are refused there is no node. The steps around
-    the node are checked with its denominator and bound, which the array path,
-    evaluating the expression over the population or over the rows of a branch,
-    may carry otherwise: a refusal for overflow risk around an expression may
-    differ, never an amount.
+    numerators; where its array path refuses a combination there is no node.
+    Every amount is exact either way, but a refusal for overflow risk may
+    differ: the array path may evaluate the expression over every row of a
+    branch most rows take, with the other rows' values set to 0 (which may lie
+    outside the counts' range and overflow), and checks the steps around it with
+    the denominator and bound it carries, where the plan uses the node's. A
+    refusal for overflow risk around an expression may differ, never an amount.
     """
     names = sorted(references(formula)[0])
     read = [env.variable(name) for name in names]
