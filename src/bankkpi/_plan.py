@@ -1148,25 +1148,18 @@ def _expression(formula: Expression, env: _Leaves) -> _Node | None:
     the denominator and bound it carries, where the plan uses the node's. A
     refusal for overflow risk around an expression may differ, never an amount.
     """
-    names = sorted(references(formula)[0])
-    read = [env.variable(name) for name in names]
-    if any(found is None for found in read):
-        return None
-    columns = [found for found in read if found is not None]
-    sizes = [counts.span[1] - counts.span[0] + 1 for _, counts in columns]
-    rows = math.prod(sizes)
+    columns: dict[str, Counts] = {}
+    for name in sorted(references(formula)[0]):
+        found = env.variable(name)
+        if found is None:
+            return None
+        columns[name] = found[1]
+    layout = _Layout.over(columns)
+    rows = layout.size
     if rows > _EXPRESSION_ROWS:
         return None
-    place = np.arange(rows, dtype=np.int64)
-    values: dict[str, Counts] = {}
-    strides: list[int] = []
-    stride = rows
-    for (name, counts), size in zip(columns, sizes, strict=True):
-        stride //= size
-        strides.append(stride)
-        values[name] = Counts(place // stride % size + counts.span[0], counts.places)
     try:
-        exact = formula_array(formula, ArrayContext(rows, values))
+        exact = formula_array(formula, _combinations(layout, columns))
     except (BankKPIError, ArithmeticError, ValueError):  # refused somewhere: the rows decide
         return None
     table = np.ascontiguousarray(np.broadcast_to(exact.num, (rows,)), dtype=np.int64)
@@ -1174,17 +1167,9 @@ def _expression(formula: Expression, env: _Leaves) -> _Node | None:
     if not _fits(exact.den, bound):
         return None
     den = exact.den
-    least = [counts.span[0] for _, counts in columns]
 
     def run(block: Block) -> Values:
-        index = block.scratch.take(np.int64, block.rows)
-        index.fill(0)
-        for (name, _), low, step in zip(columns, least, strides, strict=True):
-            part = block.scratch.take(np.int64, block.rows)
-            np.subtract(block.counts(name), low, out=part)
-            np.multiply(part, step, out=part)
-            np.add(index, part, out=index)
-            block.scratch.give(part)
+        index = layout.index(block)
         out = block.scratch.take(np.int64, block.rows)
         np.take(table, index, out=out, mode="clip")  # every index is a combination's
         block.scratch.give(index)
@@ -1280,6 +1265,18 @@ class _Layout:
     folded: dict[int, tuple[str, int, bool]]
 
     @classmethod
+    def over(cls, variables: Mapping[str, Counts]) -> _Layout:
+        """The layout of every combination of ``variables``' counts (no comparisons)."""
+        return cls(
+            tuple(
+                (name, counts.span[0], counts.span[1] - counts.span[0] + 1)
+                for name, counts in variables.items()
+            ),
+            (),
+            {},
+        )
+
+    @classmethod
     def of(cls, leaves: _Leaves) -> _Layout:
         """The layout of ``leaves``' table."""
         counted = {id(counts.counts): name for name, counts in leaves.variables.items()}
@@ -1292,14 +1289,7 @@ class _Layout:
                 folded[leaf] = (name, threshold, largest)
             else:
                 bits.append(leaf)
-        return cls(
-            tuple(
-                (name, counts.span[0], counts.span[1] - counts.span[0] + 1)
-                for name, counts in leaves.variables.items()
-            ),
-            tuple(bits),
-            folded,
-        )
+        return cls(cls.over(leaves.variables).variables, tuple(bits), folded)
 
     @property
     def size(self) -> int:
@@ -1509,6 +1499,15 @@ class RulePlan:
         return attrs.evolve(self, cuts=cuts)
 
 
+def _combinations(layout: _Layout, variables: Mapping[str, Counts]) -> ArrayContext:
+    """A context whose rows are ``layout``'s combinations of ``variables``' counts."""
+    rows = _TableRows(layout, 0, layout.size, Scratch(layout.size))
+    return ArrayContext(
+        layout.size,
+        {name: Counts(rows.counts(name), counts.places) for name, counts in variables.items()},
+    )
+
+
 def _opaque(rule: Rule, env: ArrayContext, table_rows: int) -> RulePlan | None:
     """A rule of no compiled shape, as a table of amounts the array path computes.
 
@@ -1541,16 +1540,8 @@ def _opaque(rule: Rule, env: ArrayContext, table_rows: int) -> RulePlan | None:
     size = layout.size
     if size > min(table_rows, _INDEX_ROWS):
         return None
-    rows = _TableRows(layout, 0, size, Scratch(size))
-    combinations = ArrayContext(
-        size,
-        {
-            name: Counts(rows.counts(name), counts.places)
-            for name, counts in leaves.variables.items()
-        },
-    )
     try:
-        table = rule.evaluate_fen(combinations)
+        table = rule.evaluate_fen(_combinations(layout, leaves.variables))
     except (BankKPIError, ArithmeticError, ValueError):  # refused somewhere: the rows decide
         return None
     if size and int(table.min()) < 0:
