@@ -4,7 +4,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bankkpi import RoundingPolicy, round_fraction
@@ -256,3 +256,32 @@ def test_bincount_reads_counts_without_copying_and_without_writing(values, minle
     assert np.array_equal(fx.bincount(frozen, minlength), expected)
     part = counts[1:]  # a view of part of the owner is not its owner
     assert np.array_equal(fx.bincount(part, minlength), np.bincount(part, minlength=minlength))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(-2, 2),
+    st.integers(1, 3),
+    st.integers(0, 40_000),
+    st.integers(0, 3 * fx.COUNT_STEP),
+    st.sampled_from([np.int64, np.int32, np.uint16]),
+)
+def test_bincount_in_steps_counts_as_numpy_does(seed, extra, steps, top, where, dtype):
+    """Over more than one step: the same counts, a larger value in any step included."""
+    n = steps * fx.COUNT_STEP + extra
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, min(top, 30) + 1, n).astype(dtype)
+    values[min(where, n - 1)] = min(top, np.iinfo(dtype).max)  # the greatest, in some step
+    for minlength in (0, top // 2, top + 5, fx.COUNT_STEP // 4 + 1):
+        expected = np.bincount(values, minlength=minlength)
+        got = fx.bincount(values, minlength)
+        assert got.dtype == expected.dtype
+        assert np.array_equal(got, expected)
+
+
+def test_bincount_in_steps_refuses_a_negative_value_in_a_later_step():
+    values = np.zeros(2 * fx.COUNT_STEP + 3, dtype=np.int64)
+    values[-1] = -1
+    with pytest.raises(ValueError, match="negative"):
+        fx.bincount(values, 5)

@@ -1048,7 +1048,7 @@ def _counted(values: NDArray[np.integer[Any]]) -> _Factors | None:
     if not 0 <= top < 4 * n + 1024:
         return None
     try:  # numpy.bincount checks that no key is negative: no pass of our own
-        present = np.bincount(values, minlength=top + 1)
+        present = fx.bincount(values, minlength=top + 1)
     except ValueError:  # a negative key
         return None
     codes = np.flatnonzero(present)
@@ -1725,10 +1725,12 @@ def _prepare_cutoffs(
 ) -> list[Future[None]]:
     """Each ranking's cut-offs for the selections ``rules`` use, found side by side.
 
-    All in ``pool``, the grouped rankings' (a sort each) first. The futures of the
-    grouped ones are returned: the rules are compiled meanwhile (:func:`_planned`),
-    which needs only the cut-offs of the rankings of the whole population (counted,
-    quick, and folded into compiled tables), awaited here.
+    The grouped rankings' (a sort each) in ``pool``; their futures are returned,
+    and the rules are compiled meanwhile (:func:`_planned`). Compiling needs only
+    the cut-offs of the rankings of the whole population (counted, quick, and
+    folded into compiled tables): they are found here, in this thread, while the
+    pool sorts. (In the pool, a thread of its own counted the province while
+    Python's lock, held by ``numpy.bincount``, kept the sort from starting.)
     """
     wanted: dict[str, list[Selection]] = {}
     for rule in rules:
@@ -1743,14 +1745,10 @@ def _prepare_cutoffs(
         for source, chosen in sources
         if source.groups is not None
     ]
-    whole = [
-        pool.submit(_prepare_selections, (source, chosen))
-        for source, chosen in sources
-        if source.groups is None
-    ]
     try:
-        for future in whole:
-            future.result()
+        for source, chosen in sources:
+            if source.groups is None:
+                _prepare_selections((source, chosen))
     except BaseException:
         wait(grouped)  # none left running unobserved
         raise
