@@ -27,10 +27,13 @@ import numpy as np
 from workload import I64, Outcome, WorkloadParams
 
 from bankkpi import Scheme, SubjectRow, dump_scheme, evaluate, load_scheme, parse_scheme
-from bankkpi.vector import evaluate_arrays
+from bankkpi.vector import ArrayResults, Workspace, evaluate_arrays
 
-LABEL: Final = "bankkpi.vector"
+LABEL: Final = "bankkpi.vector, one Workspace kept between calls"
 """What the runner prints, and writes to its JSON line, for the bankkpi row."""
+
+FRESH_LABEL: Final = "bankkpi.vector, no workspace: every array new"
+"""What the runner prints for the ``bankkpi-fresh`` row (:func:`run_bankkpi_fresh`)."""
 
 IS_STAND_IN: Final = False
 """True while :func:`run_bankkpi` is not bankkpi's own code."""
@@ -70,9 +73,27 @@ def scheme(params: WorkloadParams = WorkloadParams()) -> Scheme:  # noqa: B008 -
     return parse_scheme(data)
 
 
+SPACE: Final = Workspace()
+"""Memory the benchmark's calls share, as a program evaluating again and again would."""
+
+
 def run_bankkpi(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
-    """The workload through bankkpi's vector engine (amounts in whole yuan)."""
-    out = evaluate_arrays(scheme(params), {"score": scores}, {"region": regions})
+    """The workload through bankkpi's vector engine (amounts in whole yuan), with :data:`SPACE`."""
+    out = evaluate_arrays(scheme(params), {"score": scores}, {"region": regions}, workspace=SPACE)
+    return _outcome(out)
+
+
+def run_bankkpi_fresh(scores: I64, regions: I64, params: WorkloadParams) -> Outcome:
+    """:func:`run_bankkpi` without a workspace: every array new, as in a single call."""
+    return _outcome(evaluate_arrays(scheme(params), {"score": scores}, {"region": regions}))
+
+
+ROWS: Final = {"bankkpi": run_bankkpi, "bankkpi-fresh": run_bankkpi_fresh}
+"""The runner's bankkpi rows: the one the ratios are taken against, then the other."""
+
+
+def _outcome(out: ArrayResults) -> Outcome:
+    """The engine's results as the runner compares them (fen to whole yuan, totals by code)."""
     amounts = out.penalty // 100  # every amount is whole yuan: the scheme rounds to yuan
     totals = out.group_totals["region"]
     keys = totals.keys.astype(np.int64)  # every region code given, once: the largest is the last

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import numpy as np
-from bankkpi_workload import run_bankkpi
+from bankkpi_workload import ROWS
 from peers import IMPLEMENTATIONS, Implementation, literal_ranks, python_loop
 from workload import I64, Outcome, WorkloadParams, make_population
 
@@ -240,7 +240,7 @@ def _against(
 def run_check(count: int) -> int:
     """Run every check; print each failure and a summary; return the exit status."""
     started = time.perf_counter()
-    contenders: dict[str, Implementation] = {"bankkpi": run_bankkpi}
+    contenders: dict[str, Implementation] = dict(ROWS)
     contenders |= {name: impl for name, impl in IMPLEMENTATIONS.items() if impl is not None}
     missing = [name for name, impl in IMPLEMENTATIONS.items() if impl is None]
     failures: list[str] = []

@@ -47,11 +47,11 @@ def _processor_seconds() -> tuple[float, float]:
 
 def _serve(conn: Connection, name: str, n: int, seed: int) -> None:
     """A worker: warm up, send the outcome, then time one call per request."""
-    from bankkpi_workload import run_bankkpi  # noqa: PLC0415 - preloaded in the server
+    from bankkpi_workload import ROWS  # noqa: PLC0415 - preloaded in the server
     from peers import IMPLEMENTATIONS  # noqa: PLC0415
     from workload import make_population  # noqa: PLC0415
 
-    impl = run_bankkpi if name == "bankkpi" else IMPLEMENTATIONS[name]
+    impl = ROWS[name] if name in ROWS else IMPLEMENTATIONS[name]
     assert impl is not None  # noqa: S101 - the runner starts installed peers only
     scores, regions = make_population(n, seed)
     try:

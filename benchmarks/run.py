@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from bankkpi_workload import IS_STAND_IN, LABEL, exact_rates_fresh, run_bankkpi
+from bankkpi_workload import FRESH_LABEL, IS_STAND_IN, LABEL, ROWS, exact_rates_fresh
 from check import difference, run_check
 from isolated import Workers
 from peers import IMPLEMENTATIONS, Implementation, numba_fused, versions
@@ -41,6 +41,7 @@ PYTHON_MAX_N: Final = 1_000_000
 SEED: Final = 20240501
 ORDER: Final = (
     "bankkpi",
+    "bankkpi-fresh",
     "numpy-reference",
     "numpy-expert",
     "python",
@@ -123,7 +124,9 @@ def _machine() -> dict[str, object]:
 
 
 def _row(n: int, name: str, seconds: list[float] | None, ratio: float | None, note: str) -> None:
-    label = f"bankkpi: {LABEL}" if name == "bankkpi" else name
+    label = {"bankkpi": f"bankkpi: {LABEL}", "bankkpi-fresh": f"bankkpi: {FRESH_LABEL}"}.get(
+        name, name
+    )
     if seconds is None:
         print(f"{n:>10}  {label:<60} {note}", flush=True)
         return
@@ -157,9 +160,10 @@ def _processor_medians(
     return found
 
 
-def _ratio(medians: dict[str, float | None], name: str) -> float | None:
-    peer, ours = medians.get(name), medians.get("bankkpi")
-    return None if peer is None or not ours else round(peer / ours, 3)
+def _ratio(medians: dict[str, float | None], name: str, ours: str = "bankkpi") -> float | None:
+    """``name``'s median over ``ours``'s (the bankkpi row, or ``bankkpi-fresh``)."""
+    peer, base = medians.get(name), medians.get(ours)
+    return None if peer is None or not base else round(peer / base, 3)
 
 
 def _select(
@@ -170,7 +174,7 @@ def _select(
     skipped: dict[str, str] = {}
     for name in ORDER:
         impl = impls[name]
-        if name != "bankkpi" and name not in only:
+        if name not in ROWS and name not in only:
             continue
         if impl is None:
             skipped[name] = "not installed"
@@ -183,7 +187,7 @@ def _select(
 
 def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
     """Time every selected implementation at every size; print the table and JSON."""
-    impls: dict[str, Implementation | None] = {"bankkpi": run_bankkpi, **IMPLEMENTATIONS}
+    impls: dict[str, Implementation | None] = {**ROWS, **IMPLEMENTATIONS}
     load_start = os.getloadavg()[0]
     compile_seconds = _numba_compile_seconds() if "numba" in only else None
     print(f"bankkpi row: {LABEL}" + (" [STAND-IN, not bankkpi code]" if IS_STAND_IN else ""))
@@ -244,6 +248,10 @@ def run(sizes: tuple[int, ...], repeats: int, only: set[str]) -> int:
         "exact_outlets": exact_n,
     }
     summary |= {key: _ratio(at_ratio_n, name) for name, key in JSON_PEERS.items()}
+    summary["vs_bankkpi_fresh"] = _ratio(at_ratio_n, "bankkpi-fresh")
+    summary["without_workspace"] = {
+        key: _ratio(at_ratio_n, name, "bankkpi-fresh") for name, key in JSON_PEERS.items()
+    }
     print(json.dumps(summary))
     return 0
 

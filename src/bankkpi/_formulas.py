@@ -276,7 +276,23 @@ class RankSelection(Protocol):
 # ---------------------------------------------------------------------- array inputs
 
 
-def _count_array(values: ArrayLike) -> NDArray[np.int64]:
+@attrs.frozen(eq=False)
+class OwnedCounts:
+    """int64 counts the library has just written into an array nothing else writes to.
+
+    :class:`Counts` takes its ``array`` as it is instead of copying it (the
+    vector path's copy of a column, made in a
+    :class:`~bankkpi._workspace.Workspace`'s array).
+    """
+
+    array: NDArray[np.int64]
+
+
+def _count_array(values: ArrayLike | OwnedCounts) -> NDArray[np.int64]:
+    if isinstance(values, OwnedCounts):  # already the library's own copy
+        owned = values.array.view()  # read-only; its owner stays writeable for fx.bincount
+        owned.flags.writeable = False
+        return owned
     array = np.asarray(values)
     if array.dtype.kind in "fc":
         raise FloatMoneyError(

@@ -51,6 +51,7 @@ from numpy.typing import NDArray
 from bankkpi import _fixedpoint as fx
 from bankkpi._checks import one_of
 from bankkpi._money import CONTEXT, DecimalLike, RoundingPolicy, round_fraction, to_decimal
+from bankkpi._workspace import Workspace
 from bankkpi.exceptions import (
     AmbiguousInputError,
     BankKPIError,
@@ -771,6 +772,8 @@ class RankSource:
     secondary: NDArray[np.int64] | None = None
     group_sizes: NDArray[np.int64] | None = attrs.field(default=None, kw_only=True)
     """Subjects per group code (``bincount(groups)``), when the caller has them."""
+    workspace: Workspace | None = attrs.field(default=None, kw_only=True, repr=False)
+    """Memory for the arrays as long as the population: its offsets and sorted keys."""
     _memo: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -1048,7 +1051,7 @@ class RankSource:
         if "small" not in self._memo:
             low = self._range()[0]
             small = self._offset_width()
-            offsets: NDArray[np.signedinteger[Any]] = np.empty(len(self), dtype=small)
+            offsets = self._empty(small)
             np.subtract(self.values, low, out=offsets, casting="unsafe")  # within 0 … span − 1
             width = self._width()
             codes = None if self.groups is None else self.groups.astype(width, copy=False)
@@ -1102,7 +1105,8 @@ class RankSource:
         else:
             packed = self._cell_keys()
             if self.groups is None:  # the keys are the offsets themselves: sort a copy
-                packed = packed.copy()
+                packed, offsets = self._empty(packed.dtype), packed
+                packed[...] = offsets
             packed.sort()
             if dense:
                 keep = np.ones(packed.shape[0], dtype=np.bool_)
@@ -1125,9 +1129,17 @@ class RankSource:
         if codes is None:
             return offsets
         low, high = self._range()
-        keys = codes * np.array(high - low + 1, dtype=codes.dtype)
+        keys = self._empty(codes.dtype)
+        np.multiply(codes, np.array(high - low + 1, dtype=codes.dtype), out=keys)
         keys += offsets  # in the codes' type, which holds every cell
         return keys
+
+    def _empty(self, dtype: np.dtype[np.signedinteger[Any]]) -> NDArray[np.signedinteger[Any]]:
+        """A new array of one ``dtype`` item per row, from :attr:`workspace` if any."""
+        n = len(self)
+        return (
+            np.empty(n, dtype=dtype) if self.workspace is None else self.workspace.empty(n, dtype)
+        )
 
     def _kth_smallest(self, starts: NDArray[np.int64], nth: NDArray[np.int64]) -> NDArray[np.int64]:
         """Per group, its ``nth`` smallest stored value (1-based), as an offset from the lowest."""

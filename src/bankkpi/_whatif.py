@@ -28,6 +28,7 @@ from bankkpi._goalseek import first_holding
 from bankkpi._money import CONTEXT, fen_to_yuan, to_decimal
 from bankkpi._schemefile import dump_scheme, parse_scheme
 from bankkpi._schemes import Scheme
+from bankkpi._workspace import Workspace
 from bankkpi.exceptions import ConfigError, InvalidValueError
 
 if TYPE_CHECKING:  # vector imports this module at run time
@@ -283,17 +284,20 @@ class _Reader:
         self.attributes = attributes or {}
         self.population: _Population | None = None
         self.like = like
+        self.space = Workspace()
+        """Memory each scenario's evaluation takes its largest arrays from."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
         from bankkpi.vector import _Population, _threads  # noqa: PLC0415 - vector imports this
 
+        self.space.begin()
         if self.population is None or not self.population.fits(scheme):
             known = None if self.like is None else self.like.population
             factorized = known.groups if known is not None and known.fits(scheme) else None
             self.population = _Population.of(
-                scheme, self.columns, self.attributes, groups=factorized
+                scheme, self.columns, self.attributes, groups=factorized, space=self.space
             )
-        out = self.population.evaluate(scheme, _threads(None))
+        out = self.population.evaluate(scheme, _threads(None), space=self.space)
         return ScenarioResult(
             dict(scenario),
             out.total("penalty"),

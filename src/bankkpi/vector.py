@@ -53,6 +53,7 @@ from bankkpi._formulas import (
     ArrayPredicate,
     Counts,
     InRanks,
+    OwnedCounts,
     Ranks,
     Rule,
     RuleKind,
@@ -63,6 +64,7 @@ from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
 from bankkpi._plan import PLAN_ROWS, Scratch, compile_rule
 from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection, known_range
 from bankkpi._schemes import Input, Scheme
+from bankkpi._workspace import Workspace
 from bankkpi.exceptions import (
     AmbiguousInputError,
     BankKPIError,
@@ -86,6 +88,7 @@ __all__ = [
     "GroupTotals",
     "ScenarioResult",
     "ScenarioTable",
+    "Workspace",
     "array_context",
     "evaluate_arrays",
     "grid",
@@ -377,9 +380,11 @@ def _int_column(
     indicator: Indicator | None,
     places: int,
     subjects: NDArray[Any] | None,
+    *,
+    space: Workspace | None = None,
 ) -> tuple[Counts | None, list[BankKPIError]]:
     try:
-        column = Counts(array, places)  # one copy, range checked
+        column = _counts_of(array, places, space)  # one copy, range checked
     except OverflowRiskError:
         return None, [OverflowRiskError(f"'{item.name}' holds values beyond int64")]
     counts = column.counts
@@ -397,6 +402,16 @@ def _int_column(
                 )
             ]
     return column, []
+
+
+def _counts_of(array: NDArray[Any], places: int, space: Workspace | None) -> Counts:
+    """``Counts(array, places)`` (a copy, range checked): in ``space``'s memory if given."""
+    big = array.dtype.kind == "u" and array.dtype.itemsize == 8
+    if space is None or array.ndim != 1 or (big and array.size and int(array.max()) > fx.INT64_MAX):
+        return Counts(array, places)  # which refuses what it refuses
+    owned = space.empty(array.shape[0], np.int64)
+    np.copyto(owned, array, casting="unsafe")  # every value fits
+    return Counts(OwnedCounts(owned), places)
 
 
 def _exact_values(
@@ -611,6 +626,7 @@ def _input_column(
     places: Mapping[str, int],
     floats: FloatPolicy,
     subjects: NDArray[Any] | None,
+    space: Workspace | None = None,
 ) -> tuple[Counts | None, list[BankKPIError]]:
     indicator = None if item.indicator is None else scheme.indicator(item.indicator)
     int_places = _places(indicator, item, places)
@@ -627,7 +643,7 @@ def _input_column(
         early = _length(f"columns[{item.name}]", given, size)
         if early:
             return None, early
-        counts, errors = _int_column(item, given, indicator, int_places, subjects)
+        counts, errors = _int_column(item, given, indicator, int_places, subjects, space=space)
     elif given is not None and given.dtype.kind == "f" and floats == "refuse":
         return None, [
             FloatMoneyError(
@@ -826,6 +842,7 @@ def _variables(
     floats: FloatPolicy,
     ids: NDArray[Any] | None,
     problems: list[BankKPIError],
+    space: Workspace | None = None,
 ) -> dict[str, Counts]:
     """Every input's column, read or derived in declaration order; problems collected."""
     variables: dict[str, Counts] = {}
@@ -841,6 +858,7 @@ def _variables(
                 places=places,
                 floats=floats,
                 subjects=ids,
+                space=space,
             )
         problems.extend(errors)
         if counts is not None:
@@ -879,6 +897,7 @@ def _factorized(
     found: dict[str, list[BankKPIError]],
     *,
     refused: bool,
+    space: Workspace | None = None,
 ) -> dict[str, _Groups] | None:
     """The grouping attributes factorized, their blank keys' problems put in ``found``.
 
@@ -891,7 +910,7 @@ def _factorized(
                 found[name] = _blank_rows(name, _blank(keys[name]), ids)
         return None
     groups = {
-        name: factorizing[name].result() if name in factorizing else _Groups.of(keys[name])
+        name: factorizing[name].result() if name in factorizing else _Groups.of(keys[name], space)
         for name in sorted(used)
     }
     for name in used & keys.keys():
@@ -923,13 +942,15 @@ def _prepare(
     floats: FloatPolicy,
     groups: Mapping[str, _Groups] | None = None,
     pool: ThreadPoolExecutor | None = None,
+    space: Workspace | None = None,
 ) -> tuple[ArrayContext, dict[str, _Groups]]:
     """Read and check the columns for ``scheme``.
 
     ``groups``: the attributes as an earlier reading of the same attribute arrays
     factorized them (they are not read again). ``pool``: threads to factorize the
     attributes in while the columns are read (a population of more than
-    :data:`~bankkpi._plan.PLAN_ROWS` rows).
+    :data:`~bankkpi._plan.PLAN_ROWS` rows). ``space``: memory for the copies of the
+    columns and the attributes' codes, and for the rankings' arrays.
     """
     if floats not in _FLOAT_POLICIES:
         raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
@@ -942,11 +963,20 @@ def _prepare(
     )
     factorizing: dict[str, Future[_Groups]] = {}
     if groups is None and pool is not None and size > PLAN_ROWS:  # beside the columns
-        factorizing = {name: pool.submit(_Groups.of, keys[name]) for name in used & keys.keys()}
+        factorizing = {
+            name: pool.submit(_Groups.of, keys[name], space) for name in used & keys.keys()
+        }
     problems: list[BankKPIError] = []
     with _cancelled_on_error(factorizing):
         variables = _variables(
-            scheme, columns, size, places=places or {}, floats=floats, ids=ids, problems=problems
+            scheme,
+            columns,
+            size,
+            places=places or {},
+            floats=floats,
+            ids=ids,
+            problems=problems,
+            space=space,
         )
     if any(spec.rule.ties == "ordinal" for spec in scheme.rankings) and subjects is None:
         problems.append(
@@ -959,7 +989,7 @@ def _prepare(
     if groups is None:
         refused = bool(subject_problems or problems or any(found.values()))
         with _cancelled_on_error(factorizing):
-            groups = _factorized(keys, used, factorizing, ids, found, refused=refused)
+            groups = _factorized(keys, used, factorizing, ids, found, refused=refused, space=space)
     problems = [*subject_problems, *itertools.chain(*found.values()), *problems]
     if problems or groups is None:
         with _cancelled_on_error(factorizing):
@@ -979,6 +1009,7 @@ def _prepare(
                     else None
                 ),
                 group_sizes=None if grouped is None else grouped.sizes,
+                workspace=space,
             ),
             *variables[spec.variable].span,
         )
@@ -996,16 +1027,17 @@ class _Groups:
     sizes: NDArray[np.int64]
 
     @classmethod
-    def of(cls, values: NDArray[Any]) -> _Groups:
+    def of(cls, values: NDArray[Any], space: Workspace | None = None) -> _Groups:
         """Factorize: sorted distinct keys and each row's position among them.
 
         Small non-negative integer keys (region codes) are counted in one pass
-        instead of sorted; text keys are packed into integers first
-        (:func:`_text_codes`); any other keys go through ``numpy.unique``.
+        instead of sorted (their codes in ``space``'s memory if given); text keys
+        are packed into integers first (:func:`_text_codes`); any other keys go
+        through ``numpy.unique``.
         """
         n = int(values.shape[0])
         if values.dtype.kind in "iu" and n:
-            counted = _counted(values)
+            counted = _counted(values, space)
             if counted is not None:
                 codes, index, sizes = counted
                 return cls(codes.astype(values.dtype), index, sizes)
@@ -1037,7 +1069,7 @@ _Factors: TypeAlias = tuple[NDArray[Any], NDArray[np.signedinteger[Any]], NDArra
 """Sorted distinct keys, each row's position among them, and each key's rows."""
 
 
-def _counted(values: NDArray[np.integer[Any]]) -> _Factors | None:
+def _counted(values: NDArray[np.integer[Any]], space: Workspace | None = None) -> _Factors | None:
     """Small non-negative integer keys factorized by counting them, in one pass.
 
     ``None`` when a key is negative, or the greatest is 4 × the rows + 1024 or
@@ -1055,7 +1087,8 @@ def _counted(values: NDArray[np.integer[Any]]) -> _Factors | None:
     width = np.int32 if top < 2**31 else np.int64
     index: NDArray[np.signedinteger[Any]]
     if codes.shape[0] == top + 1:  # codes 0 … top all used: each is its index
-        index = values.astype(width)  # a copy, the caller's array may change
+        index = np.empty(n, dtype=width) if space is None else space.empty(n, width)
+        np.copyto(index, values, casting="unsafe")  # a copy: the caller's array may change
     else:
         position = np.cumsum(present > 0, dtype=width) - 1
         index = position[values]
@@ -1302,6 +1335,7 @@ def evaluate_arrays(
     places: Mapping[str, int] | None = None,
     floats: FloatPolicy = "refuse",
     workers: int | None = None,
+    workspace: Workspace | None = None,
 ) -> ArrayResults:
     """Evaluate ``scheme`` over a whole population given as columns; amounts in fen.
 
@@ -1339,6 +1373,11 @@ def evaluate_arrays(
             refusals never depend on it: a population refused for overflow risk at
             once (a bound over all rows) is evaluated block by block before it is
             refused.
+        workspace: memory kept from one call to the next (:class:`Workspace`),
+            for evaluating again and again over populations of one size: the
+            largest arrays (the copies of the columns, the attributes' codes, the
+            rankings' keys, the rules' amounts) are taken from it instead of being
+            new. Results are the same, and never change afterwards.
 
     Returns:
         :class:`ArrayResults`.
@@ -1351,6 +1390,8 @@ def evaluate_arrays(
             amount, a value outside every band), each naming its rows and rule.
     """
     threads = _threads(workers)
+    if workspace is not None:
+        workspace.begin()
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(threads)) if threads > 1 else None
         population = _Population.of(
@@ -1361,8 +1402,9 @@ def evaluate_arrays(
             places=places,
             floats=floats,
             pool=pool,
+            space=workspace,
         )
-        return population.evaluate(scheme, threads, pool)
+        return population.evaluate(scheme, threads, pool, workspace)
 
 
 def _data_key(scheme: Scheme) -> str:
@@ -1411,11 +1453,13 @@ class _Population:
         floats: FloatPolicy = "refuse",
         groups: Mapping[str, _Groups] | None = None,
         pool: ThreadPoolExecutor | None = None,
+        space: Workspace | None = None,
     ) -> _Population:
         """Read and check the columns for ``scheme`` (see :func:`evaluate_arrays`).
 
         ``groups``: another population's, read from the same attribute arrays.
         ``pool``: threads to factorize the attributes in while the columns are read.
+        ``space``: memory for the population's largest arrays.
         """
         env, groups = _prepare(
             scheme,
@@ -1426,6 +1470,7 @@ class _Population:
             floats=floats,
             groups=groups,
             pool=pool,
+            space=space,
         )
         return cls(_data_key(scheme), env, groups)
 
@@ -1434,11 +1479,16 @@ class _Population:
         return self.key == _data_key(scheme)
 
     def evaluate(
-        self, scheme: Scheme, threads: int, pool: ThreadPoolExecutor | None = None
+        self,
+        scheme: Scheme,
+        threads: int,
+        pool: ThreadPoolExecutor | None = None,
+        space: Workspace | None = None,
     ) -> ArrayResults:
         """``scheme``'s rules over this population (``scheme`` must :meth:`fit <fits>`).
 
-        In ``threads`` threads: ``pool``'s, or a pool of its own for this call.
+        In ``threads`` threads: ``pool``'s, or a pool of its own for this call. The
+        rules' amounts in ``space``'s memory, if given.
         """
         if not self.fits(scheme):
             raise InvalidValueError(
@@ -1452,7 +1502,7 @@ class _Population:
                 if pool is None:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks, threads)
-            found, largest = _rule_amounts(scheme, env, blocks, split)
+            found, largest = _rule_amounts(scheme, env, blocks, split, space)
             amounts = {rule: _frozen(column) for rule, column in found.items()}
             kinds = {rule.id: rule.kind for rule in scheme.rules}
             penalty, reward = (
@@ -1460,6 +1510,7 @@ class _Population:
                     [(a, largest.get(r)) for r, a in amounts.items() if kinds[r] == kind],
                     env.size,
                     split,
+                    space,
                 )
                 for kind in ("penalty", "reward")
             )
@@ -1559,7 +1610,11 @@ def _selections(node: object, found: dict[str, list[Selection]]) -> None:
 
 
 def _rule_amounts(
-    scheme: Scheme, env: ArrayContext, blocks: list[tuple[int, int]], split: _Split | None
+    scheme: Scheme,
+    env: ArrayContext,
+    blocks: list[tuple[int, int]],
+    split: _Split | None,
+    space: Workspace | None = None,
 ) -> tuple[dict[str, NDArray[np.int64]], dict[str, int]]:
     """Every rule's amounts in fen, in ``split``'s threads; the same with or without them.
 
@@ -1578,7 +1633,7 @@ def _rule_amounts(
     if split is not None and split.pool is not None:
         pending = _prepare_cutoffs(scheme.rules, env, split.pool)
     try:
-        amounts, largest = _planned(scheme.rules, env, split, pending)
+        amounts, largest = _planned(scheme.rules, env, split, pending, space)
     finally:  # the grouped rankings' cut-offs are done before anything else reads them
         wait(pending)
     for future in pending:
@@ -1594,6 +1649,7 @@ def _planned(
     env: ArrayContext,
     split: _Split | None,
     pending: Sequence[Future[None]] = (),
+    space: Workspace | None = None,
 ) -> tuple[dict[str, NDArray[np.int64]], dict[str, int]]:
     """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
 
@@ -1617,7 +1673,12 @@ def _planned(
         return {}, {}
     size = env.size
     edges = [(lo, min(size, lo + PLAN_ROWS)) for lo in range(0, size, PLAN_ROWS)]
-    out = {plan.rule.id: np.empty(size, dtype=np.int64) for plan in plans}
+    out = {
+        plan.rule.id: np.empty(size, dtype=np.int64)
+        if space is None
+        else space.empty(size, np.int64)
+        for plan in plans
+    }
     given_back: set[str] = set()
     mine = threading.local()  # each thread's scratch buffers, for this call only
 
@@ -1790,13 +1851,17 @@ _Column: TypeAlias = tuple[NDArray[np.int64], int]
 
 
 def _column_sum(
-    columns: list[tuple[NDArray[np.int64], int | None]], size: int, split: _Split | None = None
+    columns: list[tuple[NDArray[np.int64], int | None]],
+    size: int,
+    split: _Split | None = None,
+    space: Workspace | None = None,
 ) -> _Column:
     """The row sums of read-only ``columns``, and their largest magnitude.
 
     Each column comes with its largest magnitude when known (else ``None``: found
     here). Read-only: the one column itself if alone, zeros that take no memory if
-    none. With ``split``, each block's largest magnitude is found in a thread.
+    none. With ``split``, each block's largest magnitude is found in a thread. The
+    sum of several in ``space``'s memory, if given.
     """
 
     def largest(column: NDArray[np.int64], known: int | None = None) -> int:
@@ -1811,8 +1876,9 @@ def _column_sum(
     if len(columns) == 1:
         return columns[0][0], largest(*columns[0])
     fx.check_bound(sum(largest(*c) for c in columns), "sum of rule amounts")
-    total = np.zeros(size, dtype=np.int64)
-    for column, _ in columns:
+    total = np.empty(size, dtype=np.int64) if space is None else space.empty(size, np.int64)
+    np.add(columns[0][0], columns[1][0], out=total)
+    for column, _ in columns[2:]:
         total += column
     return _frozen(total), largest(total)
 
