@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import attrs
 import numpy as np
@@ -73,7 +73,7 @@ from bankkpi import (
 from bankkpi import vector as vector_module
 from bankkpi._schemes import Input, RankingSpec, Results, RollUp, Scheme, SubjectRow
 from bankkpi.exceptions import BankKPIError
-from bankkpi.vector import ArrayResults, evaluate_arrays
+from bankkpi.vector import ArrayResults, Workspace, evaluate_arrays
 
 T = TypeVar("T")
 
@@ -608,8 +608,21 @@ def _differences(exact: Results, vector: ArrayResults, index: dict[str, int]) ->
     return problems
 
 
-def compare(drawn: Drawn, population: Population) -> Outcome:
-    """Both paths on one population; every disagreement described."""
+Kept: TypeAlias = tuple[Results, ArrayResults, dict[str, int]]
+"""Both paths' results on a population, and where each subject's row is."""
+
+
+def compare(
+    drawn: Drawn,
+    population: Population,
+    space: Workspace | None = None,
+    kept: list[Kept] | None = None,
+) -> Outcome:
+    """Both paths on one population; every disagreement described.
+
+    ``space``: the vector path's workspace. ``kept``: where both results go when
+    they agree, to be compared again later (:func:`check_agreement`).
+    """
     exact = evaluate(drawn.scheme, population.rows)
     try:
         vector = evaluate_arrays(
@@ -618,6 +631,7 @@ def compare(drawn: Drawn, population: Population) -> Outcome:
             population.attributes,
             subjects=population.subjects,
             places=population.places,
+            workspace=space,
         )
     except BankKPIError as exc:
         return Outcome(0, 0, tuple(_refusals(exact, exc)))
@@ -626,31 +640,46 @@ def compare(drawn: Drawn, population: Population) -> Outcome:
         return Outcome(0, 0, (f"exact refused {first.subject} ({first.message}); vector did not",))
     index = {s: i for i, s in enumerate(population.subjects)}
     problems = _differences(exact, vector, index)
+    if kept is not None and not problems:
+        kept.append((exact, vector, index))
     return Outcome(len(exact.totals), len(exact.lines), tuple(problems))
 
 
 INJECTIONS = ("scale", "offence", "chosen", "early", "missing")
 
 
-def check_agreement(cases: int, seed: int, *, size: int = 200, planned: bool = False) -> list[str]:
+def check_agreement(
+    cases: int, seed: int, *, size: int = 200, planned: bool = False, workspace: bool = False
+) -> list[str]:
     """Compare the paths on random schemes until ``cases`` subjects were compared.
 
     One population in four has bad rows planted (the exact path may refuse it;
     then the vector path must refuse too). ``planned``: schemes of the shapes the
-    vector path compiles (:mod:`bankkpi._plan`). Returns every disagreement found.
+    vector path compiles (:mod:`bankkpi._plan`). ``workspace``: every vector
+    evaluation takes its arrays from one :class:`~bankkpi.vector.Workspace`, and
+    the last three that agreed are kept and compared again after each new one
+    (kept results must not change). Returns every disagreement found.
     """
     rng = np.random.default_rng(seed)
     pick = RandomPicker(rng)
     found: list[str] = []
     compared = populations = 0
+    space = Workspace() if workspace else None
+    kept: list[Kept] = []
     while compared < cases:
         populations += 1
         inject = pick.choice(INJECTIONS) if _chance(pick, 4) else None
         drawn = random_scheme(pick, inject, planned=planned)
         population = random_population(drawn, int(rng.integers(2**32)), size, inject=inject)
-        outcome = compare(drawn, population)
+        outcome = compare(drawn, population, space, kept if workspace else None)
         compared += outcome.subjects
         found.extend(f"[seed {seed}, population {populations}] {d}" for d in outcome.disagreements)
+        found.extend(
+            f"[seed {seed}, population {populations}] kept results changed: {d}"
+            for exact, vector, index in kept
+            for d in _differences(exact, vector, index)
+        )
+        del kept[:-3]  # the others are dropped: their arrays may be lent again
     return found
 
 
@@ -662,6 +691,11 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], object] = print
     parser.add_argument("--size", type=int, default=200, help="subjects per population")
     parser.add_argument(
         "--planned", action="store_true", help="only rules of the shapes the vector path compiles"
+    )
+    parser.add_argument(
+        "--workspace",
+        action="store_true",
+        help="evaluate with one shared Workspace; results kept must not change",
     )
     parser.add_argument(
         "--plan-rows",
@@ -688,7 +722,9 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], object] = print
             vector_module.compile_rule, table_rows=args.table_rows
         )
     start = time.perf_counter()
-    found = check_agreement(args.cases, args.seed, size=args.size, planned=args.planned)
+    found = check_agreement(
+        args.cases, args.seed, size=args.size, planned=args.planned, workspace=args.workspace
+    )
     seconds = time.perf_counter() - start
     for line in found[:20]:
         out(line)

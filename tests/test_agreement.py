@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bankkpi import vector as vector_module
+from bankkpi.vector import Workspace
 
 from .agreement import (
     INJECTIONS,
@@ -114,6 +115,25 @@ def test_bad_rows_are_refused_by_both_paths(data):
     seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
     outcome = compare(drawn, random_population(drawn, seed, 40, inject=inject))
     assert outcome.disagreements == ()
+
+
+def test_evaluations_sharing_a_workspace_agree_and_kept_results_do_not_change(monkeypatch):
+    """One Workspace lends every vector evaluation its arrays (most of them lent
+    again); each result agrees, and the last three kept are compared again after
+    every new evaluation."""
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 37)
+    lent = {"new": 0, "again": 0}
+    real = Workspace.empty
+
+    def counted(self, length, dtype):
+        before = self.nbytes
+        array = real(self, length, dtype)
+        lent["new" if self.nbytes > before else "again"] += 1
+        return array
+
+    monkeypatch.setattr(Workspace, "empty", counted)
+    assert check_agreement(5_000, seed=2027, size=125, planned=True, workspace=True) == []
+    assert lent["again"] > 0.3 * (lent["new"] + lent["again"])
 
 
 def test_the_script_prints_the_count():
