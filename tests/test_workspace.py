@@ -1,6 +1,10 @@
 """A Workspace lends arrays nothing else refers to, and evaluations with one agree."""
 
+import copy
+import gc
+import pickle
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bankkpi import _workspace, load_scheme
+from bankkpi import _whatif, _workspace, load_scheme
 from bankkpi._money import fen_to_yuan
-from bankkpi.vector import Workspace, evaluate_arrays, grid, override, what_if
+from bankkpi.vector import Workspace, evaluate_arrays, grid, monte_carlo, override, what_if
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -200,3 +204,57 @@ class TestEvaluations:
             alone = evaluate_arrays(override(scheme, scenario), columns, attributes)
             assert record["penalty"] == fen_to_yuan(alone.total("penalty"))
             assert record["reward"] == fen_to_yuan(alone.total("reward"))
+
+    def test_results_refer_to_no_workspace_and_pickle_and_copy(self, monkeypatch):
+        """Kept results keep their own arrays, not the workspace (nor its memory)."""
+        monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 16)
+        columns, attributes = population(4, 100)
+        space = Workspace()
+        out = evaluate_arrays(scheme_a(), columns, attributes, workspace=space, workers=2)
+        expected = outcome(out)
+        gone = weakref.ref(space)
+        del space
+        gc.collect()
+        assert gone() is None
+        assert outcome(pickle.loads(pickle.dumps(out))) == expected  # noqa: S301 - our own data
+        assert outcome(copy.deepcopy(out)) == expected
+        assert outcome(out) == expected
+
+    def test_a_workspace_pickles_and_copies_as_a_new_empty_one(self):
+        space = Workspace()
+        held = space.empty(8, np.int64)
+        for other in (pickle.loads(pickle.dumps(space)), copy.copy(space), copy.deepcopy(space)):  # noqa: S301
+            assert isinstance(other, Workspace)
+            assert other.nbytes == 0
+        assert space.nbytes == held.nbytes
+
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_integer_keys_with_gaps_are_coded_in_the_workspace(self, workers, monkeypatch):
+        monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 16)
+        columns, _ = population(5, 120)
+        region = np.array([3, 40, 40, 7] * 30, dtype=np.uint16)  # codes 3, 7, 40: gaps
+        attributes = {"region": region, "head": np.array([f"h{r}" for r in region])}
+        plain = outcome(evaluate_arrays(scheme_a(), columns, attributes, workers=workers))
+        space = Workspace()
+        for _ in range(3):
+            out = evaluate_arrays(scheme_a(), columns, attributes, workers=workers, workspace=space)
+            assert outcome(out) == plain
+        assert out.group_totals["region"].keys.tolist() == [3, 7, 40]
+
+    def test_monte_carlo_shares_one_workspace_across_its_runs(self, monkeypatch):
+        made = []
+
+        class Counted(Workspace):
+            def __init__(self):
+                super().__init__()
+                made.append(self)
+
+        monkeypatch.setattr(_whatif, "Workspace", Counted)
+        columns, attributes = population(6, 150)
+
+        def draw(rng, base):
+            return {"score": np.clip(base["score"] + rng.integers(-200, 200, 150), 0, 10000)}
+
+        table = monte_carlo(scheme_a(), columns, attributes, draw=draw, runs=4, seed=1)
+        assert len(table.records()) == 4
+        assert len(made) == 1

@@ -324,7 +324,9 @@ class Counts:
     A score of 91.5 on a 0.01-point indicator is ``9150`` at ``places=2``; an
     offence number is ``2`` at ``places=0``. The array is copied: ``counts`` is a
     read-only view of the library's copy (its ``base``, which only the library
-    reads through, and never writes to).
+    reads through, and never writes to while the counts exist: a copy in a
+    :class:`~bankkpi.vector.Workspace`'s array is written again only once nothing
+    refers to the counts).
 
     >>> Counts([9150, 9800], 2).decimal(0)
     Decimal('91.50')

@@ -793,6 +793,10 @@ class RankSource:
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
+    def release_workspace(self) -> None:
+        """Forget :attr:`workspace`: arrays made from now on are new (its lent ones stay)."""
+        object.__setattr__(self, "workspace", None)  # a cache's setting, not a value
+
     def arrays(self) -> RankArrays:
         """The full ranks (computed once)."""
         if "arrays" not in self._memo:

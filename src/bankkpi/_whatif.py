@@ -278,13 +278,14 @@ class _Reader:
         """Evaluate over ``columns`` and ``attributes``.
 
         ``like``: a reader of other columns over the same attribute arrays, whose
-        factorized attributes this one takes instead of reading them again.
+        factorized attributes this one takes instead of reading them again, and
+        whose workspace it shares.
         """
         self.columns = columns
         self.attributes = attributes or {}
         self.population: _Population | None = None
         self.like = like
-        self.space = Workspace()
+        self.space: Workspace = Workspace() if like is None else like.space
         """Memory each scenario's evaluation takes its largest arrays from."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 
 def _free_references() -> int | None:
-    """How many references an unused array has while :meth:`Workspace._lend` looks at it.
+    """How many references a free array has while :meth:`Workspace._is_free` looks at it.
 
     Its place in the workspace's list and the argument of ``sys.getrefcount``:
     measured here on an array kept the same way, so that an interpreter counting
@@ -48,19 +48,26 @@ class Workspace:
 
     Give the same workspace to :func:`~bankkpi.vector.evaluate_arrays` call after
     call (a month-end run over many schemes, a notebook trying one change after
-    another): each evaluation takes the arrays as long as the population — its
-    copy of each input column, each grouping attribute's codes, a ranking's
-    offsets and sorted keys, each rule's amounts — from the workspace, and the
-    workspace takes an array back as soon as nothing refers to it.
+    another): each evaluation takes its largest arrays from the workspace, and the
+    workspace takes an array back as soon as nothing refers to it. Those are: its
+    copy of each input column given as an integer array, the codes of each grouping
+    attribute given as small non-negative integers, a ranking's offsets and sorted
+    keys, and the amounts of each compiled rule over more than 131,072 rows (with
+    their sum). Columns of text, Decimals or floats, text keys, and rules on the
+    array path make their arrays anew, as without a workspace.
 
     - **Results never change.** An array is lent again only when nothing but the
       workspace refers to it: not the results of an earlier call, not any view or
       slice of them (numpy views refer to the array they view). Results you keep
-      keep their memory; the workspace lends others meanwhile.
+      keep their memory; the workspace lends others meanwhile. A weak reference
+      does not count: a ``weakref`` to a dropped result's array may see a later
+      evaluation's numbers.
     - **What it keeps.** The arrays the last evaluation used, and any still in use;
       an array that is free and was not used by the last evaluation is let go at
-      the start of the next. :attr:`nbytes` says how much it holds; :meth:`clear`
-      lets go of every free array, and so does dropping the workspace.
+      the start of the next (so evaluations alternating between two sizes each let
+      the other's go). :attr:`nbytes` says how much it holds; :meth:`clear` lets
+      go of every free array, and so does dropping the workspace: results do not
+      refer to it. Pickled or copied, it is a new, empty one.
     - **Threads.** One workspace may serve several calls at once (it has a lock):
       each array is lent to one of them.
     - **Where it does nothing.** Reuse relies on CPython's reference counts. On
@@ -68,8 +75,9 @@ class Workspace:
       new, as without a workspace.
 
     An array is lent again only to a request for the same length and type, so
-    evaluations of one population size profit most. What :func:`what_if` and the
-    other what-if functions evaluate scenario after scenario uses one of its own.
+    evaluations of one population size profit most. :func:`what_if`,
+    :func:`monte_carlo` and :func:`seek_parameter` use one of their own across
+    their scenarios.
 
     >>> import numpy as np
     >>> space = Workspace()
@@ -91,6 +99,10 @@ class Workspace:
     def __repr__(self) -> str:
         """How many arrays it holds and their bytes."""
         return f"Workspace({len(self._arrays)} arrays, {self.nbytes} bytes)"
+
+    def __reduce__(self) -> tuple[type[Workspace], tuple[()]]:
+        """Pickled, copied and deep-copied as a new, empty workspace: memory is not a value."""
+        return (Workspace, ())
 
     @property
     def nbytes(self) -> int:

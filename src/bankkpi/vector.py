@@ -1091,7 +1091,8 @@ def _counted(values: NDArray[np.integer[Any]], space: Workspace | None = None) -
         np.copyto(index, values, casting="unsafe")  # a copy: the caller's array may change
     else:
         position = np.cumsum(present > 0, dtype=width) - 1
-        index = position[values]
+        index = np.empty(n, dtype=width) if space is None else space.empty(n, width)
+        np.take(position, values, out=index, mode="clip")  # every key is within 0 … top
     return codes, index, present[codes].astype(np.int64)
 
 
@@ -1375,9 +1376,10 @@ def evaluate_arrays(
             refused.
         workspace: memory kept from one call to the next (:class:`Workspace`),
             for evaluating again and again over populations of one size: the
-            largest arrays (the copies of the columns, the attributes' codes, the
-            rankings' keys, the rules' amounts) are taken from it instead of being
-            new. Results are the same, and never change afterwards.
+            largest arrays (the copies of integer columns, integer attributes'
+            codes, the rankings' offsets and keys, compiled rules' amounts) are
+            taken from it instead of being new. Results are the same, never
+            change afterwards, and do not refer to it.
 
     Returns:
         :class:`ArrayResults`.
@@ -1404,7 +1406,10 @@ def evaluate_arrays(
             pool=pool,
             space=workspace,
         )
-        return population.evaluate(scheme, threads, pool, workspace)
+        try:
+            return population.evaluate(scheme, threads, pool, workspace)
+        finally:  # the results' rankings outlive the call: not the workspace with them
+            population.release()
 
 
 def _data_key(scheme: Scheme) -> str:
@@ -1477,6 +1482,16 @@ class _Population:
     def fits(self, scheme: Scheme) -> bool:
         """Whether ``scheme`` reads a population as the scheme this was read for does."""
         return self.key == _data_key(scheme)
+
+    def release(self) -> None:
+        """Let the rankings go of the workspace they were read with, if any.
+
+        Results keep the rankings (ranks read later); a workspace kept with them
+        would keep all its memory alive, and could be neither pickled nor copied.
+        """
+        for source in self.env.ranks.values():
+            if isinstance(source, RankSource):
+                source.release_workspace()
 
     def evaluate(
         self,
