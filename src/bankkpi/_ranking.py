@@ -1070,18 +1070,32 @@ class RankSource:
 
         Past either end, a sentinel one past the values' offsets: ``span`` (above
         the highest) or −1 (below the lowest), whichever selects nobody (``j ≤ 0``)
-        or everybody (``j`` past the group's count).
+        or everybody (``j`` past the group's count). One ``j`` for every group (an
+        int) makes few arrays as long as the groups: with 200,000 regions each is
+        1.6 MB, and new memory costs more than the work on it.
         """
         low, high = self._range()
         starts, counts = self._counts()
-        wanted = np.broadcast_to(np.asarray(j, dtype=np.int64), counts.shape)
-        inside = (wanted >= 1) & (wanted <= counts)
-        nth = np.where(largest, counts - wanted + 1, wanted)  # k-th smallest, 1-based
-        offsets = self._kth_smallest(starts, np.where(inside, nth, 1))
         above, below = high - low + 1, -1
         nobody, everybody = (above, below) if largest else (below, above)
-        cut = np.where(inside, offsets, np.where(wanted <= 0, nobody, everybody))
-        return np.asarray(cut, dtype=np.int64)
+        if not isinstance(j, int):
+            wanted = np.broadcast_to(np.asarray(j, dtype=np.int64), counts.shape)
+            inside = (wanted >= 1) & (wanted <= counts)
+            nth = np.where(largest, counts - wanted + 1, wanted)  # k-th smallest, 1-based
+            offsets = self._kth_smallest(starts, np.where(inside, nth, 1))
+            cut = np.where(inside, offsets, np.where(wanted <= 0, nobody, everybody))
+            return np.asarray(cut, dtype=np.int64)
+        if j <= 0:
+            return np.full(counts.shape[0], nobody, dtype=np.int64)
+        outside = counts < j  # fewer values than j: everybody is as good
+        if largest:  # the j-th largest is the (count − j + 1)-th smallest
+            smallest = counts - np.int64(j - 1)
+            np.maximum(smallest, 1, out=smallest)  # outside: any rank (replaced below)
+            cut = self._kth_smallest(starts, smallest)
+        else:  # outside: past the group's values (replaced below)
+            cut = self._kth_smallest(starts, j)
+        np.putmask(cut, outside, everybody)
+        return cut
 
     def _counts(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Per group code: where its values start in the ordered store, and how many.
@@ -1123,9 +1137,12 @@ class RankSource:
             else:  # every value is stored: a group's run is as long as the group
                 ends = np.cumsum(self._sizes(), dtype=np.int64)
             self._memo["store"] = ("sorted", packed, span)
-        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-        self._memo["counts"] = (starts, ends - starts)
-        return starts, ends - starts
+        starts = np.empty(ends.shape[0], dtype=np.int64)  # each group's first place
+        starts[:1] = 0
+        starts[1:] = ends[:-1]
+        counts = ends - starts
+        self._memo["counts"] = (starts, counts)
+        return starts, counts
 
     def _cell_keys(self) -> NDArray[np.signedinteger[Any]]:
         """Each row's (group, value) cell, ``group × span + offset`` (one group: the offset)."""
@@ -1145,15 +1162,26 @@ class RankSource:
             np.empty(n, dtype=dtype) if self.workspace is None else self.workspace.empty(n, dtype)
         )
 
-    def _kth_smallest(self, starts: NDArray[np.int64], nth: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Per group, its ``nth`` smallest stored value (1-based), as an offset from the lowest."""
+    def _kth_smallest(
+        self, starts: NDArray[np.int64], nth: int | NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """Per group, its ``nth`` smallest stored value (1-based), as an offset from the lowest.
+
+        An ``nth`` past a group's values gives a value of no use, never an error.
+        """
         kind, store, span = self._memo["store"]
-        codes = np.arange(starts.shape[0], dtype=np.int64)
+        bases = np.arange(starts.shape[0], dtype=np.int64)
+        bases *= np.int64(span)  # each group's first cell
         if kind == "running":  # the first cell whose running count reaches the wanted one
-            cell = np.searchsorted(store, starts + nth, side="left").astype(np.int64)
+            cell = np.searchsorted(store, starts + nth, side="left").astype(np.int64, copy=False)
         else:
-            cell = store[np.minimum(starts + nth - 1, max(store.shape[0] - 1, 0))].astype(np.int64)
-        return np.asarray(cell - codes * np.int64(span), dtype=np.int64)
+            cell = starts + nth
+            cell -= 1
+            np.minimum(cell, max(store.shape[0] - 1, 0), out=cell)
+            np.subtract(np.take(store, cell), bases, out=cell)
+            return cell
+        cell -= bases
+        return cell
 
 
 def known_range(source: RankSource, low: int, high: int) -> RankSource:
