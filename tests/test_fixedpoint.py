@@ -285,3 +285,11 @@ def test_bincount_in_steps_refuses_a_negative_value_in_a_later_step():
     values[-1] = -1
     with pytest.raises(ValueError, match="negative"):
         fx.bincount(values, 5)
+
+
+def test_bincount_refuses_what_numpy_refuses():
+    """Not one-dimensional: numpy's own error, whatever the size."""
+    with pytest.raises(ValueError, match="too small depth"):
+        fx.bincount(np.array(5, dtype=np.int64), 3)
+    with pytest.raises(ValueError, match="too deep"):
+        fx.bincount(np.zeros((fx.COUNT_STEP + 1, 2), dtype=np.int64), 3)

@@ -170,9 +170,12 @@ def bincount(values: NDArray[np.integer], minlength: int = 0) -> NDArray[np.intp
     ``numpy.bincount`` holds Python's lock for its whole pass (1.4–2.2 ms at 10^6
     rows here), so the vector engine's other threads cannot start their next numpy
     call meanwhile: a ranking's sort waited 1.9 ms for the province's count. Over
-    more than :data:`COUNT_STEP` rows (and at most a quarter as many counts) it
-    counts a step at a time, adds the steps' counts, and yields the lock between
-    steps (``os.sched_yield`` releases it). The counts are the same.
+    more than :data:`COUNT_STEP` rows, with a ``minlength`` of at most a quarter of
+    that, it counts a step at a time, adds the steps' counts, and yields the lock
+    between steps (``os.sched_yield`` releases it). The counts are the same. Each
+    step's counts are as long as its greatest value: the library's callers pass a
+    ``minlength`` past every value, so no step makes a longer array than one
+    ``numpy.bincount`` would.
 
     It also spares numpy a copy: ``numpy.bincount`` copies an array it may not
     write to (a full pass and fresh memory) although it only reads it, so a
@@ -194,7 +197,7 @@ def bincount(values: NDArray[np.integer], minlength: int = 0) -> NDArray[np.intp
         and owner.ctypes.data == values.ctypes.data
     ):
         values = owner
-    n = int(values.shape[0])
+    n = int(values.shape[0]) if values.ndim == 1 else 0  # numpy refuses the others
     if n <= COUNT_STEP or _YIELD is None or minlength > COUNT_STEP // 4:
         return np.bincount(values, minlength=minlength)
     counts = np.bincount(values[:COUNT_STEP], minlength=minlength)

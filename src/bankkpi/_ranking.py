@@ -1167,7 +1167,8 @@ class RankSource:
     ) -> NDArray[np.int64]:
         """Per group, its ``nth`` smallest stored value (1-based), as an offset from the lowest.
 
-        An ``nth`` past a group's values gives a value of no use, never an error.
+        An ``nth`` (at least 1) past a group's values gives a value of no use, never
+        an error.
         """
         kind, store, span = self._memo["store"]
         bases = np.arange(starts.shape[0], dtype=np.int64)
