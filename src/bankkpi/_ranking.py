@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 from bankkpi import _fixedpoint as fx
 from bankkpi._checks import one_of
 from bankkpi._money import CONTEXT, DecimalLike, RoundingPolicy, round_fraction, to_decimal
-from bankkpi._workspace import Workspace
+from bankkpi._workspace import Workspace, lend
 from bankkpi.exceptions import (
     AmbiguousInputError,
     BankKPIError,
@@ -1157,10 +1157,7 @@ class RankSource:
 
     def _empty(self, dtype: np.dtype[np.signedinteger[Any]]) -> NDArray[np.signedinteger[Any]]:
         """A new array of one ``dtype`` item per row, from :attr:`workspace` if any."""
-        n = len(self)
-        return (
-            np.empty(n, dtype=dtype) if self.workspace is None else self.workspace.empty(n, dtype)
-        )
+        return lend(self.workspace, len(self), dtype)
 
     def _kth_smallest(
         self, starts: NDArray[np.int64], nth: int | NDArray[np.int64]

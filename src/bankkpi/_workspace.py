@@ -153,3 +153,8 @@ class Workspace:
         keep = [not free[place] or wanted(used) for place, used in enumerate(self._used)]
         self._arrays = [array for array, kept in zip(self._arrays, keep, strict=True) if kept]
         self._used = [used for used, kept in zip(self._used, keep, strict=True) if kept]
+
+
+def lend(space: Workspace | None, length: int, dtype: type[Any] | np.dtype[Any]) -> NDArray[Any]:
+    """``space.empty(length, dtype)``, or a new array without a workspace."""
+    return np.empty(length, dtype=dtype) if space is None else space.empty(length, dtype)

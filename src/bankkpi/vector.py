@@ -64,7 +64,7 @@ from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
 from bankkpi._plan import PLAN_ROWS, Scratch, compile_rule
 from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection, known_range
 from bankkpi._schemes import Input, Scheme
-from bankkpi._workspace import Workspace
+from bankkpi._workspace import Workspace, lend
 from bankkpi.exceptions import (
     AmbiguousInputError,
     BankKPIError,
@@ -405,10 +405,14 @@ def _int_column(
 
 
 def _counts_of(array: NDArray[Any], places: int, space: Workspace | None) -> Counts:
-    """``Counts(array, places)`` (a copy, range checked): in ``space``'s memory if given."""
-    big = array.dtype.kind == "u" and array.dtype.itemsize == 8
-    if space is None or array.ndim != 1 or (big and array.size and int(array.max()) > fx.INT64_MAX):
-        return Counts(array, places)  # which refuses what it refuses
+    """``Counts(array, places)`` (a copy, range checked): in ``space``'s memory if given.
+
+    Only an array of an int type whose every value fits in int64 is copied into
+    the workspace; any other (uint64, not one-dimensional) goes to ``Counts`` itself,
+    which copies it or refuses it.
+    """
+    if space is None or array.ndim != 1 or (array.dtype.kind == "u" and array.dtype.itemsize == 8):
+        return Counts(array, places)
     owned = space.empty(array.shape[0], np.int64)
     np.copyto(owned, array, casting="unsafe")  # every value fits
     return Counts(OwnedCounts(owned), places)
@@ -1085,13 +1089,11 @@ def _counted(values: NDArray[np.integer[Any]], space: Workspace | None = None) -
         return None
     codes = np.flatnonzero(present)
     width = np.int32 if top < 2**31 else np.int64
-    index: NDArray[np.signedinteger[Any]]
+    index: NDArray[np.signedinteger[Any]] = lend(space, n, width)
     if codes.shape[0] == top + 1:  # codes 0 … top all used: each is its index
-        index = np.empty(n, dtype=width) if space is None else space.empty(n, width)
         np.copyto(index, values, casting="unsafe")  # a copy: the caller's array may change
     else:
         position = np.cumsum(present > 0, dtype=width) - 1
-        index = np.empty(n, dtype=width) if space is None else space.empty(n, width)
         np.take(position, values, out=index, mode="clip")  # every key is within 0 … top
     return codes, index, present[codes].astype(np.int64)
 
@@ -1688,12 +1690,7 @@ def _planned(
         return {}, {}
     size = env.size
     edges = [(lo, min(size, lo + PLAN_ROWS)) for lo in range(0, size, PLAN_ROWS)]
-    out = {
-        plan.rule.id: np.empty(size, dtype=np.int64)
-        if space is None
-        else space.empty(size, np.int64)
-        for plan in plans
-    }
+    out = {plan.rule.id: lend(space, size, np.int64) for plan in plans}
     given_back: set[str] = set()
     mine = threading.local()  # each thread's scratch buffers, for this call only
 
@@ -1891,7 +1888,7 @@ def _column_sum(
     if len(columns) == 1:
         return columns[0][0], largest(*columns[0])
     fx.check_bound(sum(largest(*c) for c in columns), "sum of rule amounts")
-    total = np.empty(size, dtype=np.int64) if space is None else space.empty(size, np.int64)
+    total = lend(space, size, np.int64)
     np.add(columns[0][0], columns[1][0], out=total)
     for column, _ in columns[2:]:
         total += column
