@@ -44,6 +44,7 @@ from bankkpi import (
     RankRange,
     RankSource,
     RateTable,
+    RollUp,
     RoundingPolicy,
     Rule,
     Shortfall,
@@ -683,6 +684,180 @@ def test_the_penalty_column_is_bounded_by_the_plans_largest_amounts(top, refused
         assert "sum of rule amounts could reach" in outcomes[0]
     else:
         assert outcomes[0][0] == 2 * (top // 100 * 100)
+
+
+def grouped_scheme(rules):
+    """``rules`` over the input ``score``, totalled by region and rolled up to heads."""
+    return attrs.evolve(
+        one_rule_scheme(rules[0]),
+        rules=tuple(rules),
+        attributes=("region", "head"),
+        group_by=("region",),
+        rollups=(RollUp("head", "penalty"), RollUp("head", "reward")),
+    )
+
+
+def everything(results):
+    """Every amount of array results: rules, columns, group totals and roll-ups."""
+    return (
+        {rule: column.tolist() for rule, column in results.amounts.items()},
+        results.penalty.tolist(),
+        results.reward.tolist(),
+        {name: totals.as_dict() for name, totals in results.group_totals.items()},
+        {name: totals.as_dict() for name, totals in results.rollups.items()},
+    )
+
+
+def block_sums_found(monkeypatch):
+    """What every evaluation's :class:`_BlockSums` found, noted as it is returned."""
+    found = []
+    real = vector_module._BlockSums.found
+
+    def noted(self, given_back, tops):
+        result = real(self, given_back, tops)
+        found.append(result)
+        return result
+
+    monkeypatch.setattr(vector_module._BlockSums, "found", noted)
+    return found
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["penalty", "reward"]),
+            st.integers(0, 10_000),
+            st.integers(0, 2_000),
+            st.integers(0, 2_000),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 4)), min_size=3, max_size=60),
+    st.integers(2, 9),
+    st.sampled_from([1, 2]),
+)
+def test_sums_added_up_block_by_block_are_those_added_up_after(drawn, rows, plan_rows, workers):
+    """Rules of both kinds, amounts summed per row and per group while the blocks
+    are computed (every group few enough), are the sums of the columns added up
+    afterwards (no group few enough) and those of the array path (nothing compiled)."""
+    rules = [
+        Rule(
+            f"R{k}",
+            Text("规则", "rule"),
+            kind,
+            When(Met(AtLeast(Decimal(at) / 100)), Fixed(hi), Fixed(lo)),
+            YUAN,
+        )
+        for k, (kind, at, hi, lo) in enumerate(drawn)
+    ]
+    scheme = grouped_scheme(rules)
+    columns = {"score": np.array([score for score, _ in rows])}
+    region = np.array([f"R{code}" for _, code in rows])
+    attributes = {"region": region, "head": np.char.add(region, "行长")}
+    outcomes = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bankkpi.vector.PLAN_ROWS", plan_rows)
+        for share in (1, 10**9):  # every group few enough; none
+            patch.setattr("bankkpi.vector._FEW_GROUPS_SHARE", share)
+            outcomes.append(
+                everything(evaluate_arrays(scheme, columns, attributes, workers=workers))
+            )
+        patch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
+        outcomes.append(everything(evaluate_arrays(scheme, columns, attributes, workers=workers)))
+    assert outcomes[1:] == outcomes[:1] * 2
+
+
+def test_sums_are_added_up_block_by_block_for_kinds_of_one_rule_and_of_several(monkeypatch):
+    """Scheme A's penalties (two rules) and rewards (three) over 5,000 outlets in
+    blocks of 700 rows: each kind's row sums and its totals by region and by head
+    are found block by block, and are those added up afterwards."""
+    scheme = load_scheme(
+        (Path(__file__).parent.parent / "examples" / "scheme_a.toml").read_text(encoding="utf-8"),
+        format="toml",
+    )
+    rng = np.random.default_rng(11)
+    k = 5_000
+    columns = {"score": rng.integers(8_500, 10_001, k), "complaints": rng.integers(0, 3, k)}
+    region = np.array([f"R{j:02d}" for j in rng.integers(0, 40, k)])
+    attributes = {"region": region, "head": np.char.add(region, "支行长")}
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 700)
+    found = block_sums_found(monkeypatch)
+    by_block = evaluate_arrays(scheme, columns, attributes, workers=2)
+    assert sorted(found[0]) == ["penalty", "reward"]
+    for kind in found[0].values():
+        assert kind.column is not None  # several rules of each kind
+        assert sorted(kind.groups) == ["head", "region"]
+    monkeypatch.setattr("bankkpi.vector._FEW_GROUPS_SHARE", 10**9)
+    afterwards = evaluate_arrays(scheme, columns, attributes, workers=2)
+    assert all(not kind.groups for kind in found[1].values())
+    assert everything(by_block) == everything(afterwards)
+    assert by_block.group_totals["region"].penalty.sum() == by_block.penalty.sum() > 0
+
+
+def test_a_kind_with_a_rule_given_back_is_added_up_after(monkeypatch):
+    """A plan that gives a block back leaves its rule to the array path: its kind's
+    sums found block by block are not used, the other kind's are."""
+    rules = [
+        Rule("P1", Text("罚", "p"), "penalty", When(Met(AtLeast(90)), Fixed(0), Fixed(300)), YUAN),
+        Rule("P2", Text("罚", "p"), "penalty", When(Met(AtLeast(80)), Fixed(0), Fixed(100)), YUAN),
+        Rule("W1", Text("奖", "r"), "reward", When(Met(AtLeast(99)), Fixed(50), Fixed(0)), YUAN),
+    ]
+    scheme = grouped_scheme(rules)
+    columns = {"score": np.array([7_000, 9_500, 9_950, 8_500, 6_000, 10_000, 8_900, 9_990])}
+    region = np.array(["东", "西", "东", "西", "东", "东", "西", "东"])
+    attributes = {"region": region, "head": region}
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)
+    plain = []
+    for workers in (1, 2):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
+            plain.append(everything(evaluate_arrays(scheme, columns, attributes, workers=workers)))
+    real_fen = vector_module.compile_rule.__globals__["RulePlan"].fen
+
+    def gives_back(plan, lo, hi, scratch, out):
+        return real_fen(plan, lo, hi, scratch, out) and not (plan.rule.id == "P2" and lo >= 4)
+
+    monkeypatch.setattr(vector_module.compile_rule.__globals__["RulePlan"], "fen", gives_back)
+    monkeypatch.setattr("bankkpi.vector._FEW_GROUPS_SHARE", 1)
+    found = block_sums_found(monkeypatch)
+    for workers, expected in zip((1, 2), plain, strict=True):
+        assert everything(evaluate_arrays(scheme, columns, attributes, workers=workers)) == expected
+    assert [sorted(kinds) for kinds in found] == [["reward"], ["reward"]]
+    assert plain[0][3]["region"]["东"] == (Decimal(300 + 100 + 300 + 100), Decimal(50 + 50 + 50))
+
+
+@pytest.mark.parametrize(("top", "refused"), [(2**59, False), (2**61 + 100, True)])
+def test_totals_added_up_block_by_block_are_bounded_as_those_added_up_after(
+    top, refused, monkeypatch
+):
+    """Two rules whose row sums fit in int64 but whose region's total may not:
+    refused exactly as when the totals are added up afterwards."""
+    near = When(Compare("score", ">=", 99), Fixed(Decimal(top) / 100), Fixed(1))
+    rules = [attrs.evolve(rule_of(near), id=name) for name in ("R1", "R2")]
+    scheme = attrs.evolve(
+        grouped_scheme(rules),
+        inputs=one_rule_scheme(rules[0], indicator=False).inputs,
+        indicators=(),
+    )
+    columns = {"score": np.array([100, 50, 99, 7, 120, 98], dtype=np.int64)}
+    attributes = {"region": np.array(["东"] * 6), "head": np.array(["甲"] * 6)}
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)  # compiled: more than one block
+    outcomes = []
+    for share in (1, 10**9):
+        monkeypatch.setattr("bankkpi.vector._FEW_GROUPS_SHARE", share)
+        for workers in (1, 2):
+            try:
+                results = evaluate_arrays(scheme, columns, attributes, workers=workers)
+                outcomes.append(everything(results))
+            except OverflowRiskError as exc:
+                outcomes.append(str(exc))
+    assert outcomes[1:] == outcomes[:1] * 3
+    if refused:
+        assert "totals by region could reach" in outcomes[0]
+    else:
+        penalty_fen = sum(outcomes[0][1])
+        assert outcomes[0][3]["region"]["东"][0] == Decimal(penalty_fen).scaleb(-2) > 2**61 // 100
 
 
 def test_scratch_lends_and_takes_back_its_buffers():

@@ -1051,22 +1051,40 @@ class _Groups:
         index = inverse.reshape(-1).astype(np.int64)
         return cls(keys, index, np.bincount(index, minlength=keys.shape[0]).astype(np.int64))
 
-    def sums(self, column: NDArray[np.int64], largest: int, what: str) -> NDArray[np.int64]:
+    def sums(
+        self,
+        column: NDArray[np.int64],
+        largest: int,
+        what: str,
+        found: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.int64]:
         """``column`` summed per group, exactly (``numpy.add.at`` on int64); read-only.
 
-        ``largest`` is the largest magnitude in ``column``. In one thread:
+        ``largest`` is the largest magnitude in ``column``. ``found``: the same
+        sums, added up block by block as the blocks were computed (see
+        :class:`_BlockSums`), used once the bound is checked. Else in one thread:
         ``numpy.add.at`` holds Python's lock, and summing two blocks in two threads
         measured no faster.
         """
         fx.check_bound(largest * int(self.sizes.max(initial=0)), what)
+        if found is not None:
+            return _frozen(found)
         out = np.zeros(self.keys.shape[0], dtype=np.int64)
         if largest:  # a column of zeros (no reward rules) sums to zeros
             np.add.at(out, self.index, column)
         return _frozen(out)
 
-    def totals(self, penalty: _Column, reward: _Column, what: str) -> GroupTotals:
-        """Penalties and rewards per group."""
-        return GroupTotals(self.keys, self.sums(*penalty, what), self.sums(*reward, what))
+    def totals(
+        self,
+        penalty: _Column,
+        reward: _Column,
+        what: str,
+        found: tuple[NDArray[np.int64] | None, NDArray[np.int64] | None] = (None, None),
+    ) -> GroupTotals:
+        """Penalties and rewards per group (``found``: either's sums, where known)."""
+        return GroupTotals(
+            self.keys, self.sums(*penalty, what, found[0]), self.sums(*reward, what, found[1])
+        )
 
 
 _Factors: TypeAlias = tuple[NDArray[Any], NDArray[np.signedinteger[Any]], NDArray[np.int64]]
@@ -1519,26 +1537,28 @@ class _Population:
                 if pool is None:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks, threads)
-            found, largest = _rule_amounts(scheme, env, blocks, split, space)
-            amounts = {rule: _frozen(column) for rule, column in found.items()}
+            totalled = {*scheme.group_by, *(r.to for r in scheme.rollups)}
+            found = _rule_amounts(
+                scheme, env, blocks, split, space, totalled={n: groups[n] for n in totalled}
+            )
+            amounts = {rule: _frozen(column) for rule, column in found.amounts.items()}
             kinds = {rule.id: rule.kind for rule in scheme.rules}
             penalty, reward = (
                 _column_sum(
-                    [(a, largest.get(r)) for r, a in amounts.items() if kinds[r] == kind],
+                    [(a, found.largest.get(r)) for r, a in amounts.items() if kinds[r] == kind],
                     env.size,
                     split,
                     space,
+                    found.summed.get(kind),
                 )
                 for kind in ("penalty", "reward")
             )
-        group_totals = {
-            name: groups[name].totals(penalty, reward, f"totals by {name}")
-            for name in scheme.group_by
-        }
-        rollups = {
-            f"{r.kind}→{r.to}": groups[r.to].totals(penalty, reward, f"roll-up to {r.to}")
-            for r in scheme.rollups
-        }
+
+        def totals(name: str, what: str) -> GroupTotals:
+            return groups[name].totals(penalty, reward, what, found.group_sums(name))
+
+        group_totals = {name: totals(name, f"totals by {name}") for name in scheme.group_by}
+        rollups = {f"{r.kind}→{r.to}": totals(r.to, f"roll-up to {r.to}") for r in scheme.rollups}
         return ArrayResults(
             scheme.id,
             scheme.version,
@@ -1626,17 +1646,42 @@ def _selections(node: object, found: dict[str, list[Selection]]) -> None:
             _selections(item, found)
 
 
+@attrs.frozen(eq=False)
+class _Found:
+    """Every rule's amounts in fen (:func:`_rule_amounts`), and what was found beside them."""
+
+    amounts: dict[str, NDArray[np.int64]]
+    """By rule id, in the scheme's order."""
+    largest: dict[str, int]
+    """The largest amount of each rule evaluated by its plan."""
+    summed: dict[str, _KindSums]
+    """By kind (penalty, reward): its amounts added up block by block, where every
+    rule of that kind was evaluated by its plan."""
+
+    def group_sums(self, name: str) -> tuple[NDArray[np.int64] | None, NDArray[np.int64] | None]:
+        """Penalties and rewards per group of attribute ``name``, where added up already."""
+        penalty, reward = (self.summed.get(kind) for kind in ("penalty", "reward"))
+        return (
+            None if penalty is None else penalty.groups.get(name),
+            None if reward is None else reward.groups.get(name),
+        )
+
+
 def _rule_amounts(
     scheme: Scheme,
     env: ArrayContext,
     blocks: list[tuple[int, int]],
     split: _Split | None,
     space: Workspace | None = None,
-) -> tuple[dict[str, NDArray[np.int64]], dict[str, int]]:
+    *,
+    totalled: Mapping[str, _Groups] | None = None,
+) -> _Found:
     """Every rule's amounts in fen, in ``split``'s threads; the same with or without them.
 
     And the largest amount of each rule evaluated by its plan (found block by
-    block, while the block is in the cache).
+    block, while the block is in the cache), and each kind's sums over the
+    rows and per group of ``totalled``'s attributes where :func:`_planned`
+    added them up block by block.
 
     With threads, each ranking's cut-offs for the selections the rules use are
     found first, side by side. Then each rule :func:`~bankkpi._plan.compile_rule`
@@ -1650,7 +1695,9 @@ def _rule_amounts(
     if split is not None and split.pool is not None:
         pending = _prepare_cutoffs(scheme.rules, env, split.pool)
     try:
-        amounts, largest = _planned(scheme.rules, env, split, pending, space)
+        amounts, largest, summed = _planned(
+            scheme.rules, env, split, pending, space, totalled=totalled
+        )
     finally:  # the grouped rankings' cut-offs are done before anything else reads them
         wait(pending)
     for future in pending:
@@ -1658,7 +1705,7 @@ def _rule_amounts(
     rest = [rule for rule in scheme.rules if rule.id not in amounts]
     if rest:
         amounts |= _unplanned(scheme.id, rest, env, blocks, split)
-    return {rule.id: amounts[rule.id] for rule in scheme.rules}, largest
+    return _Found({rule.id: amounts[rule.id] for rule in scheme.rules}, largest, summed)
 
 
 def _planned(
@@ -1667,10 +1714,14 @@ def _planned(
     split: _Split | None,
     pending: Sequence[Future[None]] = (),
     space: Workspace | None = None,
-) -> tuple[dict[str, NDArray[np.int64]], dict[str, int]]:
+    *,
+    totalled: Mapping[str, _Groups] | None = None,
+) -> tuple[dict[str, NDArray[np.int64]], dict[str, int], dict[str, _KindSums]]:
     """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
 
-    And each one's largest amount (a plan's amounts are never negative).
+    And each one's largest amount (a plan's amounts are never negative), and
+    each kind's sums (:class:`_BlockSums`) where every rule of the kind has a
+    plan and kept it: over the rows, and per group of ``totalled``'s attributes.
 
     Over blocks of :data:`~bankkpi._plan.PLAN_ROWS` rows, in ``split``'s threads
     if any; a population of one block is left to the array path (at 10^5 rows a
@@ -1680,21 +1731,22 @@ def _planned(
     path evaluates it and refuses what it refuses.
     """
     if env.size <= PLAN_ROWS:  # one block: branches on their own rows cost less
-        return {}, {}
+        return {}, {}, {}
     pool, threads = (None, 1) if split is None else (split.pool, split.threads)
     compiled = [compile_rule(rule, env, pool=pool, parts=threads, resolve=False) for rule in rules]
     for future in pending:  # the grouped rankings' cut-offs, found meanwhile
         future.result()
     plans = [plan for plan in (p.resolved() for p in compiled if p is not None) if plan is not None]
     if not plans:
-        return {}, {}
+        return {}, {}, {}
     size = env.size
     edges = [(lo, min(size, lo + PLAN_ROWS)) for lo in range(0, size, PLAN_ROWS)]
     out = {plan.rule.id: lend(space, size, np.int64) for plan in plans}
     given_back: set[str] = set()
-    mine = threading.local()  # each thread's scratch buffers, for this call only
+    adding = _BlockSums.of(rules, out, size, _few_groups(totalled or {}, size, threads), space)
+    mine = threading.local()  # each thread's scratch buffers and sums, for this call only
 
-    def block(edge: tuple[int, int]) -> dict[str, int]:
+    def block(edge: tuple[int, int]) -> tuple[dict[str, int], dict[str, int]]:
         scratch = getattr(mine, "scratch", None)
         if scratch is None:
             scratch = mine.scratch = Scratch(PLAN_ROWS)
@@ -1705,11 +1757,131 @@ def _planned(
                 given_back.add(rule)
             if rule not in given_back:
                 largest[rule] = int(out[rule][edge[0] : edge[1]].max())
-        return largest
+        return largest, adding.block(*edge, mine, given_back)
 
     tops = _Split(pool, edges).map(block)
     kept = {rule: amounts for rule, amounts in out.items() if rule not in given_back}
-    return kept, {rule: max(top.get(rule, 0) for top in tops) for rule in kept}
+    return (
+        kept,
+        {rule: max(top.get(rule, 0) for top, _ in tops) for rule in kept},
+        adding.found(given_back, [sums for _, sums in tops]),
+    )
+
+
+_FEW_GROUPS_SHARE: Final = 8
+"""Groups are added up block by block (:class:`_BlockSums`) when every thread's
+sums, one int64 per group, take at most an eighth of the rows' int64s."""
+
+
+def _few_groups(groups: Mapping[str, _Groups], size: int, threads: int) -> dict[str, _Groups]:
+    """Those of ``groups`` few enough to add up block by block, with sums in every thread."""
+    most = size // (_FEW_GROUPS_SHARE * max(1, threads))
+    return {name: grouped for name, grouped in groups.items() if grouped.keys.shape[0] <= most}
+
+
+@attrs.frozen(eq=False)
+class _KindSums:
+    """One kind's amounts (penalty or reward) added up by :class:`_BlockSums`."""
+
+    column: _Column | None
+    """The sum of the kind's rules per row, and its largest (``None``: a kind of
+    one rule, whose own column is the sum)."""
+    groups: dict[str, NDArray[np.int64]]
+    """By attribute: the kind's amounts summed per group. Not checked against
+    int64 here: amounts are never negative, so a sum that wrapped is past the
+    bound :meth:`_Groups.sums` checks before using it."""
+
+
+@attrs.frozen(eq=False)
+class _BlockSums:
+    """What each block of :func:`_planned` adds up once its rules' amounts are in.
+
+    For each kind (penalty, reward) whose every rule has a plan: the sum of its
+    rules per row (when more than one) and per group of ``groups``, while the
+    block is in the cache and in the block's thread. ``numpy.add.at`` holds
+    Python's lock, but there it runs beside the other threads' blocks instead of
+    after all of them. One per call of :func:`_planned`; the blocks fill in its
+    arrays and each thread's sums: ``what_if`` over 10^6 rows of scheme A (five rules, totals
+    by region and rolled up by head office) went from 42.4 to 36.8 ms a scenario.
+    A kind of one rule, grouped one way (the benchmark), gains about nothing.
+    """
+
+    kinds: dict[str, list[str]]
+    """Each such kind's rule ids, in the scheme's order."""
+    out: Mapping[str, NDArray[np.int64]]
+    """Every planned rule's amounts, as the blocks fill them in."""
+    columns: dict[str, NDArray[np.int64]]
+    """Each kind of several rules: its row sums, as the blocks fill them in."""
+    groups: dict[str, _Groups]
+    threads_sums: list[dict[tuple[str, str], NDArray[np.int64]]] = attrs.field(factory=list)
+    """Each thread's sums by (kind, attribute), as the blocks add to them."""
+
+    @classmethod
+    def of(
+        cls,
+        rules: Sequence[Rule],
+        out: Mapping[str, NDArray[np.int64]],
+        size: int,
+        groups: dict[str, _Groups],
+        space: Workspace | None,
+    ) -> _BlockSums:
+        """For ``rules``, whose planned ones fill in ``out`` (by rule id, ``size`` rows)."""
+        kinds = {
+            kind: ids
+            for kind in ("penalty", "reward")
+            if (ids := [rule.id for rule in rules if rule.kind == kind])
+            and all(rule in out for rule in ids)
+        }
+        columns = {kind: lend(space, size, np.int64) for kind, ids in kinds.items() if len(ids) > 1}
+        return cls(kinds, out, columns, groups)
+
+    def block(
+        self, lo: int, hi: int, mine: threading.local, given_back: set[str]
+    ) -> dict[str, int]:
+        """Add up rows ``lo … hi − 1``; the largest row sum by kind, of each of several rules.
+
+        ``mine``: the calling thread's own store, for its sums.
+        """
+        sums: dict[tuple[str, str], NDArray[np.int64]] | None = getattr(mine, "sums", None)
+        if sums is None:
+            sums = mine.sums = {}
+            self.threads_sums.append(sums)  # one append per thread: atomic
+        largest = {}
+        for kind, ids in self.kinds.items():
+            if given_back.intersection(ids):
+                continue  # of no use: the array path evaluates the rule given back
+            if len(ids) == 1:
+                amounts = self.out[ids[0]][lo:hi]
+            else:  # the row sums; past int64 only where the column's bound refuses them
+                amounts = self.columns[kind][lo:hi]
+                np.add(self.out[ids[0]][lo:hi], self.out[ids[1]][lo:hi], out=amounts)
+                for rule in ids[2:]:
+                    amounts += self.out[rule][lo:hi]
+                largest[kind] = int(amounts.max()) if hi > lo else 0
+            for name, grouped in self.groups.items():
+                total = sums.get((kind, name))
+                if total is None:
+                    total = sums[kind, name] = np.zeros(grouped.keys.shape[0], dtype=np.int64)
+                np.add.at(total, grouped.index[lo:hi], amounts)
+        return largest
+
+    def found(self, given_back: set[str], tops: list[dict[str, int]]) -> dict[str, _KindSums]:
+        """Each kind's sums once every block is done (``tops``: what :meth:`block` returned)."""
+        found = {}
+        for kind, ids in self.kinds.items():
+            if given_back.intersection(ids):
+                continue
+            groups = {}
+            for name in self.groups:
+                parts = [sums[kind, name] for sums in self.threads_sums if (kind, name) in sums]
+                groups[name] = parts[0]
+                for part in parts[1:]:
+                    groups[name] += part
+            column = None
+            if kind in self.columns:
+                column = self.columns[kind], max(top.get(kind, 0) for top in tops)
+            found[kind] = _KindSums(column, groups)
+        return found
 
 
 def _unplanned(
@@ -1867,13 +2039,15 @@ def _column_sum(
     size: int,
     split: _Split | None = None,
     space: Workspace | None = None,
+    summed: _KindSums | None = None,
 ) -> _Column:
     """The row sums of read-only ``columns``, and their largest magnitude.
 
     Each column comes with its largest magnitude when known (else ``None``: found
     here). Read-only: the one column itself if alone, zeros that take no memory if
     none. With ``split``, each block's largest magnitude is found in a thread. The
-    sum of several in ``space``'s memory, if given.
+    sum of several in ``space``'s memory, if given, or the one ``summed`` found
+    block by block (:class:`_BlockSums`), once the bound is checked.
     """
 
     def largest(column: NDArray[np.int64], known: int | None = None) -> int:
@@ -1888,6 +2062,8 @@ def _column_sum(
     if len(columns) == 1:
         return columns[0][0], largest(*columns[0])
     fx.check_bound(sum(largest(*c) for c in columns), "sum of rule amounts")
+    if summed is not None and summed.column is not None:
+        return _frozen(summed.column[0]), summed.column[1]
     total = lend(space, size, np.int64)
     np.add(columns[0][0], columns[1][0], out=total)
     for column, _ in columns[2:]:
