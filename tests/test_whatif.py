@@ -1,10 +1,14 @@
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bankkpi import SubjectRow, evaluate, load_scheme
+from bankkpi import vector as vector_module
 from bankkpi._schemefile import SchemeFileError
 from bankkpi.exceptions import ConfigError, InvalidValueError
 from bankkpi.vector import grid, monte_carlo, override, seek_parameter, what_if
@@ -143,6 +147,176 @@ def test_a_default_written_with_more_places_reads_the_population_again(monkeypat
     scenarios = [{"inputs[1].default": "0"}, {"inputs[1].default": "0.000"}]
     what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
     assert [str(d) for d in reads] == ["0", "0.000"]
+
+
+def evaluated_rules(monkeypatch):
+    """The ids of the rules each evaluation computes (array path or plan), by call."""
+    from bankkpi import vector  # noqa: PLC0415
+
+    calls = []
+    rules_of, compile_rule = vector._rules_of, vector.compile_rule
+
+    def on_arrays(rules, env):
+        calls.append(("arrays", tuple(rule.id for rule in rules)))
+        return rules_of(rules, env)
+
+    def compiled(rule, env, **options):
+        calls.append(("plan", rule.id))
+        return compile_rule(rule, env, **options)
+
+    monkeypatch.setattr(vector, "_rules_of", on_arrays)
+    monkeypatch.setattr(vector, "compile_rule", compiled)
+    return calls
+
+
+def single_results(scheme, scenarios):
+    """Each scenario as ``what_if`` reports it, from an evaluation of its own."""
+    return [
+        what_if(override(scheme, scenario), COLUMNS, ATTRIBUTES, [{}]).results[0]
+        for scenario in scenarios
+    ]
+
+
+def same_totals(table, expected, scenarios):
+    for scenario, got, alone in zip(scenarios, table.results, expected, strict=True):
+        assert got.scenario == scenario
+        assert (got.penalty_fen, got.reward_fen, got.payers) == (
+            alone.penalty_fen,
+            alone.reward_fen,
+            alone.payers,
+        )
+        assert dict(got.groups["region"]) == dict(alone.groups["region"])
+
+
+def test_a_rule_unchanged_since_the_last_scenario_keeps_its_amounts(monkeypatch):
+    """A grid over one rule's rate evaluates the other rules once, and that rule
+    once per scenario; a number written differently (98 and 98.0) is a change.
+    Every scenario's totals are those of an evaluation of its own."""
+    assert "rate=Decimal('200')" in repr(SCHEME_A.rules[0])  # the file's own rate
+    scenarios = [
+        {"rules[A.P3].**.rate": 150},
+        {"rules[A.P3].**.rate": 200},
+        {"rules[A.P3].**.rate": 200, "rules[A.region_lowest].**.threshold": "98.0"},
+        {"rules[A.P3].**.rate": 200, "rules[A.region_lowest].**.threshold": "98.0"},
+        {"rules[A.no_complaint].**.amount": 800},
+    ]
+    expected = single_results(SCHEME_A, scenarios)
+    calls = evaluated_rules(monkeypatch)
+    table = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
+    every = tuple(rule.id for rule in SCHEME_A.rules)
+    assert [ids for kind, ids in calls if kind == "arrays"] == [
+        every,
+        ("A.P3",),
+        ("A.region_lowest",),
+        # the fourth scenario is the third again: no rule to evaluate
+        ("A.region_lowest", "A.no_complaint"),  # the rate is the file's 200 again
+    ]
+    same_totals(table, expected, scenarios)
+
+
+def test_compiled_rules_unchanged_keep_their_amounts_and_are_added_up_with_the_others(
+    monkeypatch,
+):
+    """Over a population evaluated block by block, a rule unchanged is not compiled
+    again, and its amounts are summed with its kind's others block by block."""
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 64)
+    scenarios = grid({"rules[A.P3].**.rate": [150, 200], "rules[A.early].**.amount": [100, 300]})
+    expected = single_results(SCHEME_A, scenarios)
+    calls = evaluated_rules(monkeypatch)
+    found = []
+    real = vector_module._BlockSums.found
+
+    def noted(self, given_back, tops):
+        found.append(real(self, given_back, tops))
+        return found[-1]
+
+    monkeypatch.setattr(vector_module._BlockSums, "found", noted)
+    table = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
+    assert [sorted(kinds) for kinds in found] == [["penalty", "reward"]] * len(scenarios)
+    compiled = [rule for kind, rule in calls if kind == "plan"]
+    every = [rule.id for rule in SCHEME_A.rules]
+    assert compiled == [*every, "A.early", "A.P3", "A.early", "A.early"]
+    same_totals(table, expected, scenarios)
+
+
+CHANGES = [
+    {},
+    {"rules[A.P3].**.rate": 150},
+    {"rules[A.P3].**.rate": "150.0"},
+    {"rules[A.P3].**.threshold": 97},
+    {"rules[A.P3].formula.formula.cases[0].when.selection.selection.n": 50},
+    {"rules[A.region_lowest].**.rate": 100},
+    {"rules[A.region_lowest].**.threshold": "98.00"},
+    {"rules[A.no_complaint].**.amount": 800},
+    {"rules[A.early].**.amount": 300},
+    {"rankings[0].ties": "dense"},
+    {"inputs[1].default": "1"},
+]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(range(len(CHANGES))), max_size=3), min_size=1, max_size=6),
+    st.sampled_from([64, None]),
+)
+def test_scenarios_in_any_order_total_as_each_alone(picked, plan_rows):
+    """Any sequence of scenarios, each changing some rules, a ranking's ties or an
+    input's default: what ``what_if`` reports for each (keeping what it may from
+    the scenario before) is what an evaluation of that scenario alone gives, over
+    one block (the array path) or blocks of 64 rows (plans)."""
+    scenarios = [
+        {path: value for change in changes for path, value in CHANGES[change].items()}
+        for changes in picked
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        if plan_rows is not None:
+            patch.setattr("bankkpi.vector.PLAN_ROWS", plan_rows)
+        expected = single_results(SCHEME_A, scenarios)
+        same_totals(what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios), expected, scenarios)
+
+
+def test_a_population_read_again_evaluates_every_rule_again(monkeypatch):
+    """Amounts are kept for the population they were computed over only."""
+    scenarios = [
+        {"rules[A.P3].**.rate": 150},
+        {"rules[A.P3].**.rate": 150, "rankings[0].ties": "dense"},
+        {"rules[A.P3].**.rate": 200, "rankings[0].ties": "dense"},
+    ]
+    expected = single_results(SCHEME_A, scenarios)
+    calls = evaluated_rules(monkeypatch)
+    table = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
+    every = tuple(rule.id for rule in SCHEME_A.rules)
+    assert [ids for _kind, ids in calls] == [every, every, ("A.P3",)]
+    same_totals(table, expected, scenarios)
+
+
+def test_a_formula_of_the_callers_own_is_evaluated_every_time(monkeypatch):
+    """What a formula of the caller's own reads, the library cannot know: its rule
+    gets no key, and is evaluated every time. (``override`` cannot write such a
+    formula to a file, so it reaches the reader through ``monte_carlo`` or a
+    caller's own loop only.)"""
+    from bankkpi import Expression  # noqa: PLC0415
+    from bankkpi._whatif import _Reader  # noqa: PLC0415
+    from bankkpi.vector import _reusable  # noqa: PLC0415
+
+    own = type("MyExpression", (Expression,), {})
+    rule = attrs.evolve(SCHEME_A.rules[4], formula=own("complaints * 100", ["complaints"]))
+    scheme = attrs.evolve(SCHEME_A, rules=(*SCHEME_A.rules[:4], rule))
+    assert _reusable(rule) is None
+    assert _reusable(SCHEME_A.rules[4]) == repr(SCHEME_A.rules[4])
+    calls = evaluated_rules(monkeypatch)
+    read = _Reader(COLUMNS, ATTRIBUTES)
+    first, again = read(scheme, {}), read(scheme, {})
+    assert [ids for _kind, ids in calls] == [
+        tuple(rule.id for rule in scheme.rules),
+        ("A.no_complaint",),
+    ]
+    assert first == again
+    assert again.reward_fen == int((COLUMNS["complaints"] * 100 * 100).sum()) + (
+        what_if(SCHEME_A, COLUMNS, ATTRIBUTES, [{"rules[A.no_complaint].**.amount": 0}])
+        .results[0]
+        .reward_fen
+    )
 
 
 def test_monte_carlo_is_reproducible_by_seed():

@@ -32,7 +32,7 @@ from bankkpi._workspace import Workspace
 from bankkpi.exceptions import ConfigError, InvalidValueError
 
 if TYPE_CHECKING:  # vector imports this module at run time
-    from bankkpi.vector import GroupTotals, _Population
+    from bankkpi.vector import GroupTotals, _Known, _Population
 
 __all__ = [
     "ScenarioResult",
@@ -266,7 +266,10 @@ class _Reader:
     Scenarios that change only rules (rates, bases, targets, selection sizes) share
     the columns as checked, the groups and each ranking's ordered store; a scenario
     that changes how the population is read (an indicator's scale, a ranking's ties)
-    reads it again.
+    reads it again. A rule the last scenario evaluated over the same population,
+    unchanged (the same :func:`~bankkpi.vector._reusable` key: every field, each
+    number as written), keeps its amounts instead of being evaluated again: a grid
+    over one rule's rate evaluates that rule alone scenario after scenario.
     """
 
     def __init__(
@@ -287,6 +290,8 @@ class _Reader:
         self.like = like
         self.space: Workspace = Workspace() if like is None else like.space
         """Memory each scenario's evaluation takes its largest arrays from."""
+        self.known: dict[str, _Known] = {}
+        """The last scenario's rules' amounts over :attr:`population`, by rule id."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
         from bankkpi.vector import _Population, _threads  # noqa: PLC0415 - vector imports this
@@ -298,7 +303,10 @@ class _Reader:
             self.population = _Population.of(
                 scheme, self.columns, self.attributes, groups=factorized, space=self.space
             )
-        out = self.population.evaluate(scheme, _threads(None), space=self.space)
+            self.known = {}  # amounts over another population
+        out, self.known = self.population.evaluate_knowing(
+            scheme, _threads(None), space=self.space, known=self.known
+        )
         return ScenarioResult(
             dict(scenario),
             out.total("penalty"),

@@ -39,6 +39,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
+from fractions import Fraction
+from types import NoneType
 from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
 
 import attrs
@@ -1525,6 +1527,22 @@ class _Population:
         In ``threads`` threads: ``pool``'s, or a pool of its own for this call. The
         rules' amounts in ``space``'s memory, if given.
         """
+        return self.evaluate_knowing(scheme, threads, pool, space)[0]
+
+    def evaluate_knowing(
+        self,
+        scheme: Scheme,
+        threads: int,
+        pool: ThreadPoolExecutor | None = None,
+        space: Workspace | None = None,
+        known: Mapping[str, _Known] | None = None,
+    ) -> tuple[ArrayResults, dict[str, _Known]]:
+        """:meth:`evaluate`, taking the amounts of the rules in ``known`` as given.
+
+        ``known``: by rule id, amounts an earlier evaluation over this population
+        gave; those of a rule under the same :func:`_reusable` key as now are not
+        computed again. Also returns every rule's amounts as ``known`` takes them.
+        """
         if not self.fits(scheme):
             raise InvalidValueError(
                 "scheme", "reads its population differently from the one given", scheme.id
@@ -1538,8 +1556,19 @@ class _Population:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks, threads)
             totalled = {*scheme.group_by, *(r.to for r in scheme.rollups)}
+            keys = {rule.id: _reusable(rule) for rule in scheme.rules}
             found = _rule_amounts(
-                scheme, env, blocks, split, space, totalled={n: groups[n] for n in totalled}
+                scheme,
+                env,
+                blocks,
+                split,
+                space,
+                totalled={n: groups[n] for n in totalled},
+                known={
+                    rule: kept
+                    for rule, kept in (known or {}).items()
+                    if keys.get(rule) is not None and kept.key == keys[rule]
+                },
             )
             amounts = {rule: _frozen(column) for rule, column in found.amounts.items()}
             kinds = {rule.id: rule.kind for rule in scheme.rules}
@@ -1559,7 +1588,7 @@ class _Population:
 
         group_totals = {name: totals(name, f"totals by {name}") for name in scheme.group_by}
         rollups = {f"{r.kind}→{r.to}": totals(r.to, f"roll-up to {r.to}") for r in scheme.rollups}
-        return ArrayResults(
+        results = ArrayResults(
             scheme.id,
             scheme.version,
             env.size,
@@ -1572,6 +1601,11 @@ class _Population:
             rollups,
             _RankMap(env.ranks),
         )
+        return results, {
+            rule: _Known(key, amounts[rule], found.largest.get(rule))
+            for rule, key in keys.items()
+            if key is not None
+        }
 
 
 _BLOCK_ROWS: Final = 1 << 19
@@ -1647,6 +1681,50 @@ def _selections(node: object, found: dict[str, list[Selection]]) -> None:
 
 
 @attrs.frozen(eq=False)
+class _Known:
+    """A rule's amounts over one population, for a later evaluation of the same rule."""
+
+    key: str
+    """What :func:`_reusable` gave the rule."""
+    amounts: NDArray[np.int64]
+    """Its amounts in fen (read-only)."""
+    largest: int | None
+    """Its largest amount, where known."""
+
+
+def _reusable(rule: Rule) -> str | None:
+    """A key equal for rules whose amounts over one population are equal, or ``None``.
+
+    ``repr(rule)`` — every field, and each number as written — for a rule made of
+    the library's own classes alone; ``None`` for a rule holding anything else (a
+    formula of the caller's own may compute from what its ``repr`` does not show),
+    whose amounts are then computed every time.
+    """
+    return repr(rule) if _library_made(rule) else None
+
+
+_LEAVES: Final = (str, int, Decimal, Fraction, NoneType)
+
+
+def _library_made(node: object) -> bool:
+    """Whether ``node`` is built of plain values and the library's own classes alone."""
+    if isinstance(node, _LEAVES):
+        return True
+    if isinstance(node, tuple | list | frozenset | set):
+        return all(_library_made(item) for item in node)
+    if isinstance(node, Mapping):
+        return all(_library_made(k) and _library_made(v) for k, v in node.items())
+    kind = type(node)
+    if not attrs.has(kind) or not kind.__module__.startswith("bankkpi."):
+        return False
+    return all(
+        _library_made(getattr(node, field.name))
+        for field in attrs.fields(kind)  # checked by has()
+        if field.init  # the others are made from these (memos, parsed trees)
+    )
+
+
+@attrs.frozen(eq=False)
 class _Found:
     """Every rule's amounts in fen (:func:`_rule_amounts`), and what was found beside them."""
 
@@ -1675,13 +1753,15 @@ def _rule_amounts(
     space: Workspace | None = None,
     *,
     totalled: Mapping[str, _Groups] | None = None,
+    known: Mapping[str, _Known] | None = None,
 ) -> _Found:
     """Every rule's amounts in fen, in ``split``'s threads; the same with or without them.
 
     And the largest amount of each rule evaluated by its plan (found block by
     block, while the block is in the cache), and each kind's sums over the
     rows and per group of ``totalled``'s attributes where :func:`_planned`
-    added them up block by block.
+    added them up block by block. The amounts of the rules in ``known`` (by id)
+    are taken from there.
 
     With threads, each ranking's cut-offs for the selections the rules use are
     found first, side by side. Then each rule :func:`~bankkpi._plan.compile_rule`
@@ -1694,14 +1774,17 @@ def _rule_amounts(
     pending: list[Future[None]] = []
     if split is not None and split.pool is not None:
         pending = _prepare_cutoffs(scheme.rules, env, split.pool)
+    given = known or {}
     try:
         amounts, largest, summed = _planned(
-            scheme.rules, env, split, pending, space, totalled=totalled
+            scheme.rules, env, split, pending, space, totalled=totalled, known=given
         )
     finally:  # the grouped rankings' cut-offs are done before anything else reads them
         wait(pending)
     for future in pending:
         future.result()
+    amounts = {rule: kept.amounts for rule, kept in given.items()} | amounts
+    largest = {r: kept.largest for r, kept in given.items() if kept.largest is not None} | largest
     rest = [rule for rule in scheme.rules if rule.id not in amounts]
     if rest:
         amounts |= _unplanned(scheme.id, rest, env, blocks, split)
@@ -1716,12 +1799,15 @@ def _planned(
     space: Workspace | None = None,
     *,
     totalled: Mapping[str, _Groups] | None = None,
+    known: Mapping[str, _Known] | None = None,
 ) -> tuple[dict[str, NDArray[np.int64]], dict[str, int], dict[str, _KindSums]]:
     """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
 
     And each one's largest amount (a plan's amounts are never negative), and
     each kind's sums (:class:`_BlockSums`) where every rule of the kind has a
-    plan and kept it: over the rows, and per group of ``totalled``'s attributes.
+    plan and kept it or is ``known``: over the rows, and per group of
+    ``totalled``'s attributes. The rules in ``known`` (by id) are not compiled:
+    their amounts are there, and only added up here.
 
     Over blocks of :data:`~bankkpi._plan.PLAN_ROWS` rows, in ``split``'s threads
     if any; a population of one block is left to the array path (at 10^5 rows a
@@ -1733,7 +1819,12 @@ def _planned(
     if env.size <= PLAN_ROWS:  # one block: branches on their own rows cost less
         return {}, {}, {}
     pool, threads = (None, 1) if split is None else (split.pool, split.threads)
-    compiled = [compile_rule(rule, env, pool=pool, parts=threads, resolve=False) for rule in rules]
+    known = known or {}
+    compiled = [
+        compile_rule(rule, env, pool=pool, parts=threads, resolve=False)
+        for rule in rules
+        if rule.id not in known
+    ]
     for future in pending:  # the grouped rankings' cut-offs, found meanwhile
         future.result()
     plans = [plan for plan in (p.resolved() for p in compiled if p is not None) if plan is not None]
@@ -1743,7 +1834,13 @@ def _planned(
     edges = [(lo, min(size, lo + PLAN_ROWS)) for lo in range(0, size, PLAN_ROWS)]
     out = {plan.rule.id: lend(space, size, np.int64) for plan in plans}
     given_back: set[str] = set()
-    adding = _BlockSums.of(rules, out, size, _few_groups(totalled or {}, size, threads), space)
+    adding = _BlockSums.of(
+        rules,
+        out | {rule: k.amounts for rule, k in known.items()},
+        size,
+        _few_groups(totalled or {}, size, threads),
+        space,
+    )
     mine = threading.local()  # each thread's scratch buffers and sums, for this call only
 
     def block(edge: tuple[int, int]) -> tuple[dict[str, int], dict[str, int]]:
