@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bankkpi import SubjectRow, evaluate, load_scheme
+from bankkpi import Fixed, SubjectRow, evaluate, load_scheme
 from bankkpi import vector as vector_module
 from bankkpi._schemefile import SchemeFileError
 from bankkpi.exceptions import ConfigError, InvalidValueError
@@ -403,3 +403,27 @@ def test_seek_parameter_finds_the_lowest_rate_that_collects_the_budget():
         budget=10**9,
     )
     assert unreachable is None
+
+
+@pytest.mark.parametrize(
+    ("amount", "made"),
+    [
+        (Decimal("500.00"), True),
+        (500, True),
+        (np.int64(500), False),  # a value of another library's type
+        (500.0, False),
+    ],
+)
+def test_only_rules_of_plain_values_and_the_librarys_classes_are_kept(amount, made):
+    """A key for reuse is given to a rule whose every part is a plain value or a
+    class of the library's; anything else could compute from what it hides."""
+    from bankkpi.vector import _reusable  # noqa: PLC0415
+
+    rule = SCHEME_A.rules[4]
+    when = rule.formula
+    assert type(when.then) is Fixed
+    then = attrs.evolve(when.then)
+    object.__setattr__(then, "amount", amount)  # past the converter: what a caller could build
+    changed = attrs.evolve(rule, formula=attrs.evolve(when, then=then))
+    assert (_reusable(changed) is not None) is made
+    assert _reusable(changed) in (None, repr(changed))

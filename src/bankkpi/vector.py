@@ -1708,20 +1708,26 @@ _LEAVES: Final = (str, int, Decimal, Fraction, NoneType)
 
 def _library_made(node: object) -> bool:
     """Whether ``node`` is built of plain values and the library's own classes alone."""
-    if isinstance(node, _LEAVES):
-        return True
-    if isinstance(node, tuple | list | frozenset | set):
-        return all(_library_made(item) for item in node)
-    if isinstance(node, Mapping):
-        return all(_library_made(k) and _library_made(v) for k, v in node.items())
-    kind = type(node)
-    if not attrs.has(kind) or not kind.__module__.startswith("bankkpi."):
-        return False
-    return all(
-        _library_made(getattr(node, field.name))
-        for field in attrs.fields(kind)  # checked by has()
-        if field.init  # the others are made from these (memos, parsed trees)
-    )
+    waiting = [node]
+    while waiting:
+        node = waiting.pop()
+        if isinstance(node, _LEAVES):
+            continue
+        if isinstance(node, tuple | list | frozenset | set):
+            waiting.extend(node)
+            continue
+        if isinstance(node, Mapping):
+            waiting.extend(node.keys())
+            waiting.extend(node.values())
+            continue
+        kind = type(node)
+        fields: tuple[attrs.Attribute[Any], ...] | None = getattr(kind, "__attrs_attrs__", None)
+        if fields is None or not kind.__module__.startswith("bankkpi."):
+            return False  # not an attrs class of the library's
+        for field in fields:
+            if field.init:  # the others are made from these (memos, parsed trees)
+                waiting.append(getattr(node, field.name))  # noqa: PERF401 - faster
+    return True
 
 
 @attrs.frozen(eq=False)
