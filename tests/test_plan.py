@@ -5,6 +5,7 @@ negative amount. The random agreement runs (``test_agreement.py``, ``planned=Tru
 hold compiled rules to the exact path; these tests pin down each way back.
 """
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from fractions import Fraction
@@ -998,3 +999,27 @@ def test_an_amount_chosen_outside_its_range_gives_back_the_blocks_that_need_it(
 ):
     rule = rule_of(formula)
     check_computed_or_given_back(rule, computed, table_rows)
+
+
+def test_totals_by_and_rolled_up_to_one_attribute_are_arrays_of_their_own(monkeypatch):
+    """Sums found block by block for an attribute serve its totals and its roll-ups:
+    each gets an array of its own, as when they are added up afterwards."""
+    rules = [
+        Rule("P1", Text("罚", "p"), "penalty", When(Met(AtLeast(90)), Fixed(0), Fixed(300)), YUAN),
+        Rule("W1", Text("奖", "r"), "reward", When(Met(AtLeast(99)), Fixed(50), Fixed(0)), YUAN),
+    ]
+    scheme = attrs.evolve(
+        grouped_scheme(rules), rollups=(RollUp("region", "penalty"), RollUp("region", "reward"))
+    )
+    columns = {"score": np.array([7_000, 9_500, 9_950, 8_500, 6_000, 10_000, 8_900, 9_990])}
+    region = np.array(["东", "西", "东", "西", "东", "东", "西", "东"])
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 2)
+    monkeypatch.setattr("bankkpi.vector._FEW_GROUPS_SHARE", 1)
+    found = block_sums_found(monkeypatch)
+    results = evaluate_arrays(scheme, columns, {"region": region, "head": region}, workers=2)
+    assert all(kind.groups for kind in found[0].values())
+    arrays = [results.group_totals["region"], *results.rollups.values()]
+    columns_of = [column for totals in arrays for column in (totals.penalty, totals.reward)]
+    assert len({id(column) for column in columns_of}) == len(columns_of) == 6
+    assert not any(np.shares_memory(a, b) for a, b in itertools.combinations(columns_of, 2))
+    assert results.group_totals["region"].as_dict()["东"] == (Decimal(600), Decimal(150))

@@ -1069,8 +1069,8 @@ class _Groups:
         measured no faster.
         """
         fx.check_bound(largest * int(self.sizes.max(initial=0)), what)
-        if found is not None:
-            return _frozen(found)
+        if found is not None:  # a copy: totals by and rolled up to one attribute share it
+            return _frozen(found.copy())
         out = np.zeros(self.keys.shape[0], dtype=np.int64)
         if largest:  # a column of zeros (no reward rules) sums to zeros
             np.add.at(out, self.index, column)
@@ -1584,6 +1584,8 @@ class _Population:
             )
 
         def totals(name: str, what: str) -> GroupTotals:
+            # after _column_sum's bounds: a group's sums found block by block are
+            # of row sums that wrapped only where the column's bound refuses them
             return groups[name].totals(penalty, reward, what, found.group_sums(name))
 
         group_totals = {name: totals(name, f"totals by {name}") for name in scheme.group_by}
@@ -1872,8 +1874,9 @@ def _planned(
 
 
 _FEW_GROUPS_SHARE: Final = 8
-"""Groups are added up block by block (:class:`_BlockSums`) when every thread's
-sums, one int64 per group, take at most an eighth of the rows' int64s."""
+"""An attribute's groups are added up block by block (:class:`_BlockSums`) when
+each thread's sums for it, one int64 per group and kind, take at most an eighth
+of the rows' int64s per kind."""
 
 
 def _few_groups(groups: Mapping[str, _Groups], size: int, threads: int) -> dict[str, _Groups]:
