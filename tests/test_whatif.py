@@ -412,6 +412,8 @@ def test_seek_parameter_finds_the_lowest_rate_that_collects_the_budget():
         (500, True),
         (np.int64(500), False),  # a value of another library's type
         (500.0, False),
+        (type("Doubled", (Decimal,), {})("500"), False),  # prints as Decimal('500')
+        (type("Fixed", (Fixed,), {"__module__": "bankkpi._formulas"})(500), False),
     ],
 )
 def test_only_rules_of_plain_values_and_the_librarys_classes_are_kept(amount, made):
@@ -427,3 +429,36 @@ def test_only_rules_of_plain_values_and_the_librarys_classes_are_kept(amount, ma
     changed = attrs.evolve(rule, formula=attrs.evolve(when, then=then))
     assert (_reusable(changed) is not None) is made
     assert _reusable(changed) in (None, repr(changed))
+
+
+def test_the_amounts_of_a_rule_changed_are_lent_again_scenario_after_scenario(monkeypatch):
+    """The workspace lends the memory of a rule's last amounts to its next ones:
+    kept amounts are let go of as soon as the rule changes, before its evaluation.
+    A reader of one run (``monte_carlo``'s) keeps nothing."""
+    from bankkpi._whatif import _Reader  # noqa: PLC0415
+    from bankkpi.vector import Workspace  # noqa: PLC0415
+
+    monkeypatch.setattr("bankkpi.vector.PLAN_ROWS", 64)  # amounts from the workspace
+    new = []
+    empty = Workspace.empty
+
+    def noting(self, length, dtype):
+        held = len(self._arrays)
+        array = empty(self, length, dtype)
+        if len(self._arrays) > held and length == N and array.dtype == np.int64:
+            new.append(length)  # not the array: it would stay in use
+        return array
+
+    monkeypatch.setattr(Workspace, "empty", noting)
+    read = _Reader(COLUMNS, ATTRIBUTES)
+    fresh = []
+    for rate in range(100, 180, 10):
+        scenario = {"rules[A.P3].**.rate": rate}
+        read(override(SCHEME_A, scenario), scenario)
+        fresh.append(len(new))
+    assert fresh[0] >= len(SCHEME_A.rules)  # the first scenario's amounts
+    assert fresh[1:] == [fresh[1]] * (len(fresh) - 1)  # none new after the second
+    assert len(read.known) == len(SCHEME_A.rules)
+    once = _Reader(COLUMNS, ATTRIBUTES, keep=False)
+    once(SCHEME_A, {})
+    assert once.known == {}

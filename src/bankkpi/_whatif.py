@@ -277,12 +277,15 @@ class _Reader:
         columns: Mapping[str, ArrayLike],
         attributes: Mapping[str, ArrayLike] | None,
         like: _Reader | None = None,
+        *,
+        keep: bool = True,
     ) -> None:
         """Evaluate over ``columns`` and ``attributes``.
 
         ``like``: a reader of other columns over the same attribute arrays, whose
         factorized attributes this one takes instead of reading them again, and
-        whose workspace it shares.
+        whose workspace it shares. ``keep``: keep the rules' amounts for the next
+        scenario (a reader called once has no use for them).
         """
         self.columns = columns
         self.attributes = attributes or {}
@@ -290,12 +293,15 @@ class _Reader:
         self.like = like
         self.space: Workspace = Workspace() if like is None else like.space
         """Memory each scenario's evaluation takes its largest arrays from."""
+        self.keep = keep
         self.known: dict[str, _Known] = {}
         """The last scenario's rules' amounts over :attr:`population`, by rule id."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
-        from bankkpi.vector import _Population, _threads  # noqa: PLC0415 - vector imports this
+        from bankkpi.vector import _Population, _still_known, _threads  # noqa: PLC0415
 
+        # only the unchanged rules' amounts: the others' memory is the workspace's again
+        self.known = _still_known(scheme, self.known)
         self.space.begin()
         if self.population is None or not self.population.fits(scheme):
             known = None if self.like is None else self.like.population
@@ -304,9 +310,10 @@ class _Reader:
                 scheme, self.columns, self.attributes, groups=factorized, space=self.space
             )
             self.known = {}  # amounts over another population
-        out, self.known = self.population.evaluate_knowing(
+        out, kept = self.population.evaluate_knowing(
             scheme, _threads(None), space=self.space, known=self.known
         )
+        self.known = kept if self.keep else {}
         return ScenarioResult(
             dict(scenario),
             out.total("penalty"),
@@ -361,7 +368,7 @@ def monte_carlo(
     first: _Reader | None = None  # the attributes are read and factorized once
     for run in range(runs):
         simulated = {**base, **draw(rng, base)}
-        read = _Reader(simulated, attributes, like=first)
+        read = _Reader(simulated, attributes, like=first, keep=False)
         results.append(read(scheme, {"run": run}))
         first = first or read
     return ScenarioTable(tuple(results))

@@ -35,13 +35,14 @@ import decimal
 import itertools
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from fractions import Fraction
 from types import NoneType
-from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
+from typing import Any, Final, Literal, TypeAlias, TypeVar, cast, get_args
 
 import attrs
 import numpy as np
@@ -1541,7 +1542,8 @@ class _Population:
 
         ``known``: by rule id, amounts an earlier evaluation over this population
         gave; those of a rule under the same :func:`_reusable` key as now are not
-        computed again. Also returns every rule's amounts as ``known`` takes them.
+        computed again (:func:`_still_known` keeps only those). Also returns the
+        amounts of every rule that has a key, as ``known`` takes them.
         """
         if not self.fits(scheme):
             raise InvalidValueError(
@@ -1556,7 +1558,11 @@ class _Population:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks, threads)
             totalled = {*scheme.group_by, *(r.to for r in scheme.rollups)}
-            keys = {rule.id: _reusable(rule) for rule in scheme.rules}
+            given = _still_known(scheme, known or {})
+            keys = {
+                rule.id: given[rule.id].key if rule.id in given else _reusable(rule)
+                for rule in scheme.rules
+            }
             found = _rule_amounts(
                 scheme,
                 env,
@@ -1564,11 +1570,7 @@ class _Population:
                 split,
                 space,
                 totalled={n: groups[n] for n in totalled},
-                known={
-                    rule: kept
-                    for rule, kept in (known or {}).items()
-                    if keys.get(rule) is not None and kept.key == keys[rule]
-                },
+                known=given,
             )
             amounts = {rule: _frozen(column) for rule, column in found.amounts.items()}
             kinds = {rule.id: rule.kind for rule in scheme.rules}
@@ -1695,17 +1697,31 @@ class _Known:
 
 
 def _reusable(rule: Rule) -> str | None:
-    """A key equal for rules whose amounts over one population are equal, or ``None``.
+    """A key for ``rule``'s amounts, or ``None``.
 
+    Rules of equal keys have equal amounts over one population (not conversely:
+    ``98`` and ``98.0`` make different keys).
     ``repr(rule)`` — every field, and each number as written — for a rule made of
-    the library's own classes alone; ``None`` for a rule holding anything else (a
-    formula of the caller's own may compute from what its ``repr`` does not show),
-    whose amounts are then computed every time.
+    plain values (``str``, ``int``, ``Decimal``, ``Fraction``, ``None``, and
+    tuples, lists, sets and dicts of them, of those exact types) and the library's
+    own classes alone; ``None`` for a rule holding anything else (a subclass of
+    the caller's may compute from what its ``repr`` does not show), whose amounts
+    are then computed every time.
     """
     return repr(rule) if _library_made(rule) else None
 
 
-_LEAVES: Final = (str, int, Decimal, Fraction, NoneType)
+def _still_known(scheme: Scheme, known: Mapping[str, _Known]) -> dict[str, _Known]:
+    """The amounts in ``known`` of the rules ``scheme`` holds unchanged (by :func:`_reusable`)."""
+    return {
+        rule.id: kept
+        for rule in scheme.rules
+        if (kept := known.get(rule.id)) is not None and kept.key == _reusable(rule)
+    }
+
+
+_LEAVES: Final = frozenset({str, int, Decimal, Fraction, NoneType, bool})
+_CONTAINERS: Final = frozenset({tuple, list, frozenset, set})
 
 
 def _library_made(node: object) -> bool:
@@ -1713,19 +1729,21 @@ def _library_made(node: object) -> bool:
     waiting = [node]
     while waiting:
         node = waiting.pop()
-        if isinstance(node, _LEAVES):
-            continue
-        if isinstance(node, tuple | list | frozenset | set):
-            waiting.extend(node)
-            continue
-        if isinstance(node, Mapping):
-            waiting.extend(node.keys())
-            waiting.extend(node.values())
-            continue
         kind = type(node)
+        if kind in _LEAVES:
+            continue
+        if kind in _CONTAINERS:
+            waiting.extend(cast("Iterable[object]", node))
+            continue
+        if kind is dict:
+            waiting.extend(cast("dict[object, object]", node).items())
+            continue
         fields: tuple[attrs.Attribute[Any], ...] | None = getattr(kind, "__attrs_attrs__", None)
-        if fields is None or not kind.__module__.startswith("bankkpi."):
-            return False  # not an attrs class of the library's
+        module = (
+            sys.modules.get(kind.__module__) if kind.__module__.startswith("bankkpi.") else None
+        )
+        if fields is None or getattr(module, kind.__qualname__, None) is not kind:
+            return False  # not an attrs class the library's modules define
         for field in fields:
             if field.init:  # the others are made from these (memos, parsed trees)
                 waiting.append(getattr(node, field.name))  # noqa: PERF401 - faster
@@ -1813,9 +1831,9 @@ def _planned(
 
     And each one's largest amount (a plan's amounts are never negative), and
     each kind's sums (:class:`_BlockSums`) where every rule of the kind has a
-    plan and kept it or is ``known``: over the rows, and per group of
-    ``totalled``'s attributes. The rules in ``known`` (by id) are not compiled:
-    their amounts are there, and only added up here.
+    plan and kept it or is ``known``, when there is a plan to evaluate: over the
+    rows, and per group of ``totalled``'s attributes. The rules in ``known`` (by
+    id) are not compiled: their amounts are there, and only added up here.
 
     Over blocks of :data:`~bankkpi._plan.PLAN_ROWS` rows, in ``split``'s threads
     if any; a population of one block is left to the array path (at 10^5 rows a
