@@ -59,6 +59,16 @@ class TestOverride:
             override(SCHEME_A, {"rules[A.P3].**.rate": -5})
         assert "'rate' must be >= 0" in str(info.value)
 
+    def test_a_list_or_dict_given_is_copied_before_later_paths_write_into_it(self):
+        from bankkpi import dump_scheme  # noqa: PLC0415
+
+        rules = dump_scheme(SCHEME_A)["rules"]
+        before = repr(rules)
+        changed = override(SCHEME_A, {"rules": rules, "rules[A.P3].rounding.place": "fen"})
+        assert repr(rules) == before
+        assert changed.rules[0].rounding.place == Decimal("0.01")
+        assert changed.rules[1:] == SCHEME_A.rules[1:]
+
     def test_floats_are_refused(self):
         with pytest.raises(InvalidValueError, match="not a float"):
             override(SCHEME_A, {"rules[A.P3].**.rate": 150.5})

@@ -14,6 +14,7 @@ path that matches nothing or a value a scheme may not hold is a typed error.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -118,10 +119,17 @@ def _targets(root: object, steps: list[str]) -> list[tuple[object, object]]:
 
 
 def _plain(value: object) -> object:
+    """``value`` as a scenario puts it in the scheme's data.
+
+    A list or dict is copied: a later path of the scenario may write into it, and
+    never into the caller's own.
+    """
     if isinstance(value, Decimal):
         return value
     if isinstance(value, float):
         raise InvalidValueError("value", "must be exact (Decimal, int or str), not a float", value)
+    if isinstance(value, dict | list):
+        return copy.deepcopy(value)
     return value
 
 
