@@ -699,13 +699,19 @@ def grouped_scheme(rules):
 
 
 def everything(results):
-    """Every amount of array results: rules, columns, group totals and roll-ups."""
+    """Every amount of array results: rules, columns, group totals, roll-ups, totals.
+
+    Each total is checked against its column's sum on the way.
+    """
+    totals = [results.total(kind) for kind in ("penalty", "reward")]
+    assert totals == [int(results.penalty.sum()), int(results.reward.sum())]
     return (
         {rule: column.tolist() for rule, column in results.amounts.items()},
         results.penalty.tolist(),
         results.reward.tolist(),
         {name: totals.as_dict() for name, totals in results.group_totals.items()},
         {name: totals.as_dict() for name, totals in results.rollups.items()},
+        totals,
     )
 
 
@@ -766,6 +772,9 @@ def test_sums_added_up_block_by_block_are_those_added_up_after(drawn, rows, plan
             )
         patch.setattr("bankkpi.vector.compile_rule", lambda _rule, _env, **_options: None)
         outcomes.append(everything(evaluate_arrays(scheme, columns, attributes, workers=workers)))
+        ungrouped = attrs.evolve(scheme, group_by=())  # totals from the columns themselves
+        alone = evaluate_arrays(ungrouped, columns, attributes, workers=workers)
+        assert everything(alone)[-1] == outcomes[0][-1]
     assert outcomes[1:] == outcomes[:1] * 2
 
 

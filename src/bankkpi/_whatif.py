@@ -306,10 +306,8 @@ class _Reader:
         """The last scenario's rules' amounts over :attr:`population`, by rule id."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
-        from bankkpi.vector import _Population, _still_known, _threads  # noqa: PLC0415
+        from bankkpi.vector import _Population, _threads  # noqa: PLC0415 - vector imports this
 
-        # only the unchanged rules' amounts: the others' memory is the workspace's again
-        self.known = _still_known(scheme, self.known)
         self.space.begin()
         if self.population is None or not self.population.fits(scheme):
             known = None if self.like is None else self.like.population

@@ -178,6 +178,8 @@ class ArrayResults:
     group_totals: Mapping[str, GroupTotals]
     rollups: Mapping[str, GroupTotals]
     ranks: Mapping[str, RankArrays]
+    _largest: tuple[int, int] | None = attrs.field(default=None, alias="largest", repr=False)
+    """The largest magnitude of :attr:`penalty` and of :attr:`reward`, where known."""
 
     @property
     def net(self) -> NDArray[np.int64]:
@@ -190,9 +192,18 @@ class ArrayResults:
         return tuple(self.amounts)
 
     def total(self, kind: RuleKind) -> int:
-        """The population's total penalty or reward, in fen."""
+        """The population's total penalty or reward, in fen.
+
+        The sum of a group totals' column where there is one (every row is in
+        one group of each attribute: a few thousand numbers instead of every row).
+        """
         column = self.penalty if kind == "penalty" else self.reward
-        fx.check_bound(fx.max_abs(column) * max(self.size, 1), f"total {kind}")
+        largest = None if self._largest is None else self._largest[0 if kind == "penalty" else 1]
+        if largest is None:
+            largest = fx.max_abs(column)
+        fx.check_bound(largest * max(self.size, 1), f"total {kind}")  # no partial sum wraps
+        for totals in self.group_totals.values():
+            return int((totals.penalty if kind == "penalty" else totals.reward).sum())
         return int(column.sum())
 
 
@@ -1536,14 +1547,15 @@ class _Population:
         threads: int,
         pool: ThreadPoolExecutor | None = None,
         space: Workspace | None = None,
-        known: Mapping[str, _Known] | None = None,
+        known: dict[str, _Known] | None = None,
     ) -> tuple[ArrayResults, dict[str, _Known]]:
         """:meth:`evaluate`, taking the amounts of the rules in ``known`` as given.
 
         ``known``: by rule id, amounts an earlier evaluation over this population
         gave; those of a rule under the same :func:`_reusable` key as now are not
-        computed again (:func:`_still_known` keeps only those). Also returns the
-        amounts of every rule that has a key, as ``known`` takes them.
+        computed again (:func:`_still_known`). It is emptied before the rules are
+        evaluated, so that the other rules' memory may serve again. Also returns
+        the amounts of every rule that has a key, as ``known`` takes them.
         """
         if not self.fits(scheme):
             raise InvalidValueError(
@@ -1559,6 +1571,8 @@ class _Population:
                 split = _Split(pool, blocks, threads)
             totalled = {*scheme.group_by, *(r.to for r in scheme.rollups)}
             given = _still_known(scheme, known or {})
+            if known:
+                known.clear()  # the others' amounts: memory for the workspace to lend again
             keys = {
                 rule.id: given[rule.id].key if rule.id in given else _reusable(rule)
                 for rule in scheme.rules
@@ -1604,6 +1618,7 @@ class _Population:
             group_totals,
             rollups,
             _RankMap(env.ranks),
+            largest=(penalty[1], reward[1]),
         )
         return results, {
             rule: _Known(key, amounts[rule], found.largest.get(rule))
