@@ -178,8 +178,10 @@ class ArrayResults:
     group_totals: Mapping[str, GroupTotals]
     rollups: Mapping[str, GroupTotals]
     ranks: Mapping[str, RankArrays]
-    _largest: tuple[int, int] | None = attrs.field(default=None, alias="largest", repr=False)
-    """The largest magnitude of :attr:`penalty` and of :attr:`reward`, where known."""
+    _found: tuple[int, int] | None = attrs.field(default=None, init=False, repr=False)
+    """The largest magnitude of :attr:`penalty` and of :attr:`reward`, as the
+    evaluation that made these results found them; ``None`` in a copy made with
+    other values (``attrs.evolve``), whose totals are then read from its columns."""
 
     @property
     def net(self) -> NDArray[np.int64]:
@@ -194,13 +196,15 @@ class ArrayResults:
     def total(self, kind: RuleKind) -> int:
         """The population's total penalty or reward, in fen.
 
-        The sum of a group totals' column where there is one (every row is in
-        one group of each attribute: a few thousand numbers instead of every row).
+        For results as :func:`evaluate_arrays` made them, the sum of a group
+        totals' column where there is one (every row is in one group of each
+        attribute: a few thousand numbers instead of every row).
         """
         column = self.penalty if kind == "penalty" else self.reward
-        largest = None if self._largest is None else self._largest[0 if kind == "penalty" else 1]
-        if largest is None:
-            largest = fx.max_abs(column)
+        if self._found is None:
+            fx.check_bound(fx.max_abs(column) * max(self.size, 1), f"total {kind}")
+            return int(column.sum())
+        largest = self._found[0 if kind == "penalty" else 1]
         fx.check_bound(largest * max(self.size, 1), f"total {kind}")  # no partial sum wraps
         for totals in self.group_totals.values():
             return int((totals.penalty if kind == "penalty" else totals.reward).sum())
@@ -1618,8 +1622,8 @@ class _Population:
             group_totals,
             rollups,
             _RankMap(env.ranks),
-            largest=(penalty[1], reward[1]),
         )
+        object.__setattr__(results, "_found", (penalty[1], reward[1]))  # frozen: set once
         return results, {
             rule: _Known(key, amounts[rule], found.largest.get(rule))
             for rule, key in keys.items()
