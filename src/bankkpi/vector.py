@@ -1559,7 +1559,8 @@ class _Population:
         gave; those of a rule under the same :func:`_reusable` key as now are not
         computed again (:func:`_still_known`). It is emptied before the rules are
         evaluated, so that the other rules' memory may serve again. Also returns
-        the amounts of every rule that has a key, as ``known`` takes them.
+        the amounts of every rule that has a key, as ``known`` takes them (none
+        without ``known``: :meth:`evaluate` makes no keys).
         """
         if not self.fits(scheme):
             raise InvalidValueError(
@@ -1577,10 +1578,14 @@ class _Population:
             given = _still_known(scheme, known or {})
             if known:
                 known.clear()  # the others' amounts: memory for the workspace to lend again
-            keys = {
-                rule.id: given[rule.id].key if rule.id in given else _reusable(rule)
-                for rule in scheme.rules
-            }
+            keys = (
+                {}
+                if known is None
+                else {
+                    rule.id: given[rule.id].key if rule.id in given else _reusable(rule)
+                    for rule in scheme.rules
+                }
+            )
             found = _rule_amounts(
                 scheme,
                 env,
