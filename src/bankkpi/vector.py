@@ -1725,6 +1725,7 @@ def _reusable(rule: Rule) -> str | None:
 
     Rules of equal keys have equal amounts over one population (not conversely:
     ``98`` and ``98.0`` make different keys).
+
     ``repr(rule)`` — every field, and each number as written — for a rule made of
     plain values (``str``, ``int``, ``Decimal``, ``Fraction``, ``None``, and
     tuples, lists, sets and dicts of them, of those exact types) and the library's
@@ -1781,7 +1782,8 @@ class _Found:
     amounts: dict[str, NDArray[np.int64]]
     """By rule id, in the scheme's order."""
     largest: dict[str, int]
-    """The largest amount of each rule evaluated by its plan."""
+    """The largest amount of each rule evaluated by its plan (or kept, with its
+    amounts, from an earlier evaluation that knew it)."""
     summed: dict[str, _KindSums]
     """By kind (penalty, reward): its amounts added up block by block, where every
     rule of that kind was evaluated by its plan."""
@@ -1944,20 +1946,21 @@ class _KindSums:
 class _BlockSums:
     """What each block of :func:`_planned` adds up once its rules' amounts are in.
 
-    For each kind (penalty, reward) whose every rule has a plan: the sum of its
-    rules per row (when more than one) and per group of ``groups``, while the
-    block is in the cache and in the block's thread. ``numpy.add.at`` holds
-    Python's lock, but there it runs beside the other threads' blocks instead of
-    after all of them. One per call of :func:`_planned`; the blocks fill in its
-    arrays and each thread's sums: ``what_if`` over 10^6 rows of scheme A (five rules, totals
-    by region and rolled up by head office) went from 42.4 to 36.8 ms a scenario.
-    A kind of one rule, grouped one way (the benchmark), gains about nothing.
+    For each kind (penalty, reward) whose every rule has a plan or kept amounts:
+    the sum of its rules per row (when more than one) and per group of
+    ``groups``, while the block is in the cache and in the block's thread.
+    ``numpy.add.at`` holds Python's lock, but there it runs beside the other
+    threads' blocks instead of after all of them. One per call of
+    :func:`_planned`; the blocks fill in its arrays and each thread's sums.
+    ``what_if`` over 10^6 rows of scheme A (five rules, totals by region and
+    rolled up by head office) went from 42.4 to 36.8 ms a scenario; a kind of one
+    rule, grouped one way (the benchmark), gains about nothing.
     """
 
     kinds: dict[str, list[str]]
     """Each such kind's rule ids, in the scheme's order."""
     out: Mapping[str, NDArray[np.int64]]
-    """Every planned rule's amounts, as the blocks fill them in."""
+    """Every planned rule's amounts, as the blocks fill them in, and the kept ones."""
     columns: dict[str, NDArray[np.int64]]
     """Each kind of several rules: its row sums, as the blocks fill them in."""
     groups: dict[str, _Groups]
