@@ -6,7 +6,6 @@ hold compiled rules to the exact path; these tests pin down each way back.
 """
 
 import itertools
-import pickle
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from fractions import Fraction
@@ -1033,29 +1032,3 @@ def test_totals_by_and_rolled_up_to_one_attribute_are_arrays_of_their_own(monkey
     assert len({id(column) for column in columns_of}) == len(columns_of) == 6
     assert not any(np.shares_memory(a, b) for a, b in itertools.combinations(columns_of, 2))
     assert results.group_totals["region"].as_dict()["东"] == (Decimal(600), Decimal(150))
-
-
-def test_a_copy_of_results_with_other_columns_totals_its_columns():
-    """Results as the evaluation made them total their group totals; a copy made
-    with another column (``attrs.evolve``) totals that column, and pickles keep
-    what the evaluation found."""
-    rules = [
-        Rule("P1", Text("罚", "p"), "penalty", When(Met(AtLeast(90)), Fixed(0), Fixed(300)), YUAN),
-        Rule("W1", Text("奖", "r"), "reward", When(Met(AtLeast(99)), Fixed(50), Fixed(0)), YUAN),
-    ]
-    columns = {"score": np.array([7_000, 9_500, 9_950, 8_500, 6_000, 10_000, 8_900, 9_990])}
-    region = np.array(["东", "西", "东", "西", "东", "东", "西", "东"])
-    results = evaluate_arrays(grouped_scheme(rules), columns, {"region": region, "head": region})
-    assert results.total("penalty") == 300 * 100 * 4
-    doubled = attrs.evolve(results, penalty=_frozen_copy(results.penalty * 2))
-    assert doubled.total("penalty") == 2 * results.total("penalty")
-    assert doubled.total("reward") == results.total("reward") == 50 * 100 * 3
-    again = pickle.loads(pickle.dumps(results))  # noqa: S301 - our own bytes
-    assert again._found == results._found is not None
-    assert again.total("penalty") == results.total("penalty")
-
-
-def _frozen_copy(array):
-    array = np.array(array)
-    array.flags.writeable = False
-    return array

@@ -11,7 +11,14 @@ from bankkpi import Fixed, SubjectRow, evaluate, load_scheme
 from bankkpi import vector as vector_module
 from bankkpi._schemefile import SchemeFileError
 from bankkpi.exceptions import ConfigError, InvalidValueError
-from bankkpi.vector import grid, monte_carlo, override, seek_parameter, what_if
+from bankkpi.vector import (
+    evaluate_arrays,
+    grid,
+    monte_carlo,
+    override,
+    seek_parameter,
+    what_if,
+)
 
 SCHEME_A = load_scheme(
     (Path(__file__).parent.parent / "examples" / "scheme_a.toml").read_text(encoding="utf-8"),
@@ -180,11 +187,21 @@ def evaluated_rules(monkeypatch):
 
 
 def single_results(scheme, scenarios):
-    """Each scenario as ``what_if`` reports it, from an evaluation of its own."""
-    return [
-        what_if(override(scheme, scenario), COLUMNS, ATTRIBUTES, [{}]).results[0]
-        for scenario in scenarios
-    ]
+    """Each scenario as ``what_if`` reports it, from an evaluation of its own.
+
+    Its totals are checked against ``evaluate_arrays``' on the way.
+    """
+    results = []
+    for scenario in scenarios:
+        changed = override(scheme, scenario)
+        result = what_if(changed, COLUMNS, ATTRIBUTES, [{}]).results[0]
+        direct = evaluate_arrays(changed, COLUMNS, ATTRIBUTES)
+        assert (result.penalty_fen, result.reward_fen) == (
+            direct.total("penalty"),
+            direct.total("reward"),
+        )
+        results.append(result)
+    return results
 
 
 def same_totals(table, expected, scenarios):

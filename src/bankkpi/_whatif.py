@@ -306,7 +306,7 @@ class _Reader:
         """The last scenario's rules' amounts over :attr:`population`, by rule id."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
-        from bankkpi.vector import _Population, _threads  # noqa: PLC0415 - vector imports this
+        from bankkpi.vector import _Population, _threads, _total  # noqa: PLC0415 - see above
 
         self.space.begin()
         if self.population is None or not self.population.fits(scheme):
@@ -316,14 +316,14 @@ class _Reader:
                 scheme, self.columns, self.attributes, groups=factorized, space=self.space
             )
             self.known = {}  # amounts over another population
-        out, kept = self.population.evaluate_knowing(
+        out, kept, (penalty, reward) = self.population.evaluate_knowing(
             scheme, _threads(None), space=self.space, known=self.known
         )
         self.known = kept if self.keep else {}
         return ScenarioResult(
             dict(scenario),
-            out.total("penalty"),
-            out.total("reward"),
+            _total(out, "penalty", penalty),  # as out.total(), without a pass for the largest
+            _total(out, "reward", reward),
             _GroupTables(out.group_totals),
             int(np.count_nonzero(out.penalty)),
         )

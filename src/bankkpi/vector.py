@@ -178,10 +178,6 @@ class ArrayResults:
     group_totals: Mapping[str, GroupTotals]
     rollups: Mapping[str, GroupTotals]
     ranks: Mapping[str, RankArrays]
-    _found: tuple[int, int] | None = attrs.field(default=None, init=False, repr=False)
-    """The largest magnitude of :attr:`penalty` and of :attr:`reward`, as the
-    evaluation that made these results found them; ``None`` in a copy made with
-    other values (``attrs.evolve``), whose totals are then read from its columns."""
 
     @property
     def net(self) -> NDArray[np.int64]:
@@ -194,21 +190,25 @@ class ArrayResults:
         return tuple(self.amounts)
 
     def total(self, kind: RuleKind) -> int:
-        """The population's total penalty or reward, in fen.
-
-        For results as :func:`evaluate_arrays` made them, the sum of a group
-        totals' column where there is one (every row is in one group of each
-        attribute: a few thousand numbers instead of every row).
-        """
+        """The population's total penalty or reward, in fen."""
         column = self.penalty if kind == "penalty" else self.reward
-        if self._found is None:
-            fx.check_bound(fx.max_abs(column) * max(self.size, 1), f"total {kind}")
-            return int(column.sum())
-        largest = self._found[0 if kind == "penalty" else 1]
-        fx.check_bound(largest * max(self.size, 1), f"total {kind}")  # no partial sum wraps
-        for totals in self.group_totals.values():
-            return int((totals.penalty if kind == "penalty" else totals.reward).sum())
+        fx.check_bound(fx.max_abs(column) * max(self.size, 1), f"total {kind}")
         return int(column.sum())
+
+
+def _total(results: ArrayResults, kind: RuleKind, largest: int) -> int:
+    """:meth:`ArrayResults.total` of results as an evaluation just made them.
+
+    Given the largest magnitude in the kind's column, which the evaluation found
+    (:meth:`_Population.evaluate_knowing`), and from a group totals' column where
+    there is one (every row is in one group of each attribute): a few thousand
+    numbers instead of two passes over every row. :mod:`bankkpi._whatif` totals
+    each scenario so.
+    """
+    fx.check_bound(largest * max(results.size, 1), f"total {kind}")  # no partial sum wraps
+    for totals in results.group_totals.values():
+        return int((totals.penalty if kind == "penalty" else totals.reward).sum())
+    return int((results.penalty if kind == "penalty" else results.reward).sum())
 
 
 def _difference(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -1552,7 +1552,7 @@ class _Population:
         pool: ThreadPoolExecutor | None = None,
         space: Workspace | None = None,
         known: dict[str, _Known] | None = None,
-    ) -> tuple[ArrayResults, dict[str, _Known]]:
+    ) -> tuple[ArrayResults, dict[str, _Known], tuple[int, int]]:
         """:meth:`evaluate`, taking the amounts of the rules in ``known`` as given.
 
         ``known``: by rule id, amounts an earlier evaluation over this population
@@ -1560,7 +1560,8 @@ class _Population:
         computed again (:func:`_still_known`). It is emptied before the rules are
         evaluated, so that the other rules' memory may serve again. Also returns
         the amounts of every rule that has a key, as ``known`` takes them (none
-        without ``known``: :meth:`evaluate` makes no keys).
+        without ``known``: :meth:`evaluate` makes no keys), and the largest
+        penalty and reward (for :func:`_total`).
         """
         if not self.fits(scheme):
             raise InvalidValueError(
@@ -1628,12 +1629,12 @@ class _Population:
             rollups,
             _RankMap(env.ranks),
         )
-        object.__setattr__(results, "_found", (penalty[1], reward[1]))  # frozen: set once
-        return results, {
+        kept = {
             rule: _Known(key, amounts[rule], found.largest.get(rule))
             for rule, key in keys.items()
             if key is not None
         }
+        return results, kept, (penalty[1], reward[1])
 
 
 _BLOCK_ROWS: Final = 1 << 19
