@@ -1291,6 +1291,43 @@ def test_a_copied_variable_is_read_only_and_never_taken_for_a_temporary(duplicat
     assert env.variables["score"].span == (8937, 9500)
 
 
+@pytest.mark.parametrize(
+    "duplicate",
+    [copy.copy, copy.deepcopy, lambda r: pickle.loads(pickle.dumps(r))],  # noqa: S301
+)
+def test_copied_results_are_values_too(duplicate):
+    """A copied or unpickled result's arrays are read-only, as the original's are
+    (numpy gives unpickled and deep-copied arrays back writeable), and hold the
+    same numbers: amounts, columns, group totals, roll-ups and ranks."""
+    rng = np.random.default_rng(3)
+    n = 400
+    columns = {"score": rng.integers(9_000, 10_001, n), "complaints": rng.integers(0, 3, n)}
+    region = np.array([f"R{j}" for j in rng.integers(0, 5, n)])
+    results = evaluate_arrays(
+        scheme_a(),
+        columns,
+        {"region": region, "head": region},
+        subjects=[f"o{i}" for i in range(n)],
+    )
+    copied = duplicate(results)
+
+    def arrays(r):
+        totals = [*r.group_totals.values(), *r.rollups.values()]
+        ranks = [r.ranks[name] for name in r.ranks]
+        return [
+            r.subjects,
+            r.penalty,
+            r.reward,
+            *r.amounts.values(),
+            *(a for t in totals for a in (t.keys, t.penalty, t.reward)),
+            *(a for k in ranks for a in (k.rank_from_top, k.rank_from_bottom, k.group_size)),
+        ]
+
+    assert [a.tolist() for a in arrays(copied)] == [a.tolist() for a in arrays(results)]
+    assert not any(a.flags.writeable for a in arrays(copied))
+    assert copied.total("penalty") == results.total("penalty") > 0
+
+
 def test_blocks_are_set_by_the_population_size_alone():
     """Equal blocks: at most 2^19 rows up to 2^22 rows, then 8 or 9, then at most 2^20."""
     for size, count, largest in [

@@ -526,6 +526,13 @@ class RankArrays:
     rank_from_bottom: NDArray[np.int64] = attrs.field(converter=_readonly)
     group_size: NDArray[np.int64] = attrs.field(converter=_readonly)
 
+    def __reduce__(self) -> tuple[type[RankArrays], tuple[Any, ...]]:
+        """Pickled and copied through the constructor: a copy's arrays are read-only too.
+
+        (numpy gives an unpickled or deep-copied array back writeable.)
+        """
+        return type(self), attrs.astuple(self, recurse=False)
+
     @property
     def denominator(self) -> int:
         """What the stored ranks are multiplied by: 2 for ``average`` ties, else 1."""

@@ -115,6 +115,19 @@ _FLOAT_POLICIES: Final = get_args(FloatPolicy)
 # ----------------------------------------------------------------------- results
 
 
+def _read_only(array: NDArray[Any]) -> NDArray[Any]:
+    """``array``, made read-only (results are values: copy one to change it)."""
+    array.flags.writeable = False
+    return array
+
+
+def _each_read_only(arrays: Mapping[str, NDArray[np.int64]]) -> Mapping[str, NDArray[np.int64]]:
+    """``arrays``, each made read-only."""
+    for array in arrays.values():
+        _read_only(array)
+    return arrays
+
+
 @attrs.frozen(eq=False)
 class GroupTotals:
     """Penalties and rewards summed per group key, in fen; keys sorted.
@@ -125,9 +138,16 @@ class GroupTotals:
     ([-120000, 100000], (Decimal('1700.00'), Decimal('500.00')))
     """
 
-    keys: NDArray[Any]
-    penalty: NDArray[np.int64]
-    reward: NDArray[np.int64]
+    keys: NDArray[Any] = attrs.field(converter=_read_only)
+    penalty: NDArray[np.int64] = attrs.field(converter=_read_only)
+    reward: NDArray[np.int64] = attrs.field(converter=_read_only)
+
+    def __reduce__(self) -> tuple[type[GroupTotals], tuple[Any, ...]]:
+        """Pickled and copied through the constructor: a copy's arrays are read-only too.
+
+        (numpy gives an unpickled or deep-copied array back writeable.)
+        """
+        return type(self), attrs.astuple(self, recurse=False)
 
     @property
     def net(self) -> NDArray[np.int64]:
@@ -170,14 +190,18 @@ class ArrayResults:
     scheme_id: str
     scheme_version: str
     size: int
-    subjects: NDArray[Any] | None
+    subjects: NDArray[Any] | None = attrs.field(converter=attrs.converters.optional(_read_only))
     kinds: Mapping[str, RuleKind]
-    amounts: Mapping[str, NDArray[np.int64]]
-    penalty: NDArray[np.int64]
-    reward: NDArray[np.int64]
+    amounts: Mapping[str, NDArray[np.int64]] = attrs.field(converter=_each_read_only)
+    penalty: NDArray[np.int64] = attrs.field(converter=_read_only)
+    reward: NDArray[np.int64] = attrs.field(converter=_read_only)
     group_totals: Mapping[str, GroupTotals]
     rollups: Mapping[str, GroupTotals]
     ranks: Mapping[str, RankArrays]
+
+    def __reduce__(self) -> tuple[type[ArrayResults], tuple[Any, ...]]:
+        """Pickled and copied through the constructor: a copy's arrays are read-only too."""
+        return type(self), attrs.astuple(self, recurse=False)
 
     @property
     def net(self) -> NDArray[np.int64]:
