@@ -285,29 +285,34 @@ class Scheme:
         raise UnknownKeyError("indicator", code)
 
 
+_PLAIN: Final = frozenset({str, int, bool, Decimal, Fraction, type(None), Text})
+"""Values that refer to no variable or ranking (exact types: a subclass is walked)."""
+
+
 def references(node: object) -> tuple[set[str], set[str]]:
     """The variable names and ranking names a formula tree refers to."""
     variables: set[str] = set()
     rankings: set[str] = set()
-
-    def walk(value: object) -> None:
+    waiting = [node]
+    while waiting:  # a loop, not recursion: schemes are checked whenever one is made
+        value = waiting.pop()
+        kind = type(value)
+        if kind in _PLAIN:
+            continue
         if isinstance(value, Var):
             variables.add(value.name)
-            return
+            continue
         names = getattr(value, "names", None)
         if isinstance(names, tuple) and hasattr(value, "tree"):  # an Expression
             variables.update(str(n) for n in names)
-            return
+            continue
         if isinstance(value, InRanks):
             rankings.add(value.ranking)
-        if attrs.has(type(value)):
-            for field in attrs.fields(value.__class__):  # type: ignore[arg-type]
-                walk(getattr(value, field.name))
+        fields: tuple[attrs.Attribute[Any], ...] | None = getattr(kind, "__attrs_attrs__", None)
+        if fields is not None:
+            waiting.extend(getattr(value, field.name) for field in fields)
         elif isinstance(value, tuple | list | frozenset):
-            for item in value:
-                walk(item)
-
-    walk(node)
+            waiting.extend(value)
     return variables, rankings
 
 
