@@ -229,6 +229,13 @@ def test_a_rule_unchanged_since_the_last_scenario_keeps_its_amounts(monkeypatch)
     ]
     expected = single_results(SCHEME_A, scenarios)
     calls = evaluated_rules(monkeypatch)
+    summed = []  # the rules of each kind summed per row: 2 penalties, 3 rewards
+    column_sum = vector_module._column_sum
+    monkeypatch.setattr(
+        vector_module,
+        "_column_sum",
+        lambda columns, *args: summed.append(len(columns)) or column_sum(columns, *args),
+    )
     table = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
     every = tuple(rule.id for rule in SCHEME_A.rules)
     assert [ids for kind, ids in calls if kind == "arrays"] == [
@@ -238,6 +245,7 @@ def test_a_rule_unchanged_since_the_last_scenario_keeps_its_amounts(monkeypatch)
         # the fourth scenario is the third again: no rule to evaluate
         ("A.region_lowest", "A.no_complaint"),  # the rate is the file's 200 again
     ]
+    assert summed == [2, 3, 2, 2, 2, 3]  # a kind of rules as they were: its sums as well
     same_totals(table, expected, scenarios)
 
 
@@ -259,7 +267,9 @@ def test_compiled_rules_unchanged_keep_their_amounts_and_are_added_up_with_the_o
 
     monkeypatch.setattr(vector_module._BlockSums, "found", noted)
     table = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, scenarios)
-    assert [sorted(kinds) for kinds in found] == [["penalty", "reward"]] * len(scenarios)
+    # the penalties' rules as they were in the second and fourth: their sums too
+    both, rewards = ["penalty", "reward"], ["reward"]
+    assert [sorted(kinds) for kinds in found] == [both, rewards, both, rewards]
     compiled = [rule for kind, rule in calls if kind == "plan"]
     every = [rule.id for rule in SCHEME_A.rules]
     assert compiled == [*every, "A.early", "A.P3", "A.early", "A.early"]
@@ -485,7 +495,8 @@ def test_the_amounts_of_a_rule_changed_are_lent_again_scenario_after_scenario(mo
         fresh.append(len(new))
     assert fresh[0] >= len(SCHEME_A.rules)  # the first scenario's amounts
     assert fresh[1:] == [fresh[1]] * (len(fresh) - 1)  # none new after the second
-    assert len(read.known) == len(SCHEME_A.rules)
+    assert len(read.known.rules) == len(SCHEME_A.rules)
+    assert sorted(read.known.kinds) == ["penalty", "reward"]
     once = _Reader(COLUMNS, ATTRIBUTES, keep=False)
     once(SCHEME_A, {})
-    assert once.known == {}
+    assert once.known is None

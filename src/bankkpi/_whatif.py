@@ -33,7 +33,7 @@ from bankkpi._workspace import Workspace
 from bankkpi.exceptions import ConfigError, InvalidValueError
 
 if TYPE_CHECKING:  # vector imports this module at run time
-    from bankkpi.vector import GroupTotals, _Known, _Population
+    from bankkpi.vector import GroupTotals, _Kept, _Population
 
 __all__ = [
     "ScenarioResult",
@@ -277,7 +277,9 @@ class _Reader:
     reads it again. A rule the last scenario evaluated over the same population,
     unchanged (the same :func:`~bankkpi.vector._reusable` key: every field, each
     number as written), keeps its amounts instead of being evaluated again: a grid
-    over one rule's rate evaluates that rule alone scenario after scenario.
+    over one rule's rate evaluates that rule alone scenario after scenario. A kind
+    (penalty, reward) whose rules are all as they were keeps its row and group
+    sums too.
     """
 
     def __init__(
@@ -302,11 +304,11 @@ class _Reader:
         self.space: Workspace = Workspace() if like is None else like.space
         """Memory each scenario's evaluation takes its largest arrays from."""
         self.keep = keep
-        self.known: dict[str, _Known] = {}
-        """The last scenario's rules' amounts over :attr:`population`, by rule id."""
+        self.known: _Kept | None = None
+        """What the last scenario's evaluation kept (amounts, sums) over :attr:`population`."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
-        from bankkpi.vector import _Population, _threads, _total  # noqa: PLC0415 - see above
+        from bankkpi.vector import _Kept, _Population, _threads, _total  # noqa: PLC0415
 
         self.space.begin()
         if self.population is None or not self.population.fits(scheme):
@@ -315,11 +317,11 @@ class _Reader:
             self.population = _Population.of(
                 scheme, self.columns, self.attributes, groups=factorized, space=self.space
             )
-            self.known = {}  # amounts over another population
+            self.known = None  # amounts over another population
         out, kept, (penalty, reward) = self.population.evaluate_knowing(
-            scheme, _threads(None), space=self.space, known=self.known
+            scheme, _threads(None), space=self.space, known=self.known or _Kept()
         )
-        self.known = kept if self.keep else {}
+        self.known = kept if self.keep else None
         return ScenarioResult(
             dict(scenario),
             _total(out, "penalty", penalty),  # as out.total(), without a pass for the largest

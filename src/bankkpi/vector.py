@@ -38,6 +38,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from fractions import Fraction
@@ -1575,17 +1576,18 @@ class _Population:
         threads: int,
         pool: ThreadPoolExecutor | None = None,
         space: Workspace | None = None,
-        known: dict[str, _Known] | None = None,
-    ) -> tuple[ArrayResults, dict[str, _Known], tuple[int, int]]:
-        """:meth:`evaluate`, taking the amounts of the rules in ``known`` as given.
+        known: _Kept | None = None,
+    ) -> tuple[ArrayResults, _Kept, tuple[int, int]]:
+        """:meth:`evaluate`, taking what ``known`` holds of this scheme as given.
 
-        ``known``: by rule id, amounts an earlier evaluation over this population
-        gave; those of a rule under the same :func:`_reusable` key as now are not
-        computed again (:func:`_still_known`). It is emptied before the rules are
-        evaluated, so that the other rules' memory may serve again. Also returns
-        the amounts of every rule that has a key, as ``known`` takes them (none
-        without ``known``: :meth:`evaluate` makes no keys), and the largest
-        penalty and reward (for :func:`_total`).
+        ``known``: what an earlier evaluation over this population kept. The
+        amounts of a rule under the same :func:`_reusable` key as now are not
+        computed again (:func:`_still_known`), nor the row and group sums of a
+        kind (penalty, reward) whose every rule is so. It is emptied before the
+        rules are evaluated, so that the rest's memory may serve again. Also
+        returns what this evaluation keeps, as ``known`` takes it (nothing without
+        ``known``: :meth:`evaluate` makes no keys), and the largest penalty and
+        reward (for :func:`_total`).
         """
         if not self.fits(scheme):
             raise InvalidValueError(
@@ -1600,9 +1602,7 @@ class _Population:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks, threads)
             totalled = {*scheme.group_by, *(r.to for r in scheme.rollups)}
-            given = _still_known(scheme, known or {})
-            if known:
-                known.clear()  # the others' amounts: memory for the workspace to lend again
+            given = _still_known(scheme, {} if known is None else known.rules)
             keys = (
                 {}
                 if known is None
@@ -1611,6 +1611,17 @@ class _Population:
                     for rule in scheme.rules
                 }
             )
+            kind_keys = {
+                kind: tuple(keys.get(rule.id) for rule in scheme.rules if rule.kind == kind)
+                for kind in ("penalty", "reward")
+            }
+            whole = {  # kinds whose every rule is as it was: their sums are as they were
+                kind: kept
+                for kind, kept in ({} if known is None else known.kinds).items()
+                if kept.keys == kind_keys[kind]
+            }
+            if known is not None:
+                known.clear()  # the rest: memory for the workspace to lend again
             found = _rule_amounts(
                 scheme,
                 env,
@@ -1619,11 +1630,14 @@ class _Population:
                 space,
                 totalled={n: groups[n] for n in totalled},
                 known=given,
+                settled=set(whole),
             )
             amounts = {rule: _frozen(column) for rule, column in found.amounts.items()}
             kinds = {rule.id: rule.kind for rule in scheme.rules}
             penalty, reward = (
-                _column_sum(
+                whole[kind].column
+                if kind in whole
+                else _column_sum(
                     [(a, found.largest.get(r)) for r, a in amounts.items() if kinds[r] == kind],
                     env.size,
                     split,
@@ -1636,7 +1650,12 @@ class _Population:
         def totals(name: str, what: str) -> GroupTotals:
             # after _column_sum's bounds: a group's sums found block by block are
             # of row sums that wrapped only where the column's bound refuses them
-            return groups[name].totals(penalty, reward, what, found.group_sums(name))
+            penalty_sums, reward_sums = found.group_sums(name)
+            if "penalty" in whole:
+                penalty_sums = whole["penalty"].groups.get(name)
+            if "reward" in whole:
+                reward_sums = whole["reward"].groups.get(name)
+            return groups[name].totals(penalty, reward, what, (penalty_sums, reward_sums))
 
         group_totals = {name: totals(name, f"totals by {name}") for name in scheme.group_by}
         rollups = {f"{r.kind}→{r.to}": totals(r.to, f"roll-up to {r.to}") for r in scheme.rollups}
@@ -1653,11 +1672,25 @@ class _Population:
             rollups,
             _RankMap(env.ranks),
         )
-        kept = {
-            rule: _Known(key, amounts[rule], found.largest.get(rule))
-            for rule, key in keys.items()
-            if key is not None
+        kept = _Kept(
+            {
+                rule: _Known(key, amounts[rule], found.largest.get(rule))
+                for rule, key in keys.items()
+                if key is not None
+            }
+        )
+        by_attribute = {
+            **group_totals,
+            **{r.to: rollups[f"{r.kind}→{r.to}"] for r in scheme.rollups},
         }
+        sides: tuple[tuple[RuleKind, _Column], ...] = (("penalty", penalty), ("reward", reward))
+        for kind, column in sides:
+            if known is not None and kind_keys[kind] and None not in kind_keys[kind]:
+                kept.kinds[kind] = _KnownKind(
+                    kind_keys[kind],
+                    column,
+                    {name: totals.amount(kind) for name, totals in by_attribute.items()},
+                )
         return results, kept, (penalty[1], reward[1])
 
 
@@ -1743,6 +1776,37 @@ class _Known:
     """Its amounts in fen (read-only)."""
     largest: int | None
     """Its largest amount, where known."""
+
+
+@attrs.frozen(eq=False)
+class _KnownKind:
+    """A kind's sums over one population, for a later evaluation of the same rules."""
+
+    keys: tuple[str | None, ...]
+    """The kind's rules' :func:`_reusable` keys, in the scheme's order (none ``None``)."""
+    column: _Column
+    """Its rules' sum per row, and the largest."""
+    groups: dict[str, NDArray[np.int64]]
+    """Its totals per group, by totalled attribute (checked against int64)."""
+
+
+@attrs.frozen(eq=False)
+class _Kept:
+    """What an evaluation keeps for the next over the same population.
+
+    See :meth:`_Population.evaluate_knowing`, which empties it once it has taken
+    what it may.
+    """
+
+    rules: dict[str, _Known] = attrs.Factory(dict)
+    """Each rule's amounts, by rule id."""
+    kinds: dict[str, _KnownKind] = attrs.Factory(dict)
+    """Each kind's sums (penalty, reward), where every rule of the kind has a key."""
+
+    def clear(self) -> None:
+        """Keep nothing."""
+        self.rules.clear()
+        self.kinds.clear()
 
 
 def _reusable(rule: Rule) -> str | None:
@@ -1831,6 +1895,7 @@ def _rule_amounts(
     *,
     totalled: Mapping[str, _Groups] | None = None,
     known: Mapping[str, _Known] | None = None,
+    settled: AbstractSet[str] = frozenset(),
 ) -> _Found:
     """Every rule's amounts in fen, in ``split``'s threads; the same with or without them.
 
@@ -1838,7 +1903,8 @@ def _rule_amounts(
     block, while the block is in the cache), and each kind's sums over the
     rows and per group of ``totalled``'s attributes where :func:`_planned`
     added them up block by block. The amounts of the rules in ``known`` (by id)
-    are taken from there.
+    are taken from there; the kinds in ``settled`` are not added up (their sums
+    are known too).
 
     With threads, each ranking's cut-offs for the selections the rules use are
     found first, side by side. Then each rule :func:`~bankkpi._plan.compile_rule`
@@ -1854,7 +1920,14 @@ def _rule_amounts(
     given = known or {}
     try:
         amounts, largest, summed = _planned(
-            scheme.rules, env, split, pending, space, totalled=totalled, known=given
+            scheme.rules,
+            env,
+            split,
+            pending,
+            space,
+            totalled=totalled,
+            known=given,
+            settled=settled,
         )
     finally:  # the grouped rankings' cut-offs are done before anything else reads them
         wait(pending)
@@ -1877,14 +1950,16 @@ def _planned(
     *,
     totalled: Mapping[str, _Groups] | None = None,
     known: Mapping[str, _Known] | None = None,
+    settled: AbstractSet[str] = frozenset(),
 ) -> tuple[dict[str, NDArray[np.int64]], dict[str, int], dict[str, _KindSums]]:
     """The amounts of the rules that compile (:mod:`bankkpi._plan`), by their plans.
 
     And each one's largest amount (a plan's amounts are never negative), and
     each kind's sums (:class:`_BlockSums`) where every rule of the kind has a
     plan and kept it or is ``known``, when there is a plan to evaluate: over the
-    rows, and per group of ``totalled``'s attributes. The rules in ``known`` (by
-    id) are not compiled: their amounts are there, and only added up here.
+    rows, and per group of ``totalled``'s attributes, but for the kinds in
+    ``settled``. The rules in ``known`` (by id) are not compiled: their amounts
+    are there, and only added up here.
 
     Over blocks of :data:`~bankkpi._plan.PLAN_ROWS` rows, in ``split``'s threads
     if any; a population of one block is left to the array path (at 10^5 rows a
@@ -1912,7 +1987,7 @@ def _planned(
     out = {plan.rule.id: lend(space, size, np.int64) for plan in plans}
     given_back: set[str] = set()
     adding = _BlockSums.of(
-        rules,
+        [rule for rule in rules if rule.kind not in settled],
         out | {rule: k.amounts for rule, k in known.items()},
         size,
         _few_groups(totalled or {}, size, threads),
