@@ -318,8 +318,11 @@ class _Reader:
                 scheme, self.columns, self.attributes, groups=factorized, space=self.space
             )
             self.known = None  # amounts over another population
+        kept_before = None  # a reader that keeps nothing makes no keys
+        if self.keep:
+            kept_before = self.known if self.known is not None else _Kept()
         out, kept, (penalty, reward) = self.population.evaluate_knowing(
-            scheme, _threads(None), space=self.space, known=self.known or _Kept()
+            scheme, _threads(None), space=self.space, known=kept_before
         )
         self.known = kept if self.keep else None
         return ScenarioResult(
