@@ -1689,7 +1689,7 @@ class _Population:
                 kept.kinds[kind] = _KnownKind(
                     kind_keys[kind],
                     column,
-                    {name: totals.amount(kind) for name, totals in by_attribute.items()},
+                    {name: table.amount(kind) for name, table in by_attribute.items()},
                 )
         return results, kept, (penalty[1], reward[1])
 
