@@ -330,8 +330,7 @@ def test_a_population_read_again_evaluates_every_rule_again(monkeypatch):
 def test_a_formula_of_the_callers_own_is_evaluated_every_time(monkeypatch):
     """What a formula of the caller's own reads, the library cannot know: its rule
     gets no key, and is evaluated every time. (``override`` cannot write such a
-    formula to a file, so it reaches the reader through ``monte_carlo`` or a
-    caller's own loop only.)"""
+    formula to a file, so ``what_if`` never meets one: the reader is tested alone.)"""
     from bankkpi import Expression  # noqa: PLC0415
     from bankkpi._whatif import _Reader  # noqa: PLC0415
     from bankkpi.vector import _reusable  # noqa: PLC0415
