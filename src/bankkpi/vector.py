@@ -1582,7 +1582,7 @@ class _Population:
 
         ``known``: what an earlier evaluation over this population kept. The
         amounts of a rule under the same :func:`_reusable` key as now are not
-        computed again (:func:`_still_known`), nor the row and group sums of a
+        computed again, nor the row and group sums of a
         kind (penalty, reward) whose every rule is so. It is emptied before the
         rules are evaluated, so that the rest's memory may serve again. Also
         returns what this evaluation keeps, as ``known`` takes it (nothing without
@@ -1602,15 +1602,12 @@ class _Population:
                     pool = stack.enter_context(ThreadPoolExecutor(threads))
                 split = _Split(pool, blocks, threads)
             totalled = {*scheme.group_by, *(r.to for r in scheme.rollups)}
-            given = _still_known(scheme, {} if known is None else known.rules)
-            keys = (
-                {}
-                if known is None
-                else {
-                    rule.id: given[rule.id].key if rule.id in given else _reusable(rule)
-                    for rule in scheme.rules
-                }
-            )
+            keys = {} if known is None else {rule.id: _reusable(rule) for rule in scheme.rules}
+            given = {  # the rules as they were: their amounts as they were
+                rule: kept
+                for rule, kept in ({} if known is None else known.rules).items()
+                if keys.get(rule) is not None and kept.key == keys[rule]
+            }
             kind_keys = {
                 kind: tuple(keys.get(rule.id) for rule in scheme.rules if rule.kind == kind)
                 for kind in ("penalty", "reward")
@@ -1823,15 +1820,6 @@ def _reusable(rule: Rule) -> str | None:
     are then computed every time.
     """
     return repr(rule) if _library_made(rule) else None
-
-
-def _still_known(scheme: Scheme, known: Mapping[str, _Known]) -> dict[str, _Known]:
-    """The amounts in ``known`` of the rules ``scheme`` holds unchanged (by :func:`_reusable`)."""
-    return {
-        rule.id: kept
-        for rule in scheme.rules
-        if (kept := known.get(rule.id)) is not None and kept.key == _reusable(rule)
-    }
 
 
 _LEAVES: Final = frozenset({str, int, Decimal, Fraction, NoneType, bool})
