@@ -919,6 +919,137 @@ def test_rank_source_compares_step_by_step_as_at_once(monkeypatch, ties):
         ), selection
 
 
+@st.composite
+def screen_inputs(draw, n_groups_max=6):
+    """Several rows per group, values far apart (cut-offs from sorted keys, not counts)."""
+    n_groups = draw(st.integers(1, n_groups_max))
+    rows = draw(st.integers(1, 60))
+    codes = draw(st.lists(st.integers(0, n_groups - 1), min_size=rows, max_size=rows))
+    levels = draw(st.lists(st.integers(-(10**6), 10**6), min_size=1, max_size=8))
+    values = draw(st.lists(st.sampled_from(levels), min_size=rows, max_size=rows))
+    return np.array(values, dtype=np.int64) * 1_000, np.array(codes, dtype=np.int64)
+
+
+@given(
+    screen_inputs(),
+    st.data(),
+    st.sampled_from(["competition", "dense"]),
+    st.booleans(),
+    st.integers(1, 6),
+)
+def test_a_screen_gives_the_cut_offs_of_all_the_rows(inputs, data, ties, largest, j):
+    """For any threshold, the cut-offs found from a screen are those of all the rows.
+
+    Or none (``None``), when more than ``_SCREEN_FEW`` groups have fewer than
+    ``j`` cells beyond the threshold and at least ``j`` rows.
+    """
+    values, codes = inputs
+    rule = RankingRule("higher", ties)
+    whole = RankSource(rule, values, codes)
+    expected = whole._cutoffs(largest, j)  # before any screen: every value sorted
+    offsets, small_codes = whole._small()
+    low, high = whole._range()
+    span = high - low + 1
+    threshold = data.draw(st.integers(-1, span), label="threshold")
+    sizes = np.bincount(codes).astype(np.int64)
+    screen = ranking_module._screen_rows(
+        offsets,
+        small_codes,
+        threshold,
+        sizes.shape[0],
+        span=span,
+        largest=largest,
+        dense=ties == "dense",
+    )
+    everybody = -1 if largest else span
+    found = ranking_module._screened_kth(
+        screen,
+        offsets,
+        small_codes,
+        sizes,
+        j,
+        span=span,
+        largest=largest,
+        dense=ties == "dense",
+        everybody=everybody,
+    )
+    short = (screen.counts < j) & (sizes >= j)
+    if found is None:
+        assert int(short.sum()) > ranking_module._SCREEN_FEW
+    else:
+        assert int(short.sum()) <= ranking_module._SCREEN_FEW
+        assert found.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("ties", ["competition", "dense"])
+@pytest.mark.parametrize("better", ["higher", "lower"])
+def test_rank_source_screens_many_groups_for_a_few_ranks(ties, better):
+    """400 groups of about 100, values over a million: the few best and worst from a screen.
+
+    The selections, told beforehand (as ``evaluate_arrays`` tells them) or not,
+    or told too shallow a rank, select as the full ranks do; the screen made for
+    the first serves the others, unless too many groups fall short of a deeper
+    rank: then every value is sorted once, for all the later ones.
+    """
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 10**6, 40_000)
+    values[::7] = 500_000  # ties across groups and within them
+    codes = rng.integers(0, 400, 40_000)
+    codes[:3] = 400  # a group of three: fewer rows than some ranks
+    rule = RankingRule(better, ties)
+    arrays = rank_arrays(values, rule, groups=codes)
+    chosen = (Bottom(1), RankRange("bottom", 2, 2), Top(3), RankRange("top", 2, 3))
+    for told in (chosen, (), chosen[:1]):
+        source = ranking_module.expect_ranks(RankSource(rule, values, codes), told)
+        for selection in chosen:
+            assert source.mask(selection).tolist() == selection.mask(arrays).tolist(), selection
+        if told == chosen:  # one screen at each end served them all
+            assert source._memo[("screen", True)] is not None
+            assert source._memo[("screen", False)] is not None
+            assert "store" not in source._memo
+        deep = Bottom(12)  # deeper than any screen was made for: all sorted, then reused
+        assert source.mask(deep).tolist() == deep.mask(arrays).tolist()
+        assert "store" in source._memo
+        assert source.mask(Top(2)).tolist() == Top(2).mask(arrays).tolist()
+
+
+def test_rank_source_finds_a_group_short_of_screened_rows_from_all_of_them():
+    """A group whose rows all lie above the threshold gets its lowest from its own rows."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 10**6, 20_000)
+    codes = rng.integers(0, 400, 20_000)
+    high = codes == 17
+    values[high] = 10**6 + np.arange(int(high.sum()))  # group 17: above every other value
+    rule = RankingRule("higher", "competition")
+    arrays = rank_arrays(values, rule, groups=codes)
+    chosen = (Bottom(1), Bottom(2))
+    source = ranking_module.expect_ranks(RankSource(rule, values, codes), chosen)
+    for selection in chosen:
+        assert source.mask(selection).tolist() == selection.mask(arrays).tolist()
+    screen = source._memo[("screen", False)]
+    assert screen is not None
+    assert int(screen.counts[17]) == 0
+    assert "store" not in source._memo
+
+
+def test_rank_source_sorts_every_value_when_a_screen_would_pass_too_many():
+    """Deep ranks, few rows per group, or few rows: no screen, every value sorted."""
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 10**6, 20_000)
+    rule = RankingRule("higher", "competition")
+    for codes, selection in (
+        (rng.integers(0, 1_600, 20_000), Top(1)),  # about 12 rows a group
+        (rng.integers(0, 10, 20_000), Top(200)),  # deep into groups of 2,000
+        (rng.integers(0, 40, 20_000)[:8_000], Top(1)),  # few rows: sorted at once
+    ):
+        some = values[: codes.shape[0]]
+        source = RankSource(rule, some, codes)
+        expected = selection.mask(rank_arrays(some, rule, groups=codes))
+        assert source.mask(selection).tolist() == expected.tolist()
+        assert source._memo[("screen", True)] is None
+        assert "store" in source._memo
+
+
 def test_rank_source_checks_its_arrays():
     rule = RankingRule("higher", "competition")
     with pytest.raises(FloatMoneyError):
