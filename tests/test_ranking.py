@@ -1046,8 +1046,36 @@ def test_rank_source_sorts_every_value_when_a_screen_would_pass_too_many():
         source = RankSource(rule, some, codes)
         expected = selection.mask(rank_arrays(some, rule, groups=codes))
         assert source.mask(selection).tolist() == expected.tolist()
-        assert source._memo[("screen", True)] is None
+        assert source._memo.get(("screen", True)) is None
         assert "store" in source._memo
+
+
+@pytest.mark.parametrize("ties", ["competition", "dense"])
+def test_rank_source_sorts_every_value_when_ties_let_most_rows_through_a_screen(ties):
+    """60 % of the rows tied at the top: a screen for the top two would pass them all."""
+    rng = np.random.default_rng(8)
+    values = rng.integers(0, 10**6, 40_000)
+    values[rng.random(40_000) < 0.6] = 10**6
+    codes = rng.integers(0, 400, 40_000)
+    rule = RankingRule("higher", ties)
+    source = ranking_module.expect_ranks(RankSource(rule, values, codes), [Top(2)])
+    expected = Top(2).mask(rank_arrays(values, rule, groups=codes))
+    assert source.mask(Top(2)).tolist() == expected.tolist()
+    assert "store" in source._memo
+    assert ("screen", True) not in source._memo  # none kept beside the store
+
+
+def test_expect_ranks_tells_a_ranking_that_cannot_screen_nothing():
+    """Negative group codes (full ranks) or few rows: no hint kept, no error."""
+    rule = RankingRule("higher", "competition")
+    values = np.arange(20_000)
+    for codes in (np.arange(20_000) % 50 - 1, np.arange(20_000)[:100] % 5):
+        source = ranking_module.expect_ranks(
+            RankSource(rule, values[: codes.shape[0]], codes), [Top(1)]
+        )
+        assert not any(isinstance(key, tuple) and key[0] == "expect" for key in source._memo)
+        expected = Top(1).mask(rank_arrays(values[: codes.shape[0]], rule, groups=codes))
+        assert source.mask(Top(1)).tolist() == expected.tolist()
 
 
 def test_rank_source_checks_its_arrays():

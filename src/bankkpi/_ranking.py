@@ -1150,6 +1150,8 @@ class RankSource:
             else:  # every value is stored: a group's run is as long as the group
                 ends = np.cumsum(self._sizes(), dtype=np.int64)
             self._memo["store"] = ("sorted", packed, span)
+            self._memo.pop(("screen", True), None)  # the store answers every rank now
+            self._memo.pop(("screen", False), None)
         starts = np.empty(ends.shape[0], dtype=np.int64)  # each group's first place
         starts[:1] = 0
         starts[1:] = ends[:-1]
@@ -1210,7 +1212,9 @@ class RankSource:
 
         Made once per end, for the deepest rank :func:`expect_ranks` announced at
         that end (or ``j``), so that about :data:`_SCREEN_DEPTH` times that rank's
-        rows per group pass: a sample of the offsets gives the threshold.
+        rows per group pass: every ``n / 4,096``-th offset gives the threshold.
+        ``None`` (kept too) where no screen pays, or where more than
+        :data:`_SCREEN_MOST` of the rows passed after all.
         """
         key = ("screen", largest)
         if key in self._memo:
@@ -1236,6 +1240,7 @@ class RankSource:
                 span=span,
                 largest=largest,
                 dense=self.rule.ties == "dense",
+                most=int(len(self) * _SCREEN_MOST),
             )
         self._memo[key] = screen
         return screen
@@ -1271,6 +1276,9 @@ _SCREEN_DEPTH: Final = 6
 
 _SCREEN_SHARE: Final = 1 / 3
 """The largest share of the rows a screen may let pass; beyond it, every row is sorted."""
+
+_SCREEN_MOST: Final = 1 / 2
+"""The largest share of the rows that may pass a screen made (ties at its threshold)."""
 
 _SCREEN_SAMPLE: Final = 4096
 """About how many offsets a screen's threshold is taken from."""
@@ -1343,10 +1351,18 @@ def _screen_rows(
     span: int,
     largest: bool,
     dense: bool,
-) -> _Runs:
-    """The runs of each group's rows at or beyond ``threshold`` (above it if ``largest``)."""
+    most: int | None = None,
+) -> _Runs | None:
+    """The runs of each group's rows at or beyond ``threshold`` (above it if ``largest``).
+
+    ``None`` if more than ``most`` rows are (ties at the threshold, or a sample
+    that missed the values' pattern): sorting all the rows costs less then.
+    """
     near = np.greater_equal(offsets, threshold) if largest else np.less_equal(offsets, threshold)
-    return _Runs.of(offsets, codes, np.flatnonzero(near), n_groups, span=span, dense=dense)
+    rows = np.flatnonzero(near)
+    if most is not None and rows.shape[0] > most:
+        return None
+    return _Runs.of(offsets, codes, rows, n_groups, span=span, dense=dense)
 
 
 def _screened_kth(
@@ -1397,9 +1413,12 @@ def expect_ranks(source: RankSource, selections: Iterable[Selection]) -> RankSou
     For :func:`bankkpi.vector.evaluate_arrays`, before it prepares the cut-offs one
     selection at a time: a screen (:meth:`RankSource._screen`) made for the first
     then serves them all. Only a hint: a wrong one costs time, never a wrong
-    selection. A selection whose window cannot be had is skipped (its own call
-    raises).
+    selection. The deepest rank told at each end is kept, growing with each call
+    (the memo's ``("expect", largest)``). A selection whose window cannot be had
+    is skipped (its own call raises).
     """
+    if not (may_screen(source) and source._by_cutoffs()):  # noqa: SLF001 - same module
+        return source  # no screen: nothing to tell (and negative codes are not counted)
     for selection in selections:
         try:
             largest, last, before = source._window_ranks(selection)  # noqa: SLF001 - same module
