@@ -1367,12 +1367,12 @@ def test_a_blank_key_is_one_that_strips_to_nothing(strings):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_region_cut_offs_from_a_screen_agree_with_the_exact_path(workers):
+def test_the_benchmark_scheme_over_many_regions_agrees_with_the_exact_path(workers):
     """The benchmark scheme over 30,000 outlets in 600 regions, on both paths.
 
-    The two lowest of each region come from a screen of the lowest scores
-    (:meth:`RankSource._screen`), made once for both region selections, with or
-    without threads; the amounts are the exact path's to the fen.
+    Each region's two lowest come from the sorted (region, score) keys (too many
+    cells to count), with or without threads; the amounts are the exact path's
+    to the fen.
     """
     benchmarks = str(Path(__file__).parent.parent / "benchmarks")
     with mock.patch("sys.path", [benchmarks, *__import__("sys").path]):
@@ -1380,19 +1380,12 @@ def test_region_cut_offs_from_a_screen_agree_with_the_exact_path(workers):
         from workload import make_population  # noqa: PLC0415
 
     scores, regions = make_population(30_000, 17)
-    screens = []
-    real = ranking_module._screen_rows
-
-    def screen_rows(*args, **kwargs):
-        screens.append(kwargs["largest"])
-        return real(*args, **kwargs)
-
-    with mock.patch.object(ranking_module, "_screen_rows", screen_rows):
-        out = evaluate_arrays(scheme(), {"score": scores}, {"region": regions}, workers=workers)
-    assert screens == [False]  # one screen, at the lowest scores
+    out = evaluate_arrays(scheme(), {"score": scores}, {"region": regions}, workers=workers)
     rows = [
         SubjectRow(f"o{i}", {"region": str(int(r))}, {"score": Decimal(int(s)).scaleb(-2)})
         for i, (s, r) in enumerate(zip(scores, regions, strict=True))
     ]
     fen = {line.subject: int(line.amount * 100) for line in evaluate(scheme(), rows).lines}
     assert [fen[row.subject] for row in rows] == out.penalty.tolist()
+    assert out.penalty.any()
+    assert out.penalty.sum() == sum(fen.values())

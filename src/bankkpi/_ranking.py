@@ -756,9 +756,7 @@ class RankSource:
     dense ties, among distinct values). A selection needs only those cut-off values
     per group: from a ``bincount`` over (group, value) cells when they are few, else
     from one sort of packed ``group × span + value`` keys (no row indices, nothing
-    scattered back) — of every row, or, for the few best or worst of many groups,
-    only of the rows beyond a threshold that lets a handful per group through
-    (:meth:`_screen`). ``average`` and ``ordinal`` ties use the full ranks.
+    scattered back). ``average`` and ``ordinal`` ties use the full ranks.
 
     ``groups`` are non-negative int codes (``None``: one group). Results are cached
     in the instance, a memo of pure computations on its inputs: the arrays given
@@ -1084,13 +1082,9 @@ class RankSource:
         1.6 MB, and new memory costs more than the work on it.
         """
         low, high = self._range()
+        starts, counts = self._counts()
         above, below = high - low + 1, -1
         nobody, everybody = (above, below) if largest else (below, above)
-        if isinstance(j, int) and j > 0:
-            screened = self._screened_cutoffs(largest, j, everybody)
-            if screened is not None:
-                return screened
-        starts, counts = self._counts()
         if not isinstance(j, int):
             wanted = np.broadcast_to(np.asarray(j, dtype=np.int64), counts.shape)
             inside = (wanted >= 1) & (wanted <= counts)
@@ -1124,8 +1118,8 @@ class RankSource:
         span = high - low + 1
         n_groups = int(self._sizes().shape[0])
         dense = self.rule.ties == "dense"
-        if self._counted():
-            limit = 4 * len(self) + 65_536
+        limit = 4 * len(self) + 65_536
+        if n_groups * span <= limit:
             if self.groups is None and low >= 0 and high < limit:  # counted as they are
                 tally = fx.bincount(self.values, minlength=high + 1)[low:]
             else:
@@ -1150,18 +1144,12 @@ class RankSource:
             else:  # every value is stored: a group's run is as long as the group
                 ends = np.cumsum(self._sizes(), dtype=np.int64)
             self._memo["store"] = ("sorted", packed, span)
-            self._memo.pop(("screen", True), None)  # the store answers every rank now
-            self._memo.pop(("screen", False), None)
         starts = np.empty(ends.shape[0], dtype=np.int64)  # each group's first place
         starts[:1] = 0
         starts[1:] = ends[:-1]
         counts = ends - starts
         self._memo["counts"] = (starts, counts)
         return starts, counts
-
-    def _counted(self) -> bool:
-        """Whether :meth:`_counts` counts (group, value) cells, being few, rather than sorting."""
-        return self._cells() <= 4 * len(self) + 65_536
 
     def _cell_keys(self) -> NDArray[np.signedinteger[Any]]:
         """Each row's (group, value) cell, ``group × span + offset`` (one group: the offset)."""
@@ -1177,73 +1165,6 @@ class RankSource:
     def _empty(self, dtype: np.dtype[np.signedinteger[Any]]) -> NDArray[np.signedinteger[Any]]:
         """A new array of one ``dtype`` item per row, from :attr:`workspace` if any."""
         return lend(self.workspace, len(self), dtype)
-
-    def _screened_cutoffs(self, largest: bool, j: int, everybody: int) -> NDArray[np.int64] | None:
-        """:meth:`_cutoffs` for one rank ``j ≥ 1`` from the rows near the wanted end.
-
-        ``None`` where that does not pay: one group, few rows, few (group, value)
-        cells (a ``bincount`` answers), a store of every value already sorted, or
-        ranks deep into the groups. Else :meth:`_screen` sorts only the rows at or beyond a
-        threshold, and :func:`_screened_kth` answers each group from them (``None``
-        if too many groups have too few of them: :meth:`_counts` then sorts all).
-        """
-        if "store" in self._memo:  # every value sorted already
-            return None
-        screen = self._screen(largest, j)
-        if screen is None:
-            return None
-        offsets, codes = self._small()
-        assert codes is not None  # noqa: S101 - a screen is made for several groups only
-        low, high = self._range()
-        return _screened_kth(
-            screen,
-            offsets,
-            codes,
-            self._sizes(),
-            j,
-            span=high - low + 1,
-            largest=largest,
-            dense=self.rule.ties == "dense",
-            everybody=everybody,
-        )
-
-    def _screen(self, largest: bool, j: int) -> _Runs | None:
-        """The sorted (group, value) cells of the rows near the ``largest`` (or smallest) end.
-
-        Made once per end, for the deepest rank :func:`expect_ranks` announced at
-        that end (or ``j``), so that about :data:`_SCREEN_DEPTH` times that rank's
-        rows per group pass: every ``n / 4,096``-th offset gives the threshold.
-        ``None`` (kept too) where no screen pays, or where more than
-        :data:`_SCREEN_MOST` of the rows passed after all.
-        """
-        key = ("screen", largest)
-        if key in self._memo:
-            kept: _Runs | None = self._memo[key]
-            return kept
-        screen = None
-        low, high = self._range()
-        span = high - low + 1
-        n_groups = int(self._sizes().shape[0])
-        deepest = max(j, self._memo.get(("expect", largest), 0))
-        share = _SCREEN_DEPTH * deepest * n_groups / max(len(self), 1)
-        if may_screen(self) and not self._counted() and share <= _SCREEN_SHARE:
-            offsets, codes = self._small()
-            assert codes is not None  # noqa: S101 - several groups have codes
-            sample = np.sort(offsets[:: max(1, len(self) // _SCREEN_SAMPLE)])
-            place = int(share * (sample.shape[0] - 1))
-            threshold = int(sample[-1 - place] if largest else sample[place])
-            screen = _screen_rows(
-                offsets,
-                codes,
-                threshold,
-                n_groups,
-                span=span,
-                largest=largest,
-                dense=self.rule.ties == "dense",
-                most=int(len(self) * _SCREEN_MOST),
-            )
-        self._memo[key] = screen
-        return screen
 
     def _kth_smallest(
         self, starts: NDArray[np.int64], nth: int | NDArray[np.int64]
@@ -1266,169 +1187,6 @@ class RankSource:
             return cell
         cell -= bases
         return cell
-
-
-_SCREEN_ROWS: Final = 1 << 14
-"""The fewest rows a screen is made for: below, sorting them all costs next to nothing."""
-
-_SCREEN_DEPTH: Final = 6
-"""Rows per group per rank wanted that a screen lets pass, on average."""
-
-_SCREEN_SHARE: Final = 1 / 3
-"""The largest share of the rows a screen may let pass; beyond it, every row is sorted."""
-
-_SCREEN_MOST: Final = 1 / 2
-"""The largest share of the rows that may pass a screen made (ties at its threshold)."""
-
-_SCREEN_SAMPLE: Final = 4096
-"""About how many offsets a screen's threshold is taken from."""
-
-_SCREEN_FEW: Final = 4
-"""Groups too few of whose rows passed a screen, found one code at a time; more: sort all."""
-
-
-@attrs.frozen
-class _Runs:
-    """Some rows' (group, value) cells sorted, and where each group code runs in them.
-
-    ``keys``: ``group × span + offset`` ascending (distinct ones under dense ties);
-    group *g*'s run is ``keys[starts[g] : starts[g] + counts[g]]`` (maybe empty).
-    """
-
-    keys: NDArray[np.signedinteger[Any]]
-    starts: NDArray[np.int64]
-    counts: NDArray[np.int64]
-
-    @classmethod
-    def of(
-        cls,
-        offsets: NDArray[np.signedinteger[Any]],
-        codes: NDArray[np.signedinteger[Any]],
-        rows: NDArray[np.intp],
-        n_groups: int,
-        *,
-        span: int,
-        dense: bool,
-    ) -> _Runs:
-        """The runs of ``rows`` (indices into ``offsets`` and ``codes``) for every group code."""
-        keys = np.take(codes, rows)  # new, in the codes' type, which holds every cell
-        if not dense:  # every row's cell is kept: a group's run is as long as its rows
-            counts = np.bincount(keys, minlength=n_groups).astype(np.int64)
-        np.multiply(keys, np.array(span, dtype=keys.dtype), out=keys)
-        keys += np.take(offsets, rows)
-        keys.sort()
-        if dense:
-            if keys.shape[0] > 1:
-                keep = np.ones(keys.shape[0], dtype=np.bool_)
-                np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-                keys = keys[keep]
-            bounds = np.arange(1, n_groups + 1, dtype=np.int64) * np.int64(span)
-            ends = np.searchsorted(keys, bounds.astype(keys.dtype)).astype(np.int64)
-            counts = np.diff(ends, prepend=0)
-        starts = np.cumsum(counts) - counts
-        return cls(keys, starts, counts)
-
-    def kth(self, j: int, *, largest: bool, span: int) -> NDArray[np.int64]:
-        """Each group's ``j``-th largest (or smallest) cell in its run, as an offset.
-
-        A run shorter than ``j`` gives a value of no use, never an error.
-        """
-        if self.keys.shape[0] == 0:
-            return np.zeros(self.counts.shape[0], dtype=np.int64)
-        place = self.starts + (self.counts - j if largest else j - 1)
-        np.clip(place, 0, self.keys.shape[0] - 1, out=place)
-        cut = np.take(self.keys, place).astype(np.int64)
-        cut -= np.arange(0, cut.shape[0] * span, span, dtype=np.int64)  # each group's first cell
-        return cut
-
-
-def _screen_rows(
-    offsets: NDArray[np.signedinteger[Any]],
-    codes: NDArray[np.signedinteger[Any]],
-    threshold: int,
-    n_groups: int,
-    *,
-    span: int,
-    largest: bool,
-    dense: bool,
-    most: int | None = None,
-) -> _Runs | None:
-    """The runs of each group's rows at or beyond ``threshold`` (above it if ``largest``).
-
-    ``None`` if more than ``most`` rows are (ties at the threshold, or a sample
-    that missed the values' pattern): sorting all the rows costs less then.
-    """
-    near = np.greater_equal(offsets, threshold) if largest else np.less_equal(offsets, threshold)
-    rows = np.flatnonzero(near)
-    if most is not None and rows.shape[0] > most:
-        return None
-    return _Runs.of(offsets, codes, rows, n_groups, span=span, dense=dense)
-
-
-def _screened_kth(
-    screen: _Runs,
-    offsets: NDArray[np.signedinteger[Any]],
-    codes: NDArray[np.signedinteger[Any]],
-    sizes: NDArray[np.int64],
-    j: int,
-    *,
-    span: int,
-    largest: bool,
-    dense: bool,
-    everybody: int,
-) -> NDArray[np.int64] | None:
-    """Per group, its ``j``-th best value (largest or smallest) as an offset, from ``screen``.
-
-    ``screen`` holds every row at or beyond some threshold, so a group with at
-    least ``j`` cells in it has its ``j``-th best among them. A group with fewer
-    than ``j`` rows has no ``j``-th: everybody is as good, and its cut-off is
-    ``everybody`` (the sentinel :meth:`RankSource._cutoffs` gives), as for a
-    group with fewer than ``j`` distinct values under dense ties. Up to
-    :data:`_SCREEN_FEW` other groups with too few cells in the screen are found
-    from all their rows, one code at a time; ``None`` when there are more (a
-    screen made for a shallower rank).
-    """
-    cut = screen.kth(j, largest=largest, span=span)
-    short = screen.counts < j
-    np.putmask(cut, short, everybody)
-    redo = np.flatnonzero(short & (sizes >= j))  # a smaller group has fewer values than j
-    if redo.shape[0] > _SCREEN_FEW:
-        return None
-    for group in redo.tolist():  # a comparison with each code costs less than a lookup
-        values = np.take(offsets, np.flatnonzero(codes == group))
-        values = np.unique(values) if dense else np.sort(values)
-        if values.shape[0] >= j:
-            cut[group] = values[-j] if largest else values[j - 1]
-    return cut
-
-
-def may_screen(source: RankSource) -> bool:
-    """Whether ``source`` may find cut-offs from a screen: several groups, enough rows."""
-    return source.groups is not None and len(source) >= _SCREEN_ROWS
-
-
-def expect_ranks(source: RankSource, selections: Iterable[Selection]) -> RankSource:
-    """``source``, told the deepest rank each end's ``selections`` will ask a cut-off for.
-
-    For :func:`bankkpi.vector.evaluate_arrays`, before it prepares the cut-offs one
-    selection at a time: a screen (:meth:`RankSource._screen`) made for the first
-    then serves them all. Only a hint: a wrong one costs time, never a wrong
-    selection. The deepest rank told at each end is kept, growing with each call
-    (the memo's ``("expect", largest)``). A selection whose window cannot be had
-    is skipped (its own call raises).
-    """
-    if not (may_screen(source) and source._by_cutoffs()):  # noqa: SLF001 - same module
-        return source  # no screen: nothing to tell (and negative codes are not counted)
-    for selection in selections:
-        try:
-            largest, last, before = source._window_ranks(selection)  # noqa: SLF001 - same module
-        except BankKPIError:
-            continue
-        for rank in (last, before):
-            if isinstance(rank, int):
-                key = ("expect", largest)
-                source._memo[key] = max(source._memo.get(key, 0), rank)  # noqa: SLF001
-    return source
 
 
 def known_range(source: RankSource, low: int, high: int) -> RankSource:

@@ -66,15 +66,7 @@ from bankkpi._formulas import (
 from bankkpi._indicators import Indicator
 from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
 from bankkpi._plan import PLAN_ROWS, Scratch, compile_rule
-from bankkpi._ranking import (
-    Exemption,
-    RankArrays,
-    RankSource,
-    Selection,
-    expect_ranks,
-    known_range,
-    may_screen,
-)
+from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection, known_range
 from bankkpi._schemes import Input, Scheme
 from bankkpi._workspace import Workspace, lend
 from bankkpi.exceptions import (
@@ -1913,8 +1905,6 @@ def _rule_amounts(
     pending: list[Future[None]] = []
     if split is not None and split.pool is not None:
         pending = _prepare_cutoffs(scheme.rules, env, split.pool)
-    elif any(isinstance(s, RankSource) and may_screen(s) for s in env.ranks.values()):
-        _expect_selections(scheme.rules, env)  # the cut-offs are found as the rules need them
     given = known or {}
     try:
         amounts, largest, summed = _planned(
@@ -2219,15 +2209,21 @@ def _prepare_cutoffs(
 ) -> list[Future[None]]:
     """Each ranking's cut-offs for the selections ``rules`` use, found side by side.
 
-    The grouped rankings' (a sort each, of all rows or of a screen of them) in
-    ``pool``; their futures are returned, and the rules are compiled meanwhile
-    (:func:`_planned`). Compiling needs only
+    The grouped rankings' (a sort each) in ``pool``; their futures are returned,
+    and the rules are compiled meanwhile (:func:`_planned`). Compiling needs only
     the cut-offs of the rankings of the whole population (counted, quick, and
     folded into compiled tables): they are found here, in this thread, while the
     pool sorts. (In the pool, a thread of its own counted the province while
     Python's lock, held by ``numpy.bincount``, kept the sort from starting.)
     """
-    sources = _expect_selections(rules, env)
+    wanted: dict[str, list[Selection]] = {}
+    for rule in rules:
+        _selections(rule.formula, wanted)
+    sources = [
+        (source, chosen)
+        for name, chosen in wanted.items()
+        if isinstance(source := env.ranks.get(name), RankSource)
+    ]
     grouped = [
         pool.submit(_prepare_selections, (source, chosen))
         for source, chosen in sources
@@ -2241,23 +2237,6 @@ def _prepare_cutoffs(
         wait(grouped)  # none left running unobserved
         raise
     return grouped
-
-
-def _expect_selections(
-    rules: Sequence[Rule], env: ArrayContext
-) -> list[tuple[RankSource, list[Selection]]]:
-    """Each ranking ``rules`` select from, with its selections, told of them (:func:`expect_ranks`).
-
-    Told, a ranking finds the cut-offs of all of them from one screen of its rows.
-    """
-    wanted: dict[str, list[Selection]] = {}
-    for rule in rules:
-        _selections(rule.formula, wanted)
-    return [
-        (expect_ranks(source, chosen), chosen)
-        for name, chosen in wanted.items()
-        if isinstance(source := env.ranks.get(name), RankSource)
-    ]
 
 
 def _prepare_selections(item: tuple[Ranks, list[Selection]]) -> None:
