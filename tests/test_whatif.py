@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from bankkpi import Fixed, SubjectRow, evaluate, load_scheme
 from bankkpi import vector as vector_module
 from bankkpi._schemefile import SchemeFileError
-from bankkpi.exceptions import ConfigError, InvalidValueError
+from bankkpi.exceptions import (
+    ConfigError,
+    FloatMoneyError,
+    InvalidValueError,
+    ValidationErrorGroup,
+)
 from bankkpi.vector import (
     evaluate_arrays,
     grid,
@@ -499,3 +504,108 @@ def test_the_amounts_of_a_rule_changed_are_lent_again_scenario_after_scenario(mo
     once = _Reader(COLUMNS, ATTRIBUTES, keep=False)
     once(SCHEME_A, {})
     assert once.known is None
+
+
+class TestReadingOptions:
+    """what_if, monte_carlo and seek_parameter read columns as evaluate_arrays does."""
+
+    SCENARIOS = grid({"rules[A.P3].**.rate": [150, 200]})
+
+    def test_a_float_column_is_read_with_floats_repr_and_refused_without(self):
+        floats = {**COLUMNS, "score": COLUMNS["score"] / 100}  # as pandas reads a CSV
+        texts = {**COLUMNS, "score": [f"{v / 100:.2f}" for v in COLUMNS["score"]]}
+        expected = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, self.SCENARIOS).records()
+        assert what_if(SCHEME_A, texts, ATTRIBUTES, self.SCENARIOS).records() == expected
+        read = what_if(SCHEME_A, floats, ATTRIBUTES, self.SCENARIOS, floats="repr")
+        assert read.records() == expected
+        with pytest.raises(ValidationErrorGroup) as info:
+            what_if(SCHEME_A, floats, ATTRIBUTES, self.SCENARIOS)
+        refused = [e for e in info.value.exceptions if isinstance(e, FloatMoneyError)]
+        assert refused
+        assert "floats='repr'" in str(refused[0])
+
+    def test_places_count_an_input_without_an_indicator(self):
+        quarters = {**COLUMNS, "quarters_early": K % 3}
+        tenths = {**COLUMNS, "quarters_early": (K % 3) * 10}  # 0.0, 1.0, 2.0 at one place
+        expected = what_if(SCHEME_A, quarters, ATTRIBUTES, self.SCENARIOS).records()
+        table = what_if(SCHEME_A, tenths, ATTRIBUTES, self.SCENARIOS, places={"quarters_early": 1})
+        assert table.records() == expected
+        assert what_if(SCHEME_A, tenths, ATTRIBUTES, self.SCENARIOS).records() != expected
+
+    def test_subjects_break_ordinal_ties_and_name_bad_rows(self):
+        ordinal = override(
+            SCHEME_A, {"rankings[*].ties": "ordinal", "rankings[*].tie_break": "subject_asc"}
+        )
+        ids = np.array([f"o{i:03d}" for i in range(N)])
+        with pytest.raises(ValidationErrorGroup, match="input arrays refused"):
+            what_if(ordinal, COLUMNS, ATTRIBUTES, self.SCENARIOS)
+        table = what_if(ordinal, COLUMNS, ATTRIBUTES, self.SCENARIOS, subjects=ids)
+        for scenario, result in zip(self.SCENARIOS, table.results, strict=True):
+            alone = evaluate_arrays(override(ordinal, scenario), COLUMNS, ATTRIBUTES, subjects=ids)
+            assert result.penalty_fen == alone.total("penalty")
+        bad = {**COLUMNS, "score": np.where(K == 7, 10_001, COLUMNS["score"])}
+        with pytest.raises(ValidationErrorGroup) as info:
+            what_if(SCHEME_A, bad, ATTRIBUTES, self.SCENARIOS, subjects=ids)
+        assert "o007" in str(info.value.exceptions[0])
+
+    def test_workers_give_the_same_table_and_are_checked_first(self):
+        one = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, self.SCENARIOS, workers=1)
+        assert one.records() == what_if(SCHEME_A, COLUMNS, ATTRIBUTES, self.SCENARIOS).records()
+        for call in (
+            lambda: what_if(SCHEME_A, COLUMNS, ATTRIBUTES, [], workers=0),
+            lambda: monte_carlo(
+                SCHEME_A,
+                COLUMNS,
+                ATTRIBUTES,
+                draw=lambda _rng, _base: {},
+                runs=1,
+                seed=1,
+                workers=True,
+            ),
+        ):
+            with pytest.raises(InvalidValueError, match="workers"):
+                call()
+
+    def test_monte_carlo_and_seek_parameter_take_floats_too(self):
+        def jitter(rng, base):  # draws scores as floats, on the 0.01 grid
+            scores = base["score"] / 100 + rng.integers(-1, 2, N) / 10
+            return {"score": np.clip(np.round(scores, 2), 0, 100)}
+
+        table = monte_carlo(
+            SCHEME_A, COLUMNS, ATTRIBUTES, draw=jitter, runs=2, seed=3, floats="repr"
+        )
+        counts = monte_carlo(
+            SCHEME_A,
+            COLUMNS,
+            ATTRIBUTES,
+            draw=lambda rng, base: {
+                "score": np.round(jitter(rng, base)["score"] * 100).astype(np.int64)
+            },
+            runs=2,
+            seed=3,
+        )
+        assert table.records() == counts.records()
+        floats = {**COLUMNS, "score": COLUMNS["score"] / 100}
+        found = seek_parameter(
+            SCHEME_A,
+            floats,
+            ATTRIBUTES,
+            path="rules[A.P3].**.rate",
+            low=100,
+            high=400,
+            step=10,
+            kind="penalty",
+            budget=800_000,
+            floats="repr",
+        )
+        assert found == seek_parameter(
+            SCHEME_A,
+            COLUMNS,
+            ATTRIBUTES,
+            path="rules[A.P3].**.rate",
+            low=100,
+            high=400,
+            step=10,
+            kind="penalty",
+            budget=800_000,
+        )

@@ -33,7 +33,7 @@ from bankkpi._workspace import Workspace
 from bankkpi.exceptions import ConfigError, InvalidValueError
 
 if TYPE_CHECKING:  # vector imports this module at run time
-    from bankkpi.vector import GroupTotals, _Kept, _Population
+    from bankkpi.vector import FloatPolicy, GroupTotals, _Kept, _Population
 
 __all__ = [
     "ScenarioResult",
@@ -208,6 +208,22 @@ class _GroupTables(Mapping[str, Mapping[str, tuple[int, int]]]):
         return f"{{{', '.join(f'{name!r}: ...' for name in self._totals)}}}"
 
 
+@attrs.frozen(eq=False)
+class _Reading:
+    """How the population's columns are read: :func:`~bankkpi.vector.evaluate_arrays`'s options."""
+
+    subjects: ArrayLike | None = None
+    places: Mapping[str, int] | None = None
+    floats: FloatPolicy = "refuse"
+    workers: int | None = None
+
+    def threads(self) -> int:
+        """The threads of each evaluation (``workers`` checked)."""
+        from bankkpi.vector import _threads  # noqa: PLC0415 - vector imports this module
+
+        return _threads(self.workers)
+
+
 @attrs.frozen
 class ScenarioResult:
     """One scenario's totals: in fen, for the population and per group key.
@@ -289,8 +305,9 @@ class _Reader:
         like: _Reader | None = None,
         *,
         keep: bool = True,
+        reading: _Reading = _Reading(),
     ) -> None:
-        """Evaluate over ``columns`` and ``attributes``.
+        """Evaluate over ``columns`` and ``attributes``, read as ``reading`` says.
 
         ``like``: a reader of other columns over the same attribute arrays, whose
         factorized attributes this one takes instead of reading them again, and
@@ -299,6 +316,8 @@ class _Reader:
         """
         self.columns = columns
         self.attributes = attributes or {}
+        self.reading = reading
+        self.threads = reading.threads()
         self.population: _Population | None = None
         self.like = like
         self.space: Workspace = Workspace() if like is None else like.space
@@ -308,21 +327,29 @@ class _Reader:
         """What the last scenario's evaluation kept (amounts, sums) over :attr:`population`."""
 
     def __call__(self, scheme: Scheme, scenario: Scenario) -> ScenarioResult:
-        from bankkpi.vector import _Kept, _Population, _threads, _total  # noqa: PLC0415
+        from bankkpi.vector import _Kept, _Population, _total  # noqa: PLC0415
 
         self.space.begin()
         if self.population is None or not self.population.fits(scheme):
             known = None if self.like is None else self.like.population
             factorized = known.groups if known is not None and known.fits(scheme) else None
+            reading = self.reading
             self.population = _Population.of(
-                scheme, self.columns, self.attributes, groups=factorized, space=self.space
+                scheme,
+                self.columns,
+                self.attributes,
+                subjects=reading.subjects,
+                places=reading.places,
+                floats=reading.floats,
+                groups=factorized,
+                space=self.space,
             )
             self.known = None  # amounts over another population
         kept_before = None  # a reader that keeps nothing makes no keys
         if self.keep:
             kept_before = self.known if self.known is not None else _Kept()
         out, kept, (penalty, reward) = self.population.evaluate_knowing(
-            scheme, _threads(None), space=self.space, known=kept_before
+            scheme, self.threads, space=self.space, known=kept_before
         )
         self.known = kept if self.keep else None
         return ScenarioResult(
@@ -339,8 +366,17 @@ def what_if(
     columns: Mapping[str, ArrayLike],
     attributes: Mapping[str, ArrayLike] | None,
     scenarios: Iterable[Scenario],
+    *,
+    subjects: ArrayLike | None = None,
+    places: Mapping[str, int] | None = None,
+    floats: FloatPolicy = "refuse",
+    workers: int | None = None,
 ) -> ScenarioTable:
     """Totals per scenario (and per group) of ``scheme`` over the population.
+
+    ``columns``, ``attributes``, ``subjects``, ``places``, ``floats`` and
+    ``workers`` as for :func:`~bankkpi.vector.evaluate_arrays` (``floats="repr"``
+    for a float column, such as a pandas ``read_csv`` of scores).
 
     >>> from pathlib import Path
     >>> from bankkpi import load_scheme
@@ -353,7 +389,8 @@ def what_if(
     >>> [(r["rules[A.no_complaint].**.amount"], r["reward"]) for r in table.records()]
     [(500, Decimal('2500.00')), (800, Decimal('3400.00'))]
     """
-    read = _Reader(columns, attributes)
+    reading = _Reading(subjects, places, floats, workers)
+    read = _Reader(columns, attributes, reading=reading)
     return ScenarioTable(tuple(read(override(scheme, s), s) for s in scenarios))
 
 
@@ -365,21 +402,29 @@ def monte_carlo(
     draw: Callable[[np.random.Generator, Mapping[str, NDArray[Any]]], Mapping[str, ArrayLike]],
     runs: int,
     seed: int,
+    subjects: ArrayLike | None = None,
+    places: Mapping[str, int] | None = None,
+    floats: FloatPolicy = "refuse",
+    workers: int | None = None,
 ) -> ScenarioTable:
     """Totals over ``runs`` simulated populations; ``draw(rng, columns)`` returns new columns.
 
     The generator is ``numpy.random.default_rng(seed)``: the same seed, the same table.
-    Each run's scenario is ``{"run": k}``.
+    Each run's scenario is ``{"run": k}``. ``subjects``, ``places``, ``floats``
+    (for the drawn columns too) and ``workers`` as for
+    :func:`~bankkpi.vector.evaluate_arrays`.
     """
     if runs < 1:
         raise InvalidValueError("runs", "must be >= 1", runs)
+    reading = _Reading(subjects, places, floats, workers)
+    reading.threads()  # a bad ``workers`` before any draw
     rng = np.random.default_rng(seed)
     base = {k: np.asarray(v) for k, v in columns.items()}
     results = []
     first: _Reader | None = None  # the attributes are read and factorized once
     for run in range(runs):
         simulated = {**base, **draw(rng, base)}
-        read = _Reader(simulated, attributes, like=first, keep=False)
+        read = _Reader(simulated, attributes, like=first, keep=False, reading=reading)
         results.append(read(scheme, {"run": run}))
         first = first or read
     return ScenarioTable(tuple(results))
@@ -396,6 +441,10 @@ def seek_parameter(
     step: object,
     kind: Literal["penalty", "reward"],
     budget: object,
+    subjects: ArrayLike | None = None,
+    places: Mapping[str, int] | None = None,
+    floats: FloatPolicy = "refuse",
+    workers: int | None = None,
 ) -> Decimal | None:
     """The parameter value on ``[low, high]`` (a grid of ``step``) whose total reaches ``budget``.
 
@@ -403,7 +452,8 @@ def seek_parameter(
     target). Returns the value closest to ``low`` at which the total is at least
     ``budget`` when it rises with the parameter, or at most ``budget`` when it falls;
     ``None`` if no value on the grid reaches it. Bisection: ``log2(grid size)``
-    evaluations of the whole population.
+    evaluations of the whole population. ``subjects``, ``places``, ``floats`` and
+    ``workers`` as for :func:`~bankkpi.vector.evaluate_arrays`.
     """
     lo, hi, st = (to_decimal(v, field=n) for v, n in ((low, "low"), (high, "high"), (step, "step")))
     want = to_decimal(budget, field="budget")
@@ -414,7 +464,7 @@ def seek_parameter(
     def value_at(i: int) -> Decimal:
         return CONTEXT.add(lo, CONTEXT.multiply(st, Decimal(i)))
 
-    read = _Reader(columns, attributes)
+    read = _Reader(columns, attributes, reading=_Reading(subjects, places, floats, workers))
 
     def total(i: int) -> Decimal:
         value = value_at(i)

@@ -3,8 +3,9 @@
 On Linux a large array freed at the end of one evaluation is often given back to
 the system, and the next evaluation's arrays are then fresh pages that the kernel
 must provide and zero. On the benchmark's machine the benchmark's call at 10^6 rows
-took 25–26 ms so and 21–22 ms with a workspace, alone; at 10^7, in the runner, 0.71
-against 0.27 s (``docs/performance.md``). A
+took 25–26 ms without a workspace and 21–22 ms with one, alone; at 10^7, in the
+runner, 0.71 against 0.27 s in a noisy run, 0.344 against 0.244 s in a quieter one
+(``docs/performance.md``). A
 :class:`Workspace` the caller keeps lends the vector path's largest arrays and
 takes them back once nothing refers to them any more, so the next evaluation of
 the same size writes into memory it already has.
