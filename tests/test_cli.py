@@ -1,5 +1,7 @@
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ class TestEvaluate:
     def test_scheme_a_end_to_end(self, scheme_a_run):
         folder, (code, out, err), _ = scheme_a_run
         assert code == 0, err
-        assert "1500 rows, 1500 computed, 0 failed" in out
+        assert "1500 rows; subjects: 1500 computed, 0 failed" in out
         results = (folder / "first" / "results.csv").read_text(encoding="utf-8").splitlines()
         assert results[0] == (
             "subject,region,head,A.P3,A.region_lowest,A.early,A.region_top2,A.no_complaint,"
@@ -70,7 +72,7 @@ class TestEvaluate:
         )
         code, out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "out"))
         assert code == 1
-        assert "6 rows, 1 computed, 4 failed" in out  # X1 appears twice: neither row used
+        assert "6 rows; subjects: 1 computed, 4 failed" in out  # X1 appears twice: neither row used
         errors = (tmp_path / "out" / "errors.csv").read_text(encoding="utf-8").splitlines()
         assert len(errors) == 6
         assert any("line 3" in e and "104" in e for e in errors)
@@ -89,7 +91,7 @@ class TestEvaluate:
         )
         code, out, _err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
         assert code == 1
-        assert "2 rows, 1 computed, 1 failed" in out
+        assert "2 rows; subjects: 1 computed, 1 failed" in out
 
     def test_a_misspelt_column_is_refused_not_defaulted(self, tmp_path):
         data = tmp_path / "typo.csv"
@@ -113,7 +115,7 @@ class TestEvaluate:
         )
         code, out, err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
         assert code == 1
-        assert "3 rows, 1 computed, 2 failed" in out
+        assert "3 rows; subjects: 1 computed, 2 failed" in out
         assert "line 2 has 5 cells, the header has 7" in err
         assert "line 3 has 8 cells, the header has 7" in err
 
@@ -155,6 +157,28 @@ class TestOtherCommands:
         assert code == 0
         assert json.loads(out)["title"].startswith("bankkpi scheme file")
 
+    def test_python_dash_m_runs_the_command(self):
+        done = subprocess.run(  # noqa: S603 - this interpreter, the library's own module
+            [sys.executable, "-m", "bankkpi", "validate", SCHEME_A],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "A-phase3 2024.1: valid, 5 rules" in done.stdout
+
+    def test_the_scheme_file_shown_in_the_docs_is_valid(self, tmp_path):
+        """docs/scheme-files.md's "The shape": a whole file, one rule (singular)."""
+        doc = (Path(SCHEME_A).parent.parent / "docs" / "scheme-files.md").read_text(
+            encoding="utf-8"
+        )
+        shape = doc.split("## The shape", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+        path = tmp_path / "shape.toml"
+        path.write_text(shape, encoding="utf-8")
+        code, out, err = run("validate", str(path))
+        assert (code, err) == (0, "")
+        assert "A-phase3 2024.1: valid, 1 rule, sha256:" in out
+
     def test_bad_scheme_lists_every_problem_and_exits_2(self, tmp_path):
         text = Path(SCHEME_A).read_text(encoding="utf-8")
         broken = text.replace('ties = "competition"', 'ties = "fair"').replace(
@@ -193,8 +217,10 @@ class TestSla:
             compliance
         )
         errors = (tmp_path / "errors.csv").read_text(encoding="utf-8").splitlines()
-        assert len(errors) == 3  # header + C009 under both limits
+        assert len(errors) == 3  # header + C009 under both limits, each named
         assert all("C009" in e for e in errors[1:])
+        assert "(time limit complaint_response)" in errors[1]
+        assert "(time limit complaint_resolution)" in errors[2]
 
     def test_bad_sla_file_lists_every_problem(self, tmp_path):
         path = tmp_path / "sla.toml"

@@ -762,16 +762,17 @@ def evaluate_cases(
 
     Results come in input order (case by case, limit by limit). A bad case is
     reported with its subject, case id and event, never dropped silently: each
-    (case, limit) pair ends up in the results or in the errors. A case id seen twice
-    for the same subject is reported for its second occurrence.
+    (case, limit) pair ends up in the results or in the errors, the error noting the
+    limit (``exc.__notes__``: ``time limit r48``). A case id seen twice for the same
+    subject is reported for its second occurrence.
 
     >>> limit = TimeLimit("r48", "opened", "responded", dt.timedelta(hours=48),
     ...                   inclusive=True)
     >>> cases = [Case("A", "1", {"opened": "2024-03-01T09:00Z"}),
     ...          Case("A", "2", {"responded": "2024-03-01T10:00Z"})]
     >>> results, errors = evaluate_cases(cases, limit, as_of="2024-03-02T09:00Z")
-    >>> [r.status for r in results], [str(e) for e in errors]
-    (['pending'], ["A: no 'opened' timestamp of case 2 for 'r48'"])
+    >>> [r.status for r in results], [str(e) for e in errors], errors[0].__notes__
+    (['pending'], ["A: no 'opened' timestamp of case 2 for 'r48'"], ['time limit r48'])
     """
     when = _as_of(as_of, zone)
     chosen = (limits,) if isinstance(limits, TimeLimit) else tuple(limits)
@@ -792,6 +793,7 @@ def evaluate_cases(
             try:
                 results.append(evaluate_case(case, limit, as_of=when, zone=zone))
             except BankKPIError as exc:
+                exc.add_note(f"time limit {limit.code}")  # a bad case fails every limit
                 errors.append(exc)
     return tuple(results), tuple(errors)
 

@@ -163,11 +163,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     if args.command == "validate":
         scheme, digest = read_scheme(args.scheme)
-        size = (
-            f"{len(scheme.card.items)} items"
+        count, noun = (
+            (len(scheme.card.items), "item")
             if isinstance(scheme, Competition)
-            else f"{len(scheme.rules)} rules"
+            else (len(scheme.rules), "rule")
         )
+        size = f"{count} {noun}{'' if count == 1 else 's'}"
         out.write(f"{scheme.id} {scheme.version}: valid, {size}, {digest}\n")
         return EXIT_OK
     scheme, results = _run(args.scheme, args.data, err, args.encoding)
@@ -178,8 +179,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     written = write_results(scheme, results, args.out)
     computed, failed = results.computed, len({e.subject for e in results.errors})
     out.write(
-        f"{scheme.id} {scheme.version} ({results.scheme_hash[:19]}…): {results.rows} rows, "
-        f"{computed} computed, {failed} failed\n"
+        f"{scheme.id} {scheme.version} ({results.scheme_hash[:19]}…): {results.rows} rows; "
+        f"subjects: {computed} computed, {failed} failed\n"
     )
     out.writelines(f"  wrote {path}\n" for path in written)
     err.writelines(f"error: {error.source}: {error.message}\n" for error in results.errors)
