@@ -586,26 +586,8 @@ class TestReadingOptions:
         )
         assert table.records() == counts.records()
         floats = {**COLUMNS, "score": COLUMNS["score"] / 100}
-        found = seek_parameter(
-            SCHEME_A,
-            floats,
-            ATTRIBUTES,
-            path="rules[A.P3].**.rate",
-            low=100,
-            high=400,
-            step=10,
-            kind="penalty",
-            budget=800_000,
-            floats="repr",
-        )
-        assert found == seek_parameter(
-            SCHEME_A,
-            COLUMNS,
-            ATTRIBUTES,
-            path="rules[A.P3].**.rate",
-            low=100,
-            high=400,
-            step=10,
-            kind="penalty",
-            budget=800_000,
-        )
+        seek = {"path": "rules[A.P3].**.rate", "low": 100, "high": 400, "step": 10}
+        seek |= {"kind": "penalty", "budget": 800_000}
+        found = seek_parameter(SCHEME_A, floats, ATTRIBUTES, **seek, floats="repr")
+        assert found is not None
+        assert found == seek_parameter(SCHEME_A, COLUMNS, ATTRIBUTES, **seek)
