@@ -236,6 +236,19 @@ class TestSla:
         assert "periods: must be one of" in err
         assert "limits[0].inclusive: must be stated" in err
 
+    def test_two_limits_with_one_code_are_refused(self, tmp_path):
+        """Their verdicts and compliance lines would merge under the one code."""
+        text = Path(self.CONFIG).read_text(encoding="utf-8")
+        assert text.count('code = "complaint_resolution"') == 1
+        path = tmp_path / "sla.toml"
+        path.write_text(
+            text.replace('code = "complaint_resolution"', 'code = "complaint_response"'),
+            encoding="utf-8",
+        )
+        code, _out, err = run("sla", str(path), self.CASES, "-o", str(tmp_path / "o"))
+        assert code == 2
+        assert "limits[1].code: 'complaint_response' is also limits[0]'s" in err
+
 
 def test_splits_are_written_with_the_results(tmp_path):
     text = Path(SCHEME_A).read_text(encoding="utf-8")

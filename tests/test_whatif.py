@@ -1,3 +1,4 @@
+import typing
 from decimal import Decimal
 from pathlib import Path
 
@@ -548,23 +549,47 @@ class TestReadingOptions:
             what_if(SCHEME_A, bad, ATTRIBUTES, self.SCENARIOS, subjects=ids)
         assert "o007" in str(info.value.exceptions[0])
 
-    def test_workers_give_the_same_table_and_are_checked_first(self):
-        one = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, self.SCENARIOS, workers=1)
-        assert one.records() == what_if(SCHEME_A, COLUMNS, ATTRIBUTES, self.SCENARIOS).records()
+    @pytest.mark.parametrize(
+        ("option", "bad"), [("workers", 0), ("workers", True), ("floats", "bogus")]
+    )
+    def test_workers_and_floats_are_checked_before_any_scenario_or_draw(self, option, bad):
+        drawn = []
+
+        def draw(_rng, _base):
+            drawn.append(1)
+            return {}
+
         for call in (
-            lambda: what_if(SCHEME_A, COLUMNS, ATTRIBUTES, [], workers=0),
+            lambda: what_if(SCHEME_A, COLUMNS, ATTRIBUTES, [], **{option: bad}),
             lambda: monte_carlo(
+                SCHEME_A, COLUMNS, ATTRIBUTES, draw=draw, runs=1, seed=1, **{option: bad}
+            ),
+            lambda: seek_parameter(
                 SCHEME_A,
                 COLUMNS,
                 ATTRIBUTES,
-                draw=lambda _rng, _base: {},
-                runs=1,
-                seed=1,
-                workers=True,
+                path="rules[A.P3].**.rate",
+                low=100,
+                high=100,
+                step=10,
+                kind="penalty",
+                budget=1,
+                **{option: bad},
             ),
         ):
-            with pytest.raises(InvalidValueError, match="workers"):
+            with pytest.raises(InvalidValueError, match=option):
                 call()
+        assert not drawn
+
+    def test_workers_give_the_same_table(self):
+        one = what_if(SCHEME_A, COLUMNS, ATTRIBUTES, self.SCENARIOS, workers=1)
+        assert one.records() == what_if(SCHEME_A, COLUMNS, ATTRIBUTES, self.SCENARIOS).records()
+
+    def test_the_type_hints_resolve(self):
+        """Tools that read the signatures (autodoc, runtime type checkers) can."""
+        for function in (what_if, monte_carlo, seek_parameter, evaluate_arrays):
+            hints = typing.get_type_hints(function)
+            assert hints["floats"] == vector_module.FloatPolicy
 
     def test_monte_carlo_and_seek_parameter_take_floats_too(self):
         def jitter(rng, base):  # draws scores as floats, on the 0.01 grid

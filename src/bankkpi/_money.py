@@ -192,6 +192,22 @@ def to_decimal(
     return result
 
 
+FloatPolicy: TypeAlias = Literal["refuse", "repr"]
+"""What to do with floats in a column: ``refuse`` them (the default:
+:class:`~bankkpi.exceptions.FloatMoneyError`), or convert each through its shortest
+``repr`` as :func:`~bankkpi.decimal_from_float` does (``91.15`` is 91.15, the digits a
+spreadsheet shows); a NaN is then a blank. Exported as ``bankkpi.vector.FloatPolicy``."""
+
+_FLOAT_POLICIES: Final = get_args(FloatPolicy)
+
+
+def check_float_policy(floats: object) -> FloatPolicy:
+    """``floats`` if it is a :data:`FloatPolicy`, else a typed error naming it."""
+    if floats not in _FLOAT_POLICIES:
+        raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
+    return floats  # type: ignore[return-value] # one of the policies
+
+
 def decimal_from_float(value: float, *, field: str = "value") -> Decimal:
     """Convert a float through its shortest round-tripping ``repr``.
 

@@ -148,9 +148,20 @@ def _limits(
     data: Mapping[str, Any], working: WorkingTime | None, problems: list[BankKPIError]
 ) -> list[TimeLimit]:
     limits: list[TimeLimit] = []
+    seen: dict[str, int] = {}
     for index, item in enumerate(data.get("limits", [])):
         try:
-            limits.append(_limit(item, index, working))
+            limit = _limit(item, index, working)
+            if limit.code in seen:  # its verdicts and compliance would merge with the other's
+                problems.append(
+                    ConfigError(
+                        f"limits[{index}].code: {limit.code!r} is also limits[{seen[limit.code]}]'s"
+                        " (each limit's code names its results)"
+                    )
+                )
+                continue
+            seen[limit.code] = index
+            limits.append(limit)
         except ValidationErrorGroup as group:
             problems.extend(group.problems)
         except BankKPIError as exc:

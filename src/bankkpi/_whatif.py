@@ -26,14 +26,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bankkpi._goalseek import first_holding
-from bankkpi._money import CONTEXT, fen_to_yuan, to_decimal
+from bankkpi._money import CONTEXT, FloatPolicy, check_float_policy, fen_to_yuan, to_decimal
 from bankkpi._schemefile import dump_scheme, parse_scheme
 from bankkpi._schemes import Scheme
 from bankkpi._workspace import Workspace
 from bankkpi.exceptions import ConfigError, InvalidValueError
 
 if TYPE_CHECKING:  # vector imports this module at run time
-    from bankkpi.vector import FloatPolicy, GroupTotals, _Kept, _Population
+    from bankkpi.vector import GroupTotals, _Kept, _Population
 
 __all__ = [
     "ScenarioResult",
@@ -218,9 +218,10 @@ class _Reading:
     workers: int | None = None
 
     def threads(self) -> int:
-        """The threads of each evaluation (``workers`` checked)."""
+        """The threads of each evaluation; ``floats`` and ``workers`` checked."""
         from bankkpi.vector import _threads  # noqa: PLC0415 - vector imports this module
 
+        check_float_policy(self.floats)
         return _threads(self.workers)
 
 
@@ -417,7 +418,7 @@ def monte_carlo(
     if runs < 1:
         raise InvalidValueError("runs", "must be >= 1", runs)
     reading = _Reading(subjects, places, floats, workers)
-    reading.threads()  # a bad ``workers`` before any draw
+    reading.threads()  # a bad ``floats`` or ``workers`` before any draw
     rng = np.random.default_rng(seed)
     base = {k: np.asarray(v) for k, v in columns.items()}
     results = []

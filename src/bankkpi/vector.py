@@ -43,7 +43,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from fractions import Fraction
 from types import NoneType
-from typing import Any, Final, Literal, TypeAlias, TypeVar, cast, get_args
+from typing import Any, Final, TypeAlias, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -64,7 +64,14 @@ from bankkpi._formulas import (
     describe_rows,
 )
 from bankkpi._indicators import Indicator
-from bankkpi._money import CONTEXT, decimal_from_float, fen_to_yuan, to_decimal
+from bankkpi._money import (
+    CONTEXT,
+    FloatPolicy,
+    check_float_policy,
+    decimal_from_float,
+    fen_to_yuan,
+    to_decimal,
+)
 from bankkpi._plan import PLAN_ROWS, Scratch, compile_rule
 from bankkpi._ranking import Exemption, RankArrays, RankSource, Selection, known_range
 from bankkpi._schemes import Input, Scheme
@@ -103,14 +110,6 @@ __all__ = [
     "to_fen",
     "what_if",
 ]
-
-FloatPolicy: TypeAlias = Literal["refuse", "repr"]
-"""What to do with floats in a column: ``refuse`` them (the default:
-:class:`~bankkpi.exceptions.FloatMoneyError`), or convert each through its shortest
-``repr`` as :func:`~bankkpi.decimal_from_float` does (``91.15`` is 91.15, the digits a
-spreadsheet shows); a NaN is then a blank."""
-
-_FLOAT_POLICIES: Final = get_args(FloatPolicy)
 
 
 # ----------------------------------------------------------------------- results
@@ -999,8 +998,7 @@ def _prepare(
     :data:`~bankkpi._plan.PLAN_ROWS` rows). ``space``: memory for the copies of the
     columns and the attributes' codes, and for the rankings' arrays.
     """
-    if floats not in _FLOAT_POLICIES:
-        raise InvalidValueError("floats", "must be 'refuse' or 'repr'", floats)
+    check_float_policy(floats)
     size = _size(columns, attributes, subjects)
     ids, subject_problems = _subject_array(subjects, size)
     used = {s.group_by for s in scheme.rankings if s.group_by is not None}
