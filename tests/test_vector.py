@@ -1389,3 +1389,46 @@ def test_the_benchmark_scheme_over_many_regions_agrees_with_the_exact_path(worke
     assert [fen[row.subject] for row in rows] == out.penalty.tolist()
     assert out.penalty.any()
     assert out.penalty.sum() == sum(fen.values())
+
+
+class _NAType:
+    """A stand-in for pandas' ``NA`` (``pandas._libs.missing.NAType``), pandas not needed."""
+
+    __module__ = "pandas._libs.missing"
+
+    def __repr__(self):
+        return "<NA>"
+
+
+_NAType.__name__ = "NAType"
+
+
+@pytest.mark.parametrize("floats", ["refuse", "repr"])
+def test_missing_cells_of_a_text_column_take_the_default_as_blanks_do(floats):
+    """A NaN or pandas' NA among text is a missing cell, under either float policy.
+
+    pandas' ``str`` columns hold NaN for a missing cell, its ``string`` columns
+    ``NA``: the input's default, as for a blank; without a default, a missing
+    value named by its row. Any other float among text follows ``floats``.
+    """
+    scheme = scheme_a()
+    attributes = {"region": ["R1", "R1", "R2"], "head": ["H", "H", "H"]}
+    base = {"score": ["97.5", "99", "95"], "complaints": [0, 1, 0]}
+    blank = evaluate_arrays(scheme, {**base, "quarters_early": ["1", "", "2"]}, attributes)
+    for missing in (float("nan"), _NAType(), None):
+        column = np.array(["1", missing, "2"], dtype=object)
+        out = evaluate_arrays(scheme, {**base, "quarters_early": column}, attributes, floats=floats)
+        assert out.net.tolist() == blank.net.tolist()
+        scores = np.array(["97.5", missing, "95"], dtype=object)
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, {**base, "score": scores}, attributes, floats=floats)
+        assert "no value of input 'score'" in str(info.value.exceptions[0])
+    mixed = np.array(["97.5", 99.1, "95"], dtype=object)
+    if floats == "refuse":
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, {**base, "score": mixed}, attributes)
+        assert isinstance(info.value.exceptions[0], FloatMoneyError)
+    else:
+        out = evaluate_arrays(scheme, {**base, "score": mixed}, attributes, floats="repr")
+        same = evaluate_arrays(scheme, {**base, "score": ["97.5", "99.1", "95"]}, attributes)
+        assert out.net.tolist() == same.net.tolist()

@@ -460,6 +460,23 @@ def _counts_of(array: NDArray[Any], places: int, space: Workspace | None) -> Cou
     return Counts(OwnedCounts(owned), places)
 
 
+def _missing(raw: object) -> bool:
+    """A missing value: ``None``, blank text, a NaN, or pandas' ``NA``.
+
+    A NaN or ``NA`` among text or objects is how pandas marks a missing cell (its
+    ``str`` columns hold NaN, its ``string`` columns ``NA``), under either float
+    policy: it is no amount. Detected by type name, without importing pandas.
+    """
+    if raw is None:
+        return True
+    if isinstance(raw, str):
+        return not raw.strip()
+    if isinstance(raw, float):
+        return math.isnan(raw)
+    kind = type(raw)
+    return kind.__name__ == "NAType" and kind.__module__.startswith("pandas")
+
+
 def _exact_values(
     item: Input,
     array: NDArray[Any],
@@ -469,14 +486,11 @@ def _exact_values(
     """Each row as an exact Decimal, or ``None`` for a blank; problems noted by kind."""
     values: list[Decimal | None] = []
     for row, raw in enumerate(array.tolist()):
+        if _missing(raw):
+            values.append(None)
+            continue
         if isinstance(raw, float) and floats == "refuse":
             problems.add("float", row, raw)
-            values.append(None)
-            continue
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            values.append(None)
-            continue
-        if isinstance(raw, float) and math.isnan(raw):  # a blank, as in a spreadsheet export
             values.append(None)
             continue
         try:
