@@ -248,6 +248,27 @@ class TestSla:
         code, _out, err = run("sla", str(path), self.CASES, "-o", str(tmp_path / "o"))
         assert code == 2
         assert "limits[1].code: 'complaint_response' is also limits[0]'s" in err
+        # beside the first one's own problems; blanks at the ends refused, and a repeat
+        first_bad = text.replace("hours = 48", "hours = -1", 1)
+        assert first_bad != text
+        for changed, expected in (
+            (
+                first_bad.replace('code = "complaint_resolution"', 'code = "complaint_response"'),
+                ("limits[0]", "limits[1].code: 'complaint_response' is also limits[0]'s"),
+            ),
+            (
+                text.replace('code = "complaint_resolution"', 'code = "complaint_response "'),
+                (
+                    "limits[1].code: must not begin or end with blanks: 'complaint_response '",
+                    "limits[1].code: 'complaint_response ' is also limits[0]'s",
+                ),
+            ),
+        ):
+            path.write_text(changed, encoding="utf-8")
+            code, _out, err = run("sla", str(path), self.CASES, "-o", str(tmp_path / "o"))
+            assert code == 2
+            for line in expected:
+                assert line in err
 
 
 def test_splits_are_written_with_the_results(tmp_path):

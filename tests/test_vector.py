@@ -1409,7 +1409,8 @@ def test_missing_cells_of_a_text_column_take_the_default_as_blanks_do(floats):
 
     pandas' ``str`` columns hold NaN for a missing cell, its ``string`` columns
     ``NA``: the input's default, as for a blank; without a default, a missing
-    value named by its row. Any other float among text follows ``floats``.
+    value named by its row. Any other float among text follows ``floats``, and
+    so does a NaN among floats (a blank only when floats are read).
     """
     scheme = scheme_a()
     attributes = {"region": ["R1", "R1", "R2"], "head": ["H", "H", "H"]}
@@ -1423,6 +1424,17 @@ def test_missing_cells_of_a_text_column_take_the_default_as_blanks_do(floats):
         with pytest.raises(ValidationErrorGroup) as info:
             evaluate_arrays(scheme, {**base, "score": scores}, attributes, floats=floats)
         assert "no value of input 'score'" in str(info.value.exceptions[0])
+    numbers = [1.0, float("nan"), 2.0]  # floats, not text: the NaN is one of them
+    if floats == "refuse":
+        with pytest.raises(ValidationErrorGroup) as info:
+            evaluate_arrays(scheme, {**base, "quarters_early": numbers}, attributes)
+        assert "(3 rows: row 0, row 1, row 2)" in str(info.value.exceptions[0])
+    else:
+        out = evaluate_arrays(
+            scheme, {**base, "quarters_early": numbers}, attributes, floats="repr"
+        )
+        same = evaluate_arrays(scheme, {**base, "quarters_early": ["1", "", "2"]}, attributes)
+        assert out.net.tolist() == same.net.tolist()
     mixed = np.array(["97.5", 99.1, "95"], dtype=object)
     if floats == "refuse":
         with pytest.raises(ValidationErrorGroup) as info:
@@ -1432,3 +1444,28 @@ def test_missing_cells_of_a_text_column_take_the_default_as_blanks_do(floats):
         out = evaluate_arrays(scheme, {**base, "score": mixed}, attributes, floats="repr")
         same = evaluate_arrays(scheme, {**base, "score": ["97.5", "99.1", "95"]}, attributes)
         assert out.net.tolist() == same.net.tolist()
+
+
+def test_pandas_columns_with_missing_cells():
+    """With pandas installed (a benchmark extra, not a dev dependency): its own columns.
+
+    A float column's NaN stays a float (refused unless ``floats="repr"``); a
+    ``str`` column's NaN and a ``string`` column's ``NA`` are blanks.
+    """
+    pd = pytest.importorskip("pandas")
+    scheme = scheme_a()
+    attributes = {"region": ["R1", "R1", "R2"], "head": ["H", "H", "H"]}
+    base = {"score": ["97.5", "99", "95"], "complaints": [0, 1, 0]}
+    blank = evaluate_arrays(scheme, {**base, "quarters_early": ["1", "", "2"]}, attributes)
+    for column in (
+        pd.Series(["1", None, "2"], dtype="str"),
+        pd.Series(["1", None, "2"], dtype="string"),
+    ):
+        out = evaluate_arrays(scheme, {**base, "quarters_early": column}, attributes)
+        assert out.net.tolist() == blank.net.tolist()
+    floats = pd.Series([1.0, None, 2.0], dtype="float64")
+    with pytest.raises(ValidationErrorGroup) as info:
+        evaluate_arrays(scheme, {**base, "quarters_early": floats}, attributes)
+    assert isinstance(info.value.exceptions[0], FloatMoneyError)
+    out = evaluate_arrays(scheme, {**base, "quarters_early": floats}, attributes, floats="repr")
+    assert out.net.tolist() == blank.net.tolist()

@@ -196,7 +196,7 @@ FloatPolicy: TypeAlias = Literal["refuse", "repr"]
 """What to do with floats in a column: ``refuse`` them (the default:
 :class:`~bankkpi.exceptions.FloatMoneyError`), or convert each through its shortest
 ``repr`` as :func:`~bankkpi.decimal_from_float` does (``91.15`` is 91.15, the digits a
-spreadsheet shows); a NaN is then a blank (among text or objects it is one under
+spreadsheet shows); a NaN is then a blank (in a column of text it is one under
 either policy: pandas' mark of a missing cell). Exported as
 ``bankkpi.vector.FloatPolicy``."""
 

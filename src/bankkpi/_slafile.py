@@ -144,24 +144,49 @@ def _parts(data: Mapping[str, Any], zone: str, problems: list[BankKPIError]) -> 
     return parts
 
 
+def _repeated_codes(items: object, problems: list[BankKPIError]) -> set[int]:
+    """The indices of limits whose code an earlier limit has, each reported.
+
+    Read from the tables as written, valid or not, so a repeat is reported with
+    the first limit's other problems. A code with blanks at either end is refused
+    too: it would look like another in the results.
+    """
+    if not isinstance(items, list):
+        return set()
+    first: dict[str, int] = {}
+    repeated: set[int] = set()
+    for index, item in enumerate(items):
+        code = item.get("code") if isinstance(item, Mapping) else None
+        if not isinstance(code, str):
+            continue
+        if code != code.strip():
+            problems.append(
+                ConfigError(f"limits[{index}].code: must not begin or end with blanks: {code!r}")
+            )
+        if code.strip() in first:
+            repeated.add(index)
+            problems.append(
+                ConfigError(
+                    f"limits[{index}].code: {code!r} is also limits[{first[code.strip()]}]'s"
+                    " (each limit's code names its results)"
+                )
+            )
+        else:
+            first[code.strip()] = index
+    return repeated
+
+
 def _limits(
     data: Mapping[str, Any], working: WorkingTime | None, problems: list[BankKPIError]
 ) -> list[TimeLimit]:
     limits: list[TimeLimit] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(data.get("limits", [])):
+    items = data.get("limits", [])
+    repeated = _repeated_codes(items, problems)
+    for index, item in enumerate(items):
         try:
             limit = _limit(item, index, working)
-            if limit.code in seen:  # its verdicts and compliance would merge with the other's
-                problems.append(
-                    ConfigError(
-                        f"limits[{index}].code: {limit.code!r} is also limits[{seen[limit.code]}]'s"
-                        " (each limit's code names its results)"
-                    )
-                )
-                continue
-            seen[limit.code] = index
-            limits.append(limit)
+            if index not in repeated:  # a repeat's results would merge with the first's
+                limits.append(limit)
         except ValidationErrorGroup as group:
             problems.extend(group.problems)
         except BankKPIError as exc:

@@ -460,21 +460,32 @@ def _counts_of(array: NDArray[Any], places: int, space: Workspace | None) -> Cou
     return Counts(OwnedCounts(owned), places)
 
 
-def _missing(raw: object) -> bool:
-    """A missing value: ``None``, blank text, a NaN, or pandas' ``NA``.
+def _missing(raw: object, *, nan: bool) -> bool:
+    """A missing value: ``None``, blank text, pandas' ``NA``, and a NaN if ``nan``.
 
-    A NaN or ``NA`` among text or objects is how pandas marks a missing cell (its
-    ``str`` columns hold NaN, its ``string`` columns ``NA``), under either float
-    policy: it is no amount. Detected by type name, without importing pandas.
+    pandas marks a missing cell of a text column with NaN (its ``str`` columns)
+    or ``NA`` (its ``string`` columns); ``NA`` is told by its type's name, without
+    importing pandas. A NaN is a blank where floats are read (``floats="repr"``)
+    or in a column of text; among floats refused, it is one of them.
     """
     if raw is None:
         return True
     if isinstance(raw, str):
         return not raw.strip()
     if isinstance(raw, float):
-        return math.isnan(raw)
+        return nan and math.isnan(raw)
     kind = type(raw)
     return kind.__name__ == "NAType" and kind.__module__.startswith("pandas")
+
+
+def _text_column(raw: object, values: list[object]) -> bool:
+    """Whether a column holds text: a text dtype (numpy's, pandas' ``str``, ``string``) or a str."""
+    dtype = getattr(raw, "dtype", None)
+    if dtype is not None and (
+        getattr(dtype, "kind", "") in ("U", "S", "T") or str(dtype) in ("str", "string")
+    ):
+        return True
+    return any(type(value) is str for value in values)
 
 
 def _exact_values(
@@ -482,11 +493,17 @@ def _exact_values(
     array: NDArray[Any],
     floats: FloatPolicy,
     problems: _Problems,
+    given: object = None,
 ) -> list[Decimal | None]:
-    """Each row as an exact Decimal, or ``None`` for a blank; problems noted by kind."""
+    """Each row as an exact Decimal, or ``None`` for a blank; problems noted by kind.
+
+    ``given``: the column as the caller gave it (its dtype tells a text column).
+    """
+    cells = array.tolist()
+    nan = floats == "repr" or _text_column(given, cells)
     values: list[Decimal | None] = []
-    for row, raw in enumerate(array.tolist()):
-        if _missing(raw):
+    for row, raw in enumerate(cells):
+        if _missing(raw, nan=nan):
             values.append(None)
             continue
         if isinstance(raw, float) and floats == "refuse":
@@ -728,7 +745,7 @@ def _input_column(
         if early:
             return None, early
         problems = _Problems()
-        values = _exact_values(item, array, floats, problems)
+        values = _exact_values(item, array, floats, problems, raw)
         counts = _decimal_column(item, values, indicator, problems)
         return counts, _errors_for(item, indicator, problems, subjects)
     if counts is not None and indicator is not None:
