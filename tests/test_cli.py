@@ -81,6 +81,20 @@ class TestEvaluate:
         results = (tmp_path / "out" / "results.csv").read_text(encoding="utf-8").splitlines()
         assert [r.split(",")[0] for r in results[1:]] == ["X5"]
 
+    def test_each_row_without_a_subject_id_counts_as_one_failed(self, tmp_path):
+        data = tmp_path / "blank_ids.csv"
+        data.write_text(
+            "subject,region,head,score,complaints,quarters_early,repeat\n"
+            "X1,R1,H1,97.5,0,,\n"
+            ",R1,H1,97.5,0,,\n"
+            ",R1,H1,abc,0,,\n"
+            "  ,R2,H2,,0,,\n",
+            encoding="utf-8",
+        )
+        code, out, _err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "out"))
+        assert code == 1
+        assert "4 rows; subjects: 1 computed, 3 failed" in out
+
     def test_jsonl_input(self, tmp_path):
         data = tmp_path / "rows.jsonl"
         data.write_text(

@@ -177,7 +177,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         subject_failed = any(e.subject == args.subject for e in results.errors)
         return EXIT_ROWS_FAILED if subject_failed else EXIT_OK
     written = write_results(scheme, results, args.out)
-    computed, failed = results.computed, len({e.subject for e in results.errors})
+    named = {e.subject for e in results.errors if e.subject.strip()}
+    unnamed = sum(1 for e in results.errors if not e.subject.strip())  # rows with no id
+    computed, failed = results.computed, len(named) + unnamed
     out.write(
         f"{scheme.id} {scheme.version} ({results.scheme_hash[:19]}…): {results.rows} rows; "
         f"subjects: {computed} computed, {failed} failed\n"
