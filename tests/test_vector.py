@@ -1469,3 +1469,51 @@ def test_pandas_columns_with_missing_cells():
     assert isinstance(info.value.exceptions[0], FloatMoneyError)
     out = evaluate_arrays(scheme, {**base, "quarters_early": floats}, attributes, floats="repr")
     assert out.net.tolist() == blank.net.tolist()
+    frame = pd.DataFrame({**base, "quarters_early": ["1", None, "2"], **attributes})
+    assert evaluate_arrays(scheme, frame, frame).net.tolist() == blank.net.tolist()
+
+
+class _Frame:
+    """A stand-in for a pandas or polars DataFrame: ``columns`` and a column per name."""
+
+    def __init__(self, data):
+        self._data = dict(data)
+        self.columns = [*self._data, 7]  # a column name that is not text is left out
+
+    def __getitem__(self, name):
+        return self._data[name]
+
+    def __bool__(self):
+        raise ValueError("The truth value of a DataFrame is ambiguous.")
+
+
+def test_a_data_frame_gives_its_columns_and_anything_else_is_refused():
+    """columns= and attributes= may be one data frame, as read from a file."""
+    scheme = scheme_a()
+    data = {
+        "score": ["97.5", "99", "95"],
+        "complaints": [0, 1, 0],
+        "region": ["R1", "R1", "R2"],
+        "head": ["H", "H", "H"],
+        "remark": ["a", "b", "c"],  # not an input: left alone
+    }
+    frame = _Frame(data)
+    expected = evaluate_arrays(
+        scheme,
+        {k: data[k] for k in ("score", "complaints")},
+        {k: data[k] for k in ("region", "head")},
+    )
+    assert evaluate_arrays(scheme, frame, frame).net.tolist() == expected.net.tolist()
+    scenarios = vector_module.grid({"rules[A.P3].**.rate": [150, 200]})
+    assert vector_module.what_if(scheme, frame, frame, scenarios).records() == (
+        vector_module.what_if(scheme, data, data, scenarios).records()
+    )
+    table = vector_module.monte_carlo(
+        scheme, frame, frame, draw=lambda _rng, _base: {}, runs=1, seed=1
+    )
+    assert table.results[0].penalty_fen == expected.total("penalty")
+    for bad, what in (([1, 2], "columns"), ("score", "columns")):
+        with pytest.raises(InvalidValueError, match=f"'{what}' must map names to columns"):
+            evaluate_arrays(scheme, bad, frame)
+    with pytest.raises(InvalidValueError, match="'attributes' must map names to columns"):
+        evaluate_arrays(scheme, frame, ["R1", "R1", "R2"])

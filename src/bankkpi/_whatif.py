@@ -316,7 +316,7 @@ class _Reader:
         scenario (a reader called once has no use for them).
         """
         self.columns = columns
-        self.attributes = attributes or {}
+        self.attributes = {} if attributes is None else attributes
         self.reading = reading
         self.threads = reading.threads()
         self.population: _Population | None = None
@@ -419,8 +419,10 @@ def monte_carlo(
         raise InvalidValueError("runs", "must be >= 1", runs)
     reading = _Reading(subjects, places, floats, workers)
     reading.threads()  # a bad ``floats`` or ``workers`` before any draw
+    from bankkpi.vector import _table  # noqa: PLC0415 - vector imports this module
+
     rng = np.random.default_rng(seed)
-    base = {k: np.asarray(v) for k, v in columns.items()}
+    base = {k: np.asarray(v) for k, v in _table(columns, "columns").items()}
     results = []
     first: _Reader | None = None  # the attributes are read and factorized once
     for run in range(runs):

@@ -905,7 +905,12 @@ def array_context(
     rule on its own with :meth:`bankkpi.Rule.evaluate_array`.
     """
     env, _groups = _prepare(
-        scheme, columns, attributes or {}, subjects=subjects, places=places, floats=floats
+        scheme,
+        columns,
+        {} if attributes is None else attributes,
+        subjects=subjects,
+        places=places,
+        floats=floats,
     )
     return env
 
@@ -995,6 +1000,24 @@ def _factorized(
     return groups
 
 
+def _table(table: object, what: str) -> Mapping[str, ArrayLike]:
+    """``table`` as a mapping of names to columns: a mapping as it is, a data frame by column.
+
+    A pandas or polars ``DataFrame`` (anything with ``columns`` and a column per
+    name) gives its columns with text names; anything else is a typed error.
+    """
+    if isinstance(table, Mapping):
+        return table
+    names = getattr(table, "columns", None)
+    if names is not None and hasattr(table, "__getitem__"):
+        return {name: table[name] for name in names if isinstance(name, str)}
+    raise InvalidValueError(
+        what,
+        "must map names to columns (a dict, or a pandas or polars DataFrame)",
+        type(table).__name__,
+    )
+
+
 @contextlib.contextmanager
 def _cancelled_on_error(futures: Mapping[str, Future[Any]]) -> Iterator[None]:
     """On an exception, cancel ``futures``: their work is not wanted.
@@ -1030,6 +1053,7 @@ def _prepare(
     columns and the attributes' codes, and for the rankings' arrays.
     """
     check_float_policy(floats)
+    columns, attributes = _table(columns, "columns"), _table(attributes, "attributes")
     size = _size(columns, attributes, subjects)
     ids, subject_problems = _subject_array(subjects, size)
     used = {s.group_by for s in scheme.rankings if s.group_by is not None}
@@ -1048,7 +1072,7 @@ def _prepare(
             scheme,
             columns,
             size,
-            places=places or {},
+            places={} if places is None else places,
             floats=floats,
             ids=ids,
             problems=problems,
@@ -1438,16 +1462,18 @@ def evaluate_arrays(
 
     Args:
         scheme: the scheme, as loaded from its file.
-        columns: input name → one value per row. An **integer array** holds counts
-            at the input's precision: an input with an indicator counts its
-            precision steps (a 0.01-point score of 91.5 is ``9150``); one without
-            counts ``10**-places[name]`` (default 0 places: plain integers).
-            **Decimal or str sequences** are converted exactly (an indicator's
-            values quantized by its rounding, as on the exact path; ``None`` or a
-            blank string is a missing value). **Floats** follow ``floats``. A
-            missing column or value takes the input's ``default``.
+        columns: input name → one value per row (a mapping, or a pandas or polars
+            ``DataFrame``: its columns named as inputs are read). An **integer
+            array** holds counts at the input's precision: an input with an
+            indicator counts its precision steps (a 0.01-point score of 91.5 is
+            ``9150``); one without counts ``10**-places[name]`` (default 0 places:
+            plain integers). **Decimal or str sequences** are converted exactly (an
+            indicator's values quantized by its rounding, as on the exact path;
+            ``None``, a blank string, pandas' ``NA`` or a NaN among text is a
+            missing value). **Floats** follow ``floats``. A missing column or
+            value takes the input's ``default``.
         attributes: attribute name → group key per row (str or int), for every
-            attribute the scheme names (region, head…).
+            attribute the scheme names (region, head…); a mapping or a data frame.
         subjects: optional subject ids, one per row: named in error messages, and
             required when a ranking breaks ties by subject id (``ordinal``).
         places: decimal places of integer columns of inputs without an indicator.
@@ -1491,7 +1517,7 @@ def evaluate_arrays(
         population = _Population.of(
             scheme,
             columns,
-            attributes or {},
+            {} if attributes is None else attributes,
             subjects=subjects,
             places=places,
             floats=floats,
