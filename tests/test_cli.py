@@ -81,7 +81,7 @@ class TestEvaluate:
         results = (tmp_path / "out" / "results.csv").read_text(encoding="utf-8").splitlines()
         assert [r.split(",")[0] for r in results[1:]] == ["X5"]
 
-    def test_each_row_without_a_subject_id_counts_as_one_failed(self, tmp_path):
+    def test_rows_without_a_subject_id_are_counted_apart_from_subjects(self, tmp_path):
         data = tmp_path / "blank_ids.csv"
         data.write_text(
             "subject,region,head,score,complaints,quarters_early,repeat\n"
@@ -93,7 +93,10 @@ class TestEvaluate:
         )
         code, out, _err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "out"))
         assert code == 1
-        assert "4 rows; subjects: 1 computed, 3 failed" in out
+        assert "4 rows; subjects: 1 computed, 0 failed, 3 failed rows without a subject id" in out
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+        assert (summary["failed_subjects"], summary["failed_rows_without_subject"]) == (0, 3)
+        assert summary["errors"] == 3
 
     def test_jsonl_input(self, tmp_path):
         data = tmp_path / "rows.jsonl"
@@ -105,7 +108,7 @@ class TestEvaluate:
         )
         code, out, _err = run("evaluate", SCHEME_A, str(data), "-o", str(tmp_path / "o"))
         assert code == 1
-        assert "2 rows; subjects: 1 computed, 1 failed" in out
+        assert "2 rows; subjects: 1 computed, 0 failed, 1 failed row without a subject id" in out
 
     def test_a_misspelt_column_is_refused_not_defaulted(self, tmp_path):
         data = tmp_path / "typo.csv"

@@ -1424,6 +1424,9 @@ def test_missing_cells_of_a_text_column_take_the_default_as_blanks_do(floats):
         with pytest.raises(ValidationErrorGroup) as info:
             evaluate_arrays(scheme, {**base, "score": scores}, attributes, floats=floats)
         assert "no value of input 'score'" in str(info.value.exceptions[0])
+    decimals = np.array([Decimal(1), float("nan"), Decimal(2)], dtype=object)
+    out = evaluate_arrays(scheme, {**base, "quarters_early": decimals}, attributes, floats=floats)
+    assert out.net.tolist() == blank.net.tolist()  # among Decimals, a NaN is a blank too
     numbers = [1.0, float("nan"), 2.0]  # floats, not text: the NaN is one of them
     if floats == "refuse":
         with pytest.raises(ValidationErrorGroup) as info:
@@ -1517,3 +1520,10 @@ def test_a_data_frame_gives_its_columns_and_anything_else_is_refused():
             evaluate_arrays(scheme, bad, frame)
     with pytest.raises(InvalidValueError, match="'attributes' must map names to columns"):
         evaluate_arrays(scheme, frame, ["R1", "R1", "R2"])
+
+    class Lazy(_Frame):  # polars' LazyFrame: names, but no column by name
+        def __getitem__(self, name):
+            raise TypeError("'LazyFrame' object is not subscriptable")
+
+    with pytest.raises(InvalidValueError, match="a lazy frame collected first"):
+        evaluate_arrays(scheme, Lazy(data), frame)

@@ -24,6 +24,7 @@ from bankkpi.io import (
     case_results_csv,
     compliance_csv,
     errors_csv,
+    failure_counts,
     read_cases,
     read_entries,
     read_rows,
@@ -177,12 +178,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         subject_failed = any(e.subject == args.subject for e in results.errors)
         return EXIT_ROWS_FAILED if subject_failed else EXIT_OK
     written = write_results(scheme, results, args.out)
-    named = {e.subject for e in results.errors if e.subject.strip()}
-    unnamed = sum(1 for e in results.errors if not e.subject.strip())  # rows with no id
-    computed, failed = results.computed, len(named) + unnamed
+    failed, unnamed = failure_counts(results.errors)
+    rows = "row" if unnamed == 1 else "rows"
+    without = f", {unnamed} failed {rows} without a subject id" if unnamed else ""
     out.write(
         f"{scheme.id} {scheme.version} ({results.scheme_hash[:19]}…): {results.rows} rows; "
-        f"subjects: {computed} computed, {failed} failed\n"
+        f"subjects: {results.computed} computed, {failed} failed{without}\n"
     )
     out.writelines(f"  wrote {path}\n" for path in written)
     err.writelines(f"error: {error.source}: {error.message}\n" for error in results.errors)

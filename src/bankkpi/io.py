@@ -25,6 +25,7 @@ from bankkpi.exceptions import BankKPIError, ConfigError
 
 __all__ = [
     "errors_csv",
+    "failure_counts",
     "read_rows",
     "read_scheme",
     "results_csv",
@@ -201,6 +202,23 @@ def results_csv(scheme: Scheme, results: Results) -> str:
     return _csv(rows)
 
 
+def failure_counts(errors: Iterable[ErrorRecord]) -> tuple[int, int]:
+    """The subjects that failed (distinct ids), and the failed rows that name none.
+
+    A row whose subject id is blank belongs to no subject the run can name: it is
+    counted apart, not as a subject (a competition may have several such rows for
+    one entrant).
+    """
+    named: set[str] = set()
+    unnamed = 0
+    for error in errors:
+        if error.subject.strip():
+            named.add(error.subject)
+        else:
+            unnamed += 1
+    return len(named), unnamed
+
+
 def errors_csv(errors: Iterable[ErrorRecord]) -> str:
     """One row per error: subject, rule, field, value, message, source."""
     rows = [["subject", "rule", "field", "value", "message", "source"]]
@@ -231,6 +249,7 @@ def traces_jsonl(results: Results) -> str:
 
 def summary_json(results: Results) -> str:
     """Scheme id, version and hash, library version, counts, group totals and roll-ups."""
+    failed, unnamed = failure_counts(results.errors)
     data = {
         "scheme": {
             "id": results.scheme_id,
@@ -242,7 +261,8 @@ def summary_json(results: Results) -> str:
         "ranked_over": results.ranked_over,
         "provisional": results.provisional,
         "computed": len(results.totals),
-        "failed_subjects": len({e.subject for e in results.errors}),
+        "failed_subjects": failed,
+        "failed_rows_without_subject": unnamed,
         "errors": len(results.errors),
         "totals": {
             "penalty": f"{exact_sum(t.penalty for t in results.totals):f}",
@@ -292,6 +312,7 @@ def competition_csv(results: CompetitionResults) -> str:
 
 def competition_summary(competition: Competition, results: CompetitionResults) -> str:
     """Id, version, hash, library version, counts, winners and vetoed subjects."""
+    failed, unnamed = failure_counts(results.errors)
     data = {
         "scheme": {
             "id": results.competition_id,
@@ -301,7 +322,8 @@ def competition_summary(competition: Competition, results: CompetitionResults) -
         "library_version": results.library_version,
         "rows": results.rows,
         "scored": len(results.cards),
-        "failed_subjects": len({e.subject for e in results.errors}),
+        "failed_subjects": failed,
+        "failed_rows_without_subject": unnamed,
         "errors": len(results.errors),
         "winners_wanted": competition.winners,
         "ties": competition.ties,

@@ -466,7 +466,7 @@ def _missing(raw: object, *, nan: bool) -> bool:
     pandas marks a missing cell of a text column with NaN (its ``str`` columns)
     or ``NA`` (its ``string`` columns); ``NA`` is told by its type's name, without
     importing pandas. A NaN is a blank where floats are read (``floats="repr"``)
-    or in a column of text; among floats refused, it is one of them.
+    or in a column of text or Decimals; among floats refused, it is one of them.
     """
     if raw is None:
         return True
@@ -479,13 +479,16 @@ def _missing(raw: object, *, nan: bool) -> bool:
 
 
 def _text_column(raw: object, values: list[object]) -> bool:
-    """Whether a column holds text: a text dtype (numpy's, pandas' ``str``, ``string``) or a str."""
+    """Whether a column holds text or Decimals: a text dtype, or a str or Decimal among its values.
+
+    The text dtypes are numpy's and pandas' ``str`` and ``string``.
+    """
     dtype = getattr(raw, "dtype", None)
     if dtype is not None and (
         getattr(dtype, "kind", "") in ("U", "S", "T") or str(dtype) in ("str", "string")
     ):
         return True
-    return any(type(value) is str for value in values)
+    return any(isinstance(value, str | Decimal) for value in values)
 
 
 def _exact_values(
@@ -1008,12 +1011,17 @@ def _table(table: object, what: str) -> Mapping[str, ArrayLike]:
     """
     if isinstance(table, Mapping):
         return table
-    names = getattr(table, "columns", None)
-    if names is not None and hasattr(table, "__getitem__"):
-        return {name: table[name] for name in names if isinstance(name, str)}
+    column = getattr(table, "__getitem__", None)
+    names = getattr(table, "columns", None) if column is not None else None
+    if column is not None and names is not None:
+        try:
+            return {name: column(name) for name in names if isinstance(name, str)}
+        except (TypeError, KeyError, IndexError):  # not a frame after all
+            pass
     raise InvalidValueError(
         what,
-        "must map names to columns (a dict, or a pandas or polars DataFrame)",
+        "must map names to columns (a dict, or a pandas or polars DataFrame; "
+        "a lazy frame collected first)",
         type(table).__name__,
     )
 
