@@ -316,7 +316,7 @@ class _Reader:
         scenario (a reader called once has no use for them).
         """
         self.columns = columns
-        self.attributes = {} if attributes is None else attributes
+        self.attributes = attributes
         self.reading = reading
         self.threads = reading.threads()
         self.population: _Population | None = None

@@ -908,12 +908,7 @@ def array_context(
     rule on its own with :meth:`bankkpi.Rule.evaluate_array`.
     """
     env, _groups = _prepare(
-        scheme,
-        columns,
-        {} if attributes is None else attributes,
-        subjects=subjects,
-        places=places,
-        floats=floats,
+        scheme, columns, attributes, subjects=subjects, places=places, floats=floats
     )
     return env
 
@@ -1043,7 +1038,7 @@ def _cancelled_on_error(futures: Mapping[str, Future[Any]]) -> Iterator[None]:
 def _prepare(
     scheme: Scheme,
     columns: Mapping[str, ArrayLike],
-    attributes: Mapping[str, ArrayLike],
+    attributes: Mapping[str, ArrayLike] | None,
     *,
     subjects: ArrayLike | None,
     places: Mapping[str, int] | None,
@@ -1061,7 +1056,8 @@ def _prepare(
     columns and the attributes' codes, and for the rankings' arrays.
     """
     check_float_policy(floats)
-    columns, attributes = _table(columns, "columns"), _table(attributes, "attributes")
+    columns = _table(columns, "columns")
+    attributes = {} if attributes is None else _table(attributes, "attributes")
     size = _size(columns, attributes, subjects)
     ids, subject_problems = _subject_array(subjects, size)
     used = {s.group_by for s in scheme.rankings if s.group_by is not None}
@@ -1525,7 +1521,7 @@ def evaluate_arrays(
         population = _Population.of(
             scheme,
             columns,
-            {} if attributes is None else attributes,
+            attributes,
             subjects=subjects,
             places=places,
             floats=floats,
@@ -1577,7 +1573,7 @@ class _Population:
         cls,
         scheme: Scheme,
         columns: Mapping[str, ArrayLike],
-        attributes: Mapping[str, ArrayLike],
+        attributes: Mapping[str, ArrayLike] | None,
         *,
         subjects: ArrayLike | None = None,
         places: Mapping[str, int] | None = None,
