@@ -214,14 +214,15 @@ class _Reading:
 
     subjects: ArrayLike | None = None
     places: Mapping[str, int] | None = None
-    floats: FloatPolicy = "refuse"
+    floats: FloatPolicy = attrs.field(default="refuse", converter=check_float_policy)
     workers: int | None = None
+    threads: int = attrs.field(init=False)
+    """The threads of each evaluation, from ``workers`` (checked when made)."""
 
-    def threads(self) -> int:
-        """The threads of each evaluation; ``floats`` and ``workers`` checked."""
+    @threads.default
+    def _threads_of_workers(self) -> int:
         from bankkpi.vector import _threads  # noqa: PLC0415 - vector imports this module
 
-        check_float_policy(self.floats)
         return _threads(self.workers)
 
 
@@ -306,7 +307,7 @@ class _Reader:
         like: _Reader | None = None,
         *,
         keep: bool = True,
-        reading: _Reading = _Reading(),
+        reading: _Reading | None = None,
     ) -> None:
         """Evaluate over ``columns`` and ``attributes``, read as ``reading`` says.
 
@@ -317,8 +318,7 @@ class _Reader:
         """
         self.columns = columns
         self.attributes = attributes
-        self.reading = reading
-        self.threads = reading.threads()
+        self.reading = _Reading() if reading is None else reading
         self.population: _Population | None = None
         self.like = like
         self.space: Workspace = Workspace() if like is None else like.space
@@ -350,7 +350,7 @@ class _Reader:
         if self.keep:
             kept_before = self.known if self.known is not None else _Kept()
         out, kept, (penalty, reward) = self.population.evaluate_knowing(
-            scheme, self.threads, space=self.space, known=kept_before
+            scheme, self.reading.threads, space=self.space, known=kept_before
         )
         self.known = kept if self.keep else None
         return ScenarioResult(
@@ -417,8 +417,7 @@ def monte_carlo(
     """
     if runs < 1:
         raise InvalidValueError("runs", "must be >= 1", runs)
-    reading = _Reading(subjects, places, floats, workers)
-    reading.threads()  # a bad ``floats`` or ``workers`` before any draw
+    reading = _Reading(subjects, places, floats, workers)  # checked before any draw
     from bankkpi.vector import _table  # noqa: PLC0415 - vector imports this module
 
     rng = np.random.default_rng(seed)
